@@ -1,0 +1,5 @@
+import sys
+
+from acrl.cli import main
+
+sys.exit(main())

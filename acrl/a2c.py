@@ -1,0 +1,183 @@
+"""Synchronous advantage actor-critic (A2C).
+
+Each update: every one of E environments takes n steps with the current policy,
+GAE(lambda) turns the rewards into advantages and value targets, one loss
+combines the policy gradient, the value error and the entropy bonus, and one
+optimizer step follows the clipped gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+from gymnasium.vector import VectorEnv
+
+from acrl.agent import Agent
+from acrl.config import A2CConfig
+from acrl.losses import explained_variance, rollout_loss, rollout_targets
+from acrl.metrics import MetricsLog, UpdateStats
+from acrl.policy import ActorCritic
+from acrl.progress import ProgressBar
+from acrl.rollout import Rollout, RolloutCollector
+
+Callback = Callable[["Agent"], "bool | None"]
+
+
+def compute_gradients(policy: ActorCritic, rollout: Rollout, config: A2CConfig, learning_rate: float) -> UpdateStats:
+    """Backpropagate the A2C loss of ``rollout`` into ``policy``'s gradients and clip them."""
+    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
+    terms = rollout_loss(policy, rollout, targets, config.ent_coef, config.vf_coef)
+    terms.loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm, foreach=True)
+    values = rollout.values.reshape(-1)
+    return UpdateStats(
+        policy_loss=terms.policy_loss,
+        value_loss=terms.value_loss,
+        entropy=terms.entropy,
+        grad_norm=grad_norm.detach(),
+        explained_variance=explained_variance(values, targets.returns, targets.mask),
+        learning_rate=learning_rate,
+    )
+
+
+class A2C(Agent):
+    """Advantage actor-critic over a vectorized environment (Stable-Baselines3 names).
+
+    ``env`` is an env id (``n_envs`` copies are made with ``make_vec_env``), a
+    Gymnasium VectorEnv, or a single Env. ``log_dir`` receives ``metrics.csv``.
+    """
+
+    algo = "a2c"
+
+    def __init__(
+        self,
+        policy: str,
+        env: str | gym.Env | VectorEnv,
+        learning_rate: Any = 7e-4,
+        n_steps: int = 5,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        rms_prop_eps: float = 1e-5,
+        use_rms_prop: bool = True,
+        normalize_advantage: bool = False,
+        policy_kwargs: Mapping[str, Any] | None = None,
+        n_envs: int = 8,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        vectorization: str = "auto",
+        log_dir: str | Path | None = None,
+    ) -> None:
+        config = A2CConfig(
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            rms_prop_eps=rms_prop_eps,
+            use_rms_prop=use_rms_prop,
+            normalize_advantage=normalize_advantage,
+            policy_kwargs=dict(policy_kwargs or {}),
+        )
+        super().__init__(policy, env, config, n_envs, seed, device, verbose, env_kwargs, vectorization)
+        self._init_engine(log_dir=log_dir)
+
+    def _init_engine(self, log_dir: str | Path | None = None) -> None:
+        self.log_dir = None if log_dir is None else Path(log_dir)
+        self._collector: RolloutCollector | None = None
+        self.metrics: MetricsLog | None = None
+
+    def set_env(self, env: str | gym.Env | VectorEnv) -> None:
+        super().set_env(env)
+        self._collector = None
+
+    def update(self, rollout: Rollout, learning_rate: float) -> UpdateStats:
+        """One A2C step: loss of the rollout, backward, clip, optimizer step."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+        self.optimizer.zero_grad(set_to_none=True)
+        stats = compute_gradients(self.policy, rollout, self.config, learning_rate)
+        self.optimizer.step()
+        return stats
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Callback | None = None,
+        log_interval: int = 100,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> A2C:
+        """Train for ``total_timesteps`` environment steps; returns the model.
+
+        ``callback(model)`` runs after every update; returning False stops
+        training. A row of metrics is written every ``log_interval`` updates.
+        """
+        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
+            raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
+        if self.env is None:
+            if self.env_id is None:
+                raise ValueError("this model has no environment: pass one with set_env(env)")
+            self.set_env(self.env_id)
+        assert self.env is not None
+        if self._collector is None:
+            self._collector = RolloutCollector(self.env, self.policy, self.config.n_steps, self.device, self.seed)
+        collector = self._collector
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        start = self.num_timesteps
+        end = start + total_timesteps
+        if self.metrics is None or reset_num_timesteps:
+            csv_path = None if self.log_dir is None else self.log_dir / "metrics.csv"
+            self.metrics = MetricsLog(csv_path, start_timesteps=start)
+        schedule = self.config.lr_schedule
+        bar = ProgressBar(total_timesteps, enabled=progress_bar)
+        try:
+            while self.num_timesteps < end:
+                rollout = collector.collect()
+                progress_remaining = 1.0 - (self.num_timesteps - start) / total_timesteps
+                stats = self.update(rollout, schedule(progress_remaining))
+                steps = rollout.n_steps * rollout.n_envs
+                self.num_timesteps += steps
+                self.num_updates += 1
+                self.metrics.record(stats)
+                self.recent_episodes.extend(collector.episodes.drain())
+                bar.advance(steps, self.recent_mean_return())
+                if self.num_updates % log_interval == 0:
+                    self._write_metrics()
+                if callback is not None and callback(self) is False:
+                    break
+            if self.metrics.has_pending:
+                self._write_metrics()
+        finally:
+            bar.close()
+        return self
+
+    def recent_mean_return(self) -> float:
+        """Mean return of the last 100 finished training episodes (NaN before the first)."""
+        if not self.recent_episodes:
+            return float("nan")
+        return sum(r for r, _ in self.recent_episodes) / len(self.recent_episodes)
+
+    def _write_metrics(self) -> None:
+        assert self.metrics is not None and self._collector is not None
+        episodes = self.recent_episodes
+        row = self.metrics.write_row(
+            timesteps=self.num_timesteps,
+            updates=self.num_updates,
+            episodes=self._collector.episodes.total_episodes,
+            ep_return_mean=self.recent_mean_return(),
+            ep_length_mean=(sum(n for _, n in episodes) / len(episodes)) if episodes else float("nan"),
+        )
+        if self.verbose:
+            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))

@@ -1,0 +1,238 @@
+"""What every acrl model offers users: predict, save, load, and its environment.
+
+An engine (A2C, A3C) adds ``learn``; this class holds the policy, the
+optimizer, the spaces and the step counters that a model file records.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+from acrl import __version__
+from acrl.config import A2CConfig
+from acrl.envs import as_vector_env, make_vec_env
+from acrl.errors import UserError
+from acrl.persistence import (
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_model,
+    space_from_json,
+    space_to_json,
+    write_model,
+)
+from acrl.policy import ActorCritic
+
+POLICIES = ("MlpPolicy",)
+_VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}") from None
+
+
+def make_optimizer(policy: ActorCritic, config: A2CConfig) -> torch.optim.Optimizer:
+    lr = config.lr_schedule(1.0)
+    if config.use_rms_prop:
+        return torch.optim.RMSprop(
+            policy.parameters(), lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=True
+        )
+    return torch.optim.Adam(policy.parameters(), lr=lr, eps=1e-5, foreach=True)
+
+
+class Agent:
+    """Policy, optimizer and bookkeeping shared by the A2C and A3C engines."""
+
+    algo: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        policy: str,
+        env: str | gym.Env | VectorEnv | None,
+        config: A2CConfig,
+        n_envs: int = 8,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        vectorization: str = "auto",
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.config = config
+        self.n_envs = n_envs
+        self.seed = seed
+        self.verbose = verbose
+        self.device = resolve_device(device)
+        self.vectorization = vectorization
+        self.env_kwargs: dict[str, Any] = dict(env_kwargs or {})
+        self.env_id: str | None = None
+        self.env: VectorEnv | None = None
+        if env is not None:
+            self._attach_env(env)
+        assert self.env is not None or observation_space is not None
+        self.observation_space = observation_space or self.env.single_observation_space  # type: ignore[union-attr]
+        self.action_space = action_space or self.env.single_action_space  # type: ignore[union-attr]
+        if seed is not None:
+            set_random_seed(seed)
+        self.policy = ActorCritic(self.observation_space, self.action_space, config.policy_config)
+        self.policy.to(self.device)
+        self.optimizer = make_optimizer(self.policy, config)
+        self.num_timesteps = 0
+        self.num_updates = 0
+        self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=100)
+
+    def _attach_env(self, env: str | gym.Env | VectorEnv) -> None:
+        if isinstance(env, str):
+            self.env_id = env
+            self.env = make_vec_env(env, self.n_envs, env_kwargs=self.env_kwargs, vectorization=self.vectorization)
+        else:
+            self.env = as_vector_env(env)
+            spec = getattr(self.env, "spec", None) or getattr(env, "spec", None)
+            if spec is not None:
+                self.env_id = spec.id
+                self.env_kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VEC_SPEC_KEYS}
+            self.n_envs = self.env.num_envs
+
+    def set_env(self, env: str | gym.Env | VectorEnv) -> None:
+        """Train on another env with the same observation and action spaces."""
+        self._attach_env(env)
+        assert self.env is not None
+        check_spaces(self.env.single_observation_space, self.observation_space, "observation")
+        check_spaces(self.env.single_action_space, self.action_space, "action")
+
+    def get_env(self) -> VectorEnv | None:
+        return self.env
+
+    def make_env(self, n_envs: int = 1, seed: int | None = None) -> VectorEnv:
+        """A fresh VectorEnv of the env this model was trained on."""
+        if self.env_id is None:
+            raise UserError("this model does not know its environment id; pass an env")
+        return make_vec_env(self.env_id, n_envs, seed=seed, env_kwargs=self.env_kwargs, vectorization=self.vectorization)
+
+    # ---- acting -------------------------------------------------------------------------
+    def predict(
+        self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
+        """Actions for one observation or a batch; Box actions are clipped to the bounds."""
+        obs = np.asarray(observation, dtype=np.float32)
+        obs_shape = self.observation_space.shape
+        single = obs.shape == obs_shape
+        if not single and obs.shape[1:] != obs_shape:
+            raise ValueError(f"observation shape {obs.shape} does not match {obs_shape} or (batch, *{obs_shape})")
+        batch = torch.as_tensor(obs.reshape(1 if single else obs.shape[0], -1), device=self.device)
+        with torch.inference_mode():
+            actions, _ = self.policy.act(batch, deterministic=deterministic)
+        out = self.policy.distribution.to_env(actions.cpu().numpy())
+        return (out[0] if single else out), None
+
+    # ---- persistence --------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        config = self.config.to_dict()
+        if callable(self.config.learning_rate):
+            config["learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        return {
+            "algo": self.algo,
+            "acrl_version": __version__,
+            "config": config,
+            "n_envs": self.n_envs,
+            "seed": self.seed,
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "vectorization": self.vectorization,
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "num_timesteps": self.num_timesteps,
+            "num_updates": self.num_updates,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model (weights, optimizer state, hyperparameters) to one file."""
+        tensors = {f"policy.{k}": v for k, v in self.policy.state_dict().items()}
+        opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
+        tensors.update(opt_tensors)
+        meta = self._meta()
+        meta["optimizer"] = opt_meta
+        return write_model(path, tensors, meta)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        env: str | gym.Env | VectorEnv | None = None,
+        device: str | torch.device = "auto",
+        **overrides: Any,
+    ) -> Agent:
+        """Rebuild a saved model; it predicts identically and can continue ``learn()``."""
+        tensors, meta = read_model(path)
+        if meta.get("algo") != cls.algo:
+            raise UserError(f"{path} holds an {meta.get('algo')!r} model, not {cls.algo!r}; use {str(meta.get('algo')).upper()}.load")
+        config_fields = dict(meta["config"])
+        extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
+        config_fields.update(extra)
+        model = cls.__new__(cls)
+        obs_space = space_from_json(meta["observation_space"])
+        act_space = space_from_json(meta["action_space"])
+        Agent.__init__(
+            model,
+            "MlpPolicy",
+            None,
+            A2CConfig(**config_fields),
+            n_envs=meta["n_envs"],
+            seed=meta.get("seed"),
+            device=device,
+            env_kwargs=meta.get("env_kwargs"),
+            vectorization=meta.get("vectorization", "auto"),
+            observation_space=obs_space,
+            action_space=act_space,
+        )
+        model._init_engine(**overrides)
+        model.env_id = meta.get("env_id")
+        policy_state = {k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")}
+        try:
+            model.policy.load_state_dict(policy_state)
+            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise UserError(f"{path}: weights do not match the saved architecture ({str(exc).splitlines()[0]})") from None
+        model.num_timesteps = int(meta["num_timesteps"])
+        model.num_updates = int(meta["num_updates"])
+        if env is not None:
+            model.set_env(env)
+        return model
+
+    def _init_engine(self, **kwargs: Any) -> None:
+        """Engine-specific state after ``Agent.__init__`` (overridden by engines)."""
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+
+
+def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:
+    if got != expected:
+        raise UserError(f"env {what} space {got} does not match the model's {expected}")

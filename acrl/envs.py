@@ -1,0 +1,89 @@
+"""Vectorized Gymnasium environments: creation, autoreset mode, space checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from acrl.errors import UserError
+
+VECTORIZATIONS = ("auto", "native", "sync", "async")
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise a one-line UserError if ``env_id`` is not a registered Gymnasium id."""
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as exc:
+        raise UserError(f"unknown environment id {env_id!r}: {exc}") from None
+
+
+def make_vec_env(
+    env_id: str,
+    n_envs: int = 1,
+    seed: int | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    vectorization: str = "auto",
+) -> VectorEnv:
+    """A Gymnasium VectorEnv of ``n_envs`` copies of ``env_id``.
+
+    ``vectorization``: "auto" uses the environment's native vector entry point
+    where Gymnasium registers one, else a synchronous vector env; "native",
+    "sync" and "async" (one subprocess per environment) force a mode.
+    ``env_kwargs`` reach the environment's constructor. With ``seed``, the
+    environments are reset once with it so that their random streams are fixed.
+    """
+    if vectorization not in VECTORIZATIONS:
+        raise UserError(
+            f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {vectorization!r}"
+        )
+    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+        raise UserError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    check_env_id(env_id)
+    spec = gym.spec(env_id)
+    if vectorization == "auto":
+        mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+    elif vectorization == "native":
+        if spec.vector_entry_point is None:
+            raise UserError(f"{env_id} has no native vector implementation; use sync or async")
+        mode = "vector_entry_point"
+    else:
+        mode = vectorization
+    try:
+        env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **dict(env_kwargs or {}))
+    except TypeError as exc:
+        raise UserError(f"bad env_kwargs for {env_id}: {exc}") from None
+    if seed is not None:
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+    return env
+
+
+def autoreset_mode(env: VectorEnv) -> AutoresetMode:
+    """The env's autoreset mode, from its metadata (Gymnasium's default is NEXT_STEP)."""
+    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    if isinstance(mode, str):
+        mode = AutoresetMode(mode)
+    if mode not in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP):
+        raise UserError(
+            f"vector env autoreset mode {mode.value} is not supported: use NEXT_STEP or SAME_STEP"
+        )
+    return mode
+
+
+def as_vector_env(env: gym.Env | VectorEnv) -> VectorEnv:
+    """Wrap a single Env as a one-env SyncVectorEnv; return a VectorEnv unchanged."""
+    if isinstance(env, VectorEnv):
+        return env
+    if isinstance(env, gym.Env):
+        return gym.vector.SyncVectorEnv([lambda: env])
+    raise UserError(f"expected a Gymnasium Env or VectorEnv, got {type(env).__name__}")
+
+
+def env_id_of(env: gym.Env | VectorEnv) -> str | None:
+    """The registered id behind an env, if Gymnasium knows it."""
+    spec = getattr(env, "spec", None)
+    return None if spec is None else spec.id

@@ -1,0 +1,5 @@
+"""The error type for user mistakes: the CLI prints it as one line and exits with status 2."""
+
+
+class UserError(ValueError):
+    """A mistake in what the user asked for (a bad value, a missing file, an unknown id)."""

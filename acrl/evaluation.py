@@ -1,0 +1,74 @@
+"""Evaluate a policy for an exact number of complete episodes."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from acrl.envs import as_vector_env, autoreset_mode, make_vec_env
+
+
+class Predictor(Protocol):
+    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> tuple[np.ndarray, Any]: ...
+
+
+def evaluate_policy(
+    model: Predictor,
+    env: str | gym.Env | VectorEnv,
+    n_eval_episodes: int = 10,
+    deterministic: bool = True,
+    return_episode_rewards: bool = False,
+    seed: int | None = None,
+) -> tuple[float, float] | tuple[list[float], list[int]]:
+    """Mean and std of the return over exactly ``n_eval_episodes`` complete episodes.
+
+    With N vector envs, env i runs (n_eval_episodes + i) // N episodes, so long
+    and short episodes are not over- or under-counted. With
+    ``return_episode_rewards`` the per-episode returns and lengths come back.
+    """
+    if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, int) or n_eval_episodes < 1:
+        raise ValueError(f"n_eval_episodes must be an integer >= 1, got {n_eval_episodes!r}")
+    owned = isinstance(env, str)
+    vec = make_vec_env(env, 1) if isinstance(env, str) else as_vector_env(env)
+    try:
+        returns, lengths = _run_episodes(model, vec, n_eval_episodes, deterministic, seed)
+    finally:
+        if owned:
+            vec.close()
+    if return_episode_rewards:
+        return returns, lengths
+    return float(np.mean(returns)), float(np.std(returns))
+
+
+def _run_episodes(
+    model: Predictor, env: VectorEnv, n_episodes: int, deterministic: bool, seed: int | None
+) -> tuple[list[float], list[int]]:
+    n = env.num_envs
+    targets = np.array([(n_episodes + i) // n for i in range(n)])
+    counts = np.zeros(n, dtype=int)
+    current_return = np.zeros(n)
+    current_length = np.zeros(n, dtype=int)
+    resetting = np.zeros(n, dtype=bool)
+    next_step = autoreset_mode(env) is AutoresetMode.NEXT_STEP
+    returns: list[float] = []
+    lengths: list[int] = []
+    obs, _ = env.reset(seed=seed)
+    while (counts < targets).any():
+        actions, _ = model.predict(obs, deterministic=deterministic)
+        obs, rewards, terminated, truncated, _ = env.step(actions)
+        live = ~resetting if next_step else np.ones(n, dtype=bool)
+        current_return += np.where(live, rewards, 0.0)
+        current_length += live
+        done = (np.logical_or(terminated, truncated)) & live
+        for i in np.flatnonzero(done):
+            if counts[i] < targets[i]:
+                returns.append(float(current_return[i]))
+                lengths.append(int(current_length[i]))
+                counts[i] += 1
+            current_return[i] = 0.0
+            current_length[i] = 0
+        resetting = done
+    return returns, lengths

@@ -1,0 +1,115 @@
+"""Training metrics: per-update statistics, aggregated per log interval into metrics.csv."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+COLUMNS = (
+    "timesteps",
+    "updates",
+    "wall_time",
+    "steps_per_second",
+    "episodes",
+    "ep_return_mean",
+    "ep_length_mean",
+    "policy_loss",
+    "value_loss",
+    "entropy",
+    "grad_norm",
+    "explained_variance",
+    "learning_rate",
+)
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """What one update measured; tensors stay on the device until a row is written."""
+
+    policy_loss: Tensor
+    value_loss: Tensor
+    entropy: Tensor
+    grad_norm: Tensor
+    explained_variance: Tensor
+    learning_rate: float
+
+
+class MetricsLog:
+    """Collects UpdateStats and writes one averaged row per log interval."""
+
+    def __init__(self, csv_path: Path | None = None, start_timesteps: int = 0) -> None:
+        self.csv_path = csv_path
+        self.rows: list[dict[str, Any]] = []
+        self._pending: list[UpdateStats] = []
+        self._start = time.perf_counter()
+        self._last_time = self._start
+        self._last_steps = start_timesteps
+        if csv_path is not None:
+            csv_path.parent.mkdir(parents=True, exist_ok=True)
+            if not csv_path.exists() or csv_path.stat().st_size == 0:
+                with csv_path.open("w", newline="") as fh:
+                    csv.writer(fh).writerow(COLUMNS)
+
+    def record(self, stats: UpdateStats) -> None:
+        self._pending.append(stats)
+
+    def write_row(
+        self,
+        timesteps: int,
+        updates: int,
+        episodes: int,
+        ep_return_mean: float,
+        ep_length_mean: float,
+    ) -> dict[str, Any]:
+        """Average the updates since the last row, append it to metrics.csv, return it."""
+        now = time.perf_counter()
+        elapsed = max(now - self._last_time, 1e-9)
+        row: dict[str, Any] = {
+            "timesteps": timesteps,
+            "updates": updates,
+            "wall_time": round(now - self._start, 3),
+            "steps_per_second": round((timesteps - self._last_steps) / elapsed, 1),
+            "episodes": episodes,
+            "ep_return_mean": ep_return_mean,
+            "ep_length_mean": ep_length_mean,
+        }
+        row.update(_average(self._pending))
+        self._pending = []
+        self._last_time, self._last_steps = now, timesteps
+        self.rows.append(row)
+        if self.csv_path is not None:
+            with self.csv_path.open("a", newline="") as fh:
+                csv.writer(fh).writerow([_fmt(row[c]) for c in COLUMNS])
+        return row
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
+
+
+def _average(stats: list[UpdateStats]) -> dict[str, float]:
+    if not stats:
+        return {k: math.nan for k in COLUMNS[7:]}
+    stacked = torch.stack(
+        [
+            torch.stack([s.policy_loss, s.value_loss, s.entropy, s.grad_norm, s.explained_variance])
+            for s in stats
+        ]
+    ).float()
+    means = torch.nanmean(stacked, dim=0).tolist()
+    out = dict(zip(("policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"), means))
+    out["learning_rate"] = stats[-1].learning_rate
+    return out
+
+
+def _fmt(value: Any) -> Any:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value

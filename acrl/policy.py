@@ -1,0 +1,176 @@
+"""The actor-critic module: trunk(s), an actor head shaped by the action space, a critic head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor, nn
+
+from acrl.distributions import make_distribution
+from acrl.networks import (
+    HIDDEN_GAIN,
+    POLICY_GAIN,
+    VALUE_GAIN,
+    activation_class,
+    mlp,
+    orthogonal_init,
+    output_dim,
+)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Network shape. ``net_arch`` is a list of hidden sizes, or {"pi": [...], "vf": [...]}."""
+
+    net_arch: tuple[int, ...] | Mapping[str, tuple[int, ...]] = (64, 64)
+    activation: str = "tanh"
+    shared_trunk: bool = False
+    layer_norm: bool = False
+    ortho_init: bool = True
+    log_std_init: float = 0.0
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any] | None) -> PolicyConfig:
+        """Build from SB3-style ``policy_kwargs`` (accepts ``activation_fn`` too)."""
+        kwargs = dict(kwargs or {})
+        if "activation_fn" in kwargs:
+            kwargs["activation"] = kwargs.pop("activation_fn")
+        known = {"net_arch", "activation", "shared_trunk", "layer_norm", "ortho_init", "log_std_init"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown policy_kwargs {unknown}; allowed: {', '.join(sorted(known))}"
+            )
+        arch = kwargs.get("net_arch", (64, 64))
+        kwargs["net_arch"] = _normalize_arch(arch)
+        activation = kwargs.get("activation", "tanh")
+        activation_class(activation)
+        if not isinstance(activation, str):
+            activation = activation.__name__.lower()
+        kwargs["activation"] = activation
+        config = cls(**kwargs)
+        if config.shared_trunk and isinstance(config.net_arch, Mapping):
+            raise ValueError("policy_kwargs: shared_trunk=True needs net_arch as a list of sizes")
+        return config
+
+    def to_kwargs(self) -> dict[str, Any]:
+        arch = self.net_arch
+        arch_json: Any = (
+            {k: list(v) for k, v in arch.items()} if isinstance(arch, Mapping) else list(arch)
+        )
+        return {
+            "net_arch": arch_json,
+            "activation": self.activation,
+            "shared_trunk": self.shared_trunk,
+            "layer_norm": self.layer_norm,
+            "ortho_init": self.ortho_init,
+            "log_std_init": self.log_std_init,
+        }
+
+
+def _normalize_arch(arch: Any) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+    def sizes(value: Any, name: str) -> tuple[int, ...]:
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            raise ValueError(f"policy_kwargs.{name} must be a list of layer sizes, got {value!r}")
+        out = []
+        for size in value:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+                raise ValueError(
+                    f"policy_kwargs.{name} sizes must be positive integers, got {size!r}"
+                )
+            out.append(int(size))
+        return tuple(out)
+
+    if isinstance(arch, Mapping):
+        if set(arch) != {"pi", "vf"}:
+            raise ValueError(f"policy_kwargs.net_arch as a dict needs keys 'pi' and 'vf', got {sorted(arch)}")
+        return {"pi": sizes(arch["pi"], "net_arch.pi"), "vf": sizes(arch["vf"], "net_arch.vf")}
+    return sizes(arch, "net_arch")
+
+
+def flat_obs_dim(observation_space: spaces.Space) -> int:
+    """Size of a flattened Box observation; other spaces are refused."""
+    if not isinstance(observation_space, spaces.Box):
+        raise ValueError(
+            f"unsupported observation space {observation_space}: acrl handles Box observations"
+        )
+    return int(np.prod(observation_space.shape))
+
+
+class ActorCritic(nn.Module):
+    """Actor and critic over flattened Box observations.
+
+    With ``shared_trunk`` both heads read one MLP; otherwise the actor and the
+    critic have separate MLPs. The actor head outputs logits (Discrete) or the
+    mean of a diagonal Gaussian (Box) with a learned state-independent log-std.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        config: PolicyConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or PolicyConfig()
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.obs_dim = flat_obs_dim(observation_space)
+        self.distribution = make_distribution(action_space)
+        act = activation_class(self.config.activation)
+        arch = self.config.net_arch
+        pi_arch, vf_arch = (arch["pi"], arch["vf"]) if isinstance(arch, Mapping) else (arch, arch)
+        ln = self.config.layer_norm
+        if self.config.shared_trunk:
+            self.actor_trunk = mlp(self.obs_dim, pi_arch, act, ln)
+            self.critic_trunk = None
+        else:
+            self.actor_trunk = mlp(self.obs_dim, pi_arch, act, ln)
+            self.critic_trunk = mlp(self.obs_dim, vf_arch, act, ln)
+        self.actor_head = nn.Linear(output_dim(self.obs_dim, pi_arch), self.distribution.param_dim)
+        self.critic_head = nn.Linear(output_dim(self.obs_dim, vf_arch), 1)
+        if self.distribution.action_shape():
+            self.log_std: nn.Parameter | None = nn.Parameter(
+                torch.full((self.distribution.param_dim,), float(self.config.log_std_init))
+            )
+        else:
+            self.log_std = None
+        if self.config.ortho_init:
+            orthogonal_init(self.actor_trunk, HIDDEN_GAIN)
+            if self.critic_trunk is not None:
+                orthogonal_init(self.critic_trunk, HIDDEN_GAIN)
+            orthogonal_init(self.actor_head, POLICY_GAIN)
+            orthogonal_init(self.critic_head, VALUE_GAIN)
+
+    def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
+        """Distribution parameters and state values for a batch of observations."""
+        obs = obs.reshape(obs.shape[0], -1)
+        actor_features = self.actor_trunk(obs)
+        critic_features = actor_features if self.critic_trunk is None else self.critic_trunk(obs)
+        head = self.actor_head(actor_features)
+        params = (head,) if self.log_std is None else (head, self.log_std)
+        return params, self.critic_head(critic_features).squeeze(-1)
+
+    def value(self, obs: Tensor) -> Tensor:
+        obs = obs.reshape(obs.shape[0], -1)
+        if self.critic_trunk is None:
+            return self.critic_head(self.actor_trunk(obs)).squeeze(-1)
+        return self.critic_head(self.critic_trunk(obs)).squeeze(-1)
+
+    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
+        """Actions (sampled, or the mode if deterministic) and values for ``obs``."""
+        params, values = self(obs)
+        dist = self.distribution
+        actions = dist.mode(*params) if deterministic else dist.sample(*params)
+        return actions, values
+
+    def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Log probabilities and entropies of ``actions`` under the policy, and values."""
+        params, values = self(obs)
+        log_prob, entropy = self.distribution.log_prob_and_entropy(*params, actions)
+        return log_prob, entropy, values

@@ -1,0 +1,25 @@
+"""A tqdm progress bar showing steps/s and the recent mean return, refreshed at most 4 times/s."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from tqdm import tqdm
+
+
+class ProgressBar:
+    def __init__(self, total: int, enabled: bool = True) -> None:
+        self._bar = tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True, disable=not enabled)
+        self._last = 0.0
+
+    def advance(self, steps: int, mean_return: float) -> None:
+        self._bar.update(steps)
+        now = time.monotonic()
+        if now - self._last > 0.25 and not self._bar.disable:
+            self._last = now
+            ret = "-" if math.isnan(mean_return) else f"{mean_return:.1f}"
+            self._bar.set_postfix_str(f"return={ret}", refresh=False)
+
+    def close(self) -> None:
+        self._bar.close()
