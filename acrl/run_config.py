@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,6 +15,22 @@ from acrl.config import A2CConfig
 from acrl.errors import UserError
 
 ALGOS = ("a2c",)
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML that also reads 1e-3 as a float (YAML 1.1 insists on a dot: 1.0e-3)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)
+
 RUN_KEYS = ("env_id", "env_kwargs", "n_envs", "n_timesteps", "policy", "vectorization", "seed")
 
 
@@ -46,7 +63,7 @@ def _preset_text(algo: str) -> str:
 def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
     """All presets of an algorithm, by name."""
     text = _preset_text(algo)
-    data = yaml.safe_load(text) or {}
+    data = read_yaml(text) or {}
     return {str(k): dict(v) for k, v in data.items()}
 
 
@@ -104,7 +121,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise UserError(f"--set expects key=value, got {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = read_yaml(raw) if raw.strip() else None
     except yaml.YAMLError:
         raise UserError(f"--set {key}: cannot read value {raw!r}") from None
     return key.strip(), value

@@ -1,0 +1,75 @@
+"""Tiny deterministic environments of the test suite's own."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class CounterEnv(gym.Env):
+    """Observation [episode, t]; reward 1 + t + 10 * episode, so a reward names its transition.
+
+    Episodes of ``length`` steps end by termination when ``terminate`` is set; otherwise they
+    run until a TimeLimit wrapper truncates them.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, length: int = 3, terminate: bool = True) -> None:
+        self.length = length
+        self.terminate = terminate
+        self.observation_space = spaces.Box(-1e6, 1e6, shape=(2,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.episode = -1
+        self.t = 0
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.episode, self.t], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode += 1
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = 1.0 + self.t + 10.0 * self.episode
+        self.t += 1
+        terminated = self.terminate and self.t >= self.length
+        return self._obs(), reward, terminated, False, {}
+
+
+class TargetEnv(gym.Env):
+    """Continuous control: move a point to a target. Obs [x - target, target]; action in [-1, 1].
+
+    Reward -|x - target| per step; episodes last 20 steps and end only by time limit.
+    A policy that steers towards the target scores around -3; a random one around -15.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(-10.0, 10.0, shape=(2,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.x = 0.0
+        self.target = 0.0
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.x - self.target, self.target], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x, self.target = self.np_random.uniform(-1.0, 1.0, size=2)
+        return self._obs(), {}
+
+    def step(self, action):
+        self.x = float(np.clip(self.x + 0.25 * float(np.asarray(action).reshape(-1)[0]), -5, 5))
+        return self._obs(), -abs(self.x - self.target), False, False, {}
+
+
+def register_test_envs() -> None:
+    if "acrl-tests/Target-v0" not in gym.registry:
+        gym.register("acrl-tests/Target-v0", entry_point=TargetEnv, max_episode_steps=20)
+    if "acrl-tests/Counter-v0" not in gym.registry:
+        gym.register("acrl-tests/Counter-v0", entry_point=CounterEnv)

@@ -1,0 +1,205 @@
+"""The Python API as users call it: construction, validation, predict, save/load, seeding."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from acrl import A2C, evaluate_policy, make_vec_env
+from acrl.errors import UserError
+
+
+def small_model(**kwargs):
+    defaults = dict(n_envs=4, seed=0, device="cpu")
+    defaults.update(kwargs)
+    return A2C("MlpPolicy", "CartPole-v1", **defaults)
+
+
+@pytest.mark.parametrize(
+    "kwargs,name",
+    [
+        ({"learning_rate": -1e-3}, "learning_rate"),
+        ({"learning_rate": "lin_abc"}, "learning_rate"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"gae_lambda": -0.1}, "gae_lambda"),
+        ({"gae_lambda": 1.01}, "gae_lambda"),
+        ({"n_steps": 0}, "n_steps"),
+        ({"n_steps": 2.5}, "n_steps"),
+        ({"ent_coef": -0.1}, "ent_coef"),
+        ({"vf_coef": float("nan")}, "vf_coef"),
+        ({"max_grad_norm": 0.0}, "max_grad_norm"),
+        ({"rms_prop_eps": -1.0}, "rms_prop_eps"),
+        ({"use_rms_prop": "yes"}, "use_rms_prop"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"seed": -3}, "seed"),
+        ({"policy_kwargs": {"net_arch": [0]}}, "net_arch"),
+    ],
+)
+def test_bad_hyperparameters_raise_value_error_naming_them(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        small_model(**kwargs)
+
+
+def test_unknown_env_and_policy():
+    with pytest.raises(UserError, match="unknown environment id 'NoSuchEnv-v0'"):
+        A2C("MlpPolicy", "NoSuchEnv-v0")
+    with pytest.raises(ValueError, match="policy must be one of MlpPolicy"):
+        A2C("CnnPolicy", "CartPole-v1")
+
+
+def test_env_argument_forms():
+    from_id = small_model()
+    assert from_id.env.num_envs == 4 and from_id.env_id == "CartPole-v1"
+    vec = make_vec_env("CartPole-v1", 3, seed=1)
+    assert A2C("MlpPolicy", vec).n_envs == 3
+    single = A2C("MlpPolicy", gym.make("CartPole-v1"))
+    assert single.n_envs == 1 and single.env_id == "CartPole-v1"
+    single.learn(200)
+    lunar = A2C("MlpPolicy", "LunarLander-v3", n_envs=2, env_kwargs={"continuous": True})
+    assert isinstance(lunar.action_space, gym.spaces.Box)
+
+
+def test_learn_returns_model_counts_steps_and_writes_metrics(tmp_path):
+    model = small_model(log_dir=tmp_path)
+    assert model.learn(400, log_interval=5) is model
+    assert model.num_timesteps == 400 and model.num_updates == 20
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0].startswith("timesteps,updates,wall_time,steps_per_second,episodes,ep_return_mean")
+    assert len(lines) == 1 + 4
+    model.learn(100, reset_num_timesteps=False)
+    assert model.num_timesteps == 500
+
+
+def test_learning_rate_schedule_reaches_optimizer():
+    model = small_model(learning_rate="lin_0.001")
+    rates = []
+    model.learn(400, callback=lambda m: rates.append(m.optimizer.param_groups[0]["lr"]))
+    assert rates[0] == pytest.approx(1e-3)
+    assert rates[-1] == pytest.approx(1e-3 * 20 / 400)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    model = small_model(learning_rate=lambda progress: 5e-4 * progress)
+    model.learn(100)
+
+
+def test_callback_can_stop_training():
+    model = small_model()
+    model.learn(10_000, callback=lambda m: m.num_updates < 3)
+    assert model.num_updates == 3
+
+
+def test_adam_option():
+    model = small_model(use_rms_prop=False)
+    assert isinstance(model.optimizer, torch.optim.Adam)
+    model.learn(100)
+
+
+def test_predict_single_and_batch():
+    model = small_model()
+    obs = np.zeros(4, dtype=np.float32)
+    action, state = model.predict(obs, deterministic=True)
+    assert state is None and np.ndim(action) == 0 and action in (0, 1)
+    actions, _ = model.predict(np.zeros((5, 4), dtype=np.float32), deterministic=True)
+    assert actions.shape == (5,)
+    with pytest.raises(ValueError, match="observation shape"):
+        model.predict(np.zeros(3))
+
+
+def test_predict_clips_gaussian_actions():
+    model = A2C("MlpPolicy", "Pendulum-v1", n_envs=2, seed=0, policy_kwargs={"log_std_init": 3.0})
+    actions, _ = model.predict(np.zeros((256, 3), dtype=np.float32))
+    assert actions.shape == (256, 1)
+    assert actions.min() >= -2.0 and actions.max() <= 2.0
+    assert (np.abs(actions) == 2.0).any()
+
+
+def test_save_load_predicts_identically_and_continues(tmp_path):
+    model = small_model()
+    model.learn(2_000)
+    path = model.save(tmp_path / "cartpole")
+    assert path.name == "cartpole.acrl"
+    loaded = A2C.load(tmp_path / "cartpole")
+    obs = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    torch.manual_seed(1)
+    expected = model.predict(obs)[0]
+    torch.manual_seed(1)
+    assert np.array_equal(loaded.predict(obs)[0], expected)
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    for a, b in zip(model.policy.parameters(), loaded.policy.parameters()):
+        assert torch.equal(a, b)
+    state_a, state_b = model.optimizer.state_dict(), loaded.optimizer.state_dict()
+    for key in state_a["state"]:
+        for name, value in state_a["state"][key].items():
+            assert torch.equal(value, state_b["state"][key][name])
+    assert loaded.num_timesteps == 2_000 and loaded.env_id == "CartPole-v1"
+    loaded.learn(200, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 2_200
+
+
+def test_load_with_mismatched_env_is_refused(tmp_path):
+    path = small_model().save(tmp_path / "m.acrl")
+    with pytest.raises(UserError, match="observation space"):
+        A2C.load(path, env="Pendulum-v1")
+
+
+def returns_and_weights(seed, env=None):
+    model = A2C("MlpPolicy", env or "CartPole-v1", n_envs=4, seed=seed, device="cpu")
+    model.learn(3_000)
+    returns = [r for r, _ in model.recent_episodes]
+    weights = torch.cat([p.detach().flatten() for p in model.policy.parameters()])
+    return returns, weights
+
+
+def test_same_seed_same_returns_and_weights():
+    r1, w1 = returns_and_weights(3)
+    r2, w2 = returns_and_weights(3)
+    r3, w3 = returns_and_weights(4)
+    assert len(r1) > 10 and r1 == r2 and torch.equal(w1, w2)
+    assert r1 != r3 and not torch.equal(w1, w3)
+
+
+def test_same_seed_same_returns_with_sync_vector_env():
+    r1, w1 = returns_and_weights(5, env=make_vec_env("Pendulum-v1", 2))
+    r2, w2 = returns_and_weights(5, env=make_vec_env("Pendulum-v1", 2))
+    assert len(r1) > 0 and r1 == r2 and torch.equal(w1, w2)
+
+
+@pytest.mark.parametrize("n_envs", [1, 3, 8])
+def test_evaluate_policy_counts_exact_episodes(n_envs):
+    model = small_model()
+    returns, lengths = evaluate_policy(
+        model, make_vec_env("CartPole-v1", n_envs, seed=0), n_eval_episodes=7, return_episode_rewards=True
+    )
+    assert len(returns) == len(lengths) == 7
+    assert returns == [float(n) for n in lengths]  # CartPole pays 1 per step
+
+
+def test_evaluate_policy_single_env_and_env_id():
+    model = small_model()
+    mean, std = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=3)
+    assert 0 < mean <= 500 and std >= 0
+    mean2, _ = evaluate_policy(model, "CartPole-v1", n_eval_episodes=2, seed=0)
+    assert mean2 > 0
+
+
+def test_make_vec_env_modes_and_kwargs():
+    native = make_vec_env("CartPole-v1", 4)
+    assert type(native).__name__ == "CartPoleVectorEnv"
+    sync = make_vec_env("CartPole-v1", 2, vectorization="sync")
+    assert isinstance(sync, gym.vector.SyncVectorEnv)
+    lunar = make_vec_env("LunarLander-v3", 2, env_kwargs={"continuous": True, "gravity": -9.0})
+    assert isinstance(lunar.single_action_space, gym.spaces.Box)
+    with pytest.raises(UserError, match="vectorization"):
+        make_vec_env("CartPole-v1", 2, vectorization="threads")
+    with pytest.raises(UserError, match="bad env_kwargs"):
+        make_vec_env("Pendulum-v1", 1, env_kwargs={"no_such_arg": 1})
+
+
+def test_make_vec_env_async():
+    env = make_vec_env("CartPole-v1", 2, vectorization="async", seed=0)
+    try:
+        assert isinstance(env, gym.vector.AsyncVectorEnv)
+        model = A2C("MlpPolicy", env, seed=0)
+        model.learn(100)
+    finally:
+        env.close()

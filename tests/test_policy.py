@@ -1,0 +1,123 @@
+"""Distributions against torch.distributions; the ActorCritic's shapes, options and errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from acrl.distributions import Categorical, DiagGaussian, make_distribution
+from acrl.policy import ActorCritic, PolicyConfig
+
+OBS = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
+
+
+def test_categorical_matches_torch():
+    torch.manual_seed(0)
+    logits = torch.randn(7, 4)
+    actions = torch.randint(0, 4, (7,))
+    ref = torch.distributions.Categorical(logits=logits)
+    dist = Categorical(4)
+    torch.testing.assert_close(dist.log_prob(logits, actions), ref.log_prob(actions))
+    torch.testing.assert_close(dist.entropy(logits), ref.entropy())
+    log_prob, entropy = dist.log_prob_and_entropy(logits, actions)
+    torch.testing.assert_close(log_prob, ref.log_prob(actions))
+    torch.testing.assert_close(entropy, ref.entropy())
+    assert torch.equal(dist.mode(logits), logits.argmax(-1))
+
+
+def test_categorical_samples_follow_the_probabilities():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]])).expand(20000, 3)
+    counts = torch.bincount(Categorical(3).sample(logits), minlength=3).float() / 20000
+    torch.testing.assert_close(counts, torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
+
+
+def test_gaussian_matches_torch():
+    torch.manual_seed(0)
+    mean = torch.randn(5, 2)
+    log_std = torch.tensor([-0.5, 0.3])
+    actions = torch.randn(5, 2)
+    ref = torch.distributions.Independent(torch.distributions.Normal(mean, log_std.exp()), 1)
+    dist = DiagGaussian(2, np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
+    torch.testing.assert_close(dist.log_prob(mean, log_std, actions), ref.log_prob(actions))
+    torch.testing.assert_close(dist.entropy(mean, log_std), ref.entropy())
+    assert torch.equal(dist.mode(mean, log_std), mean)
+    samples = dist.sample(mean[:1].expand(50000, 2), log_std)
+    torch.testing.assert_close(samples.std(0), log_std.exp(), atol=0.02, rtol=0)
+
+
+def test_gaussian_clips_only_on_the_way_to_the_env():
+    dist = make_distribution(spaces.Box(-2.0, 1.0, shape=(2,), dtype=np.float32))
+    out = dist.to_env(np.array([[5.0, -5.0]], dtype=np.float32))
+    assert out.tolist() == [[1.0, -2.0]]
+
+
+@pytest.mark.parametrize(
+    "space,match",
+    [
+        (spaces.MultiDiscrete([2, 3]), "unsupported action space"),
+        (spaces.Box(-1, 1, shape=(2, 2)), "1-D"),
+        (spaces.Discrete(3, start=1), "start at 0"),
+    ],
+)
+def test_unsupported_action_spaces_are_named(space, match):
+    with pytest.raises(ValueError, match=match):
+        ActorCritic(OBS, space)
+
+
+def test_unsupported_observation_space_is_named():
+    with pytest.raises(ValueError, match="unsupported observation space Discrete"):
+        ActorCritic(spaces.Discrete(4), spaces.Discrete(2))
+
+
+def test_separate_networks_by_default_with_orthogonal_init():
+    policy = ActorCritic(OBS, spaces.Discrete(2))
+    assert policy.critic_trunk is not None
+    linears = [m for m in policy.actor_trunk if isinstance(m, nn.Linear)]
+    assert [m.out_features for m in linears] == [64, 64]
+    w = linears[1].weight
+    # Orthogonal with gain sqrt(2): W W^T = 2 I for a square layer.
+    torch.testing.assert_close(w @ w.T, 2.0 * torch.eye(64), atol=1e-4, rtol=0)
+    head = policy.actor_head.weight
+    assert head.norm(dim=1).max().item() == pytest.approx(0.01, abs=1e-6)
+    assert torch.count_nonzero(policy.critic_head.bias) == 0
+
+
+def test_shared_trunk_layer_norm_and_activation():
+    config = PolicyConfig.from_kwargs(
+        {"net_arch": [32], "shared_trunk": True, "layer_norm": True, "activation_fn": "nn.ReLU"}
+    )
+    policy = ActorCritic(OBS, spaces.Discrete(3), config)
+    assert policy.critic_trunk is None
+    kinds = [type(m) for m in policy.actor_trunk]
+    assert kinds == [nn.Linear, nn.LayerNorm, nn.ReLU]
+    params, values = policy(torch.zeros(4, 3))
+    assert params[0].shape == (4, 3) and values.shape == (4,)
+
+
+def test_dict_net_arch_and_gaussian_head():
+    config = PolicyConfig.from_kwargs({"net_arch": {"pi": [16], "vf": [8, 8]}, "log_std_init": -1.5})
+    policy = ActorCritic(OBS, spaces.Box(-1, 1, shape=(2,), dtype=np.float32), config)
+    assert policy.log_std is not None
+    assert policy.log_std.tolist() == [-1.5, -1.5]
+    log_prob, entropy, values = policy.evaluate_actions(torch.zeros(5, 3), torch.zeros(5, 2))
+    assert log_prob.shape == entropy.shape == values.shape == (5,)
+    assert entropy[0].item() == pytest.approx(2 * (0.5 + 0.5 * math.log(2 * math.pi) - 1.5))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"net_arch": [64, -1]}, "positive integers"),
+        ({"net_arch": {"pi": [8]}}, "'pi' and 'vf'"),
+        ({"activation": "swish2"}, "activation must be one of"),
+        ({"shared_trunk": True, "net_arch": {"pi": [8], "vf": [8]}}, "shared_trunk"),
+        ({"dropout": 0.1}, "unknown policy_kwargs"),
+    ],
+)
+def test_bad_policy_kwargs(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PolicyConfig.from_kwargs(kwargs)
