@@ -27,12 +27,16 @@ from acrl.rollout import Rollout, RolloutCollector
 Callback = Callable[["Agent"], "bool | None"]
 
 
-def compute_gradients(policy: ActorCritic, rollout: Rollout, config: A2CConfig, learning_rate: float) -> UpdateStats:
+def compute_gradients(
+    policy: ActorCritic, rollout: Rollout, config: A2CConfig, learning_rate: float
+) -> UpdateStats:
     """Backpropagate the A2C loss of ``rollout`` into ``policy``'s gradients and clip them."""
     targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
     terms = rollout_loss(policy, rollout, targets, config.ent_coef, config.vf_coef)
     terms.loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm, foreach=True)
+    grad_norm = torch.nn.utils.clip_grad_norm_(
+        policy.parameters(), config.max_grad_norm, foreach=True
+    )
     values = rollout.values.reshape(-1)
     return UpdateStats(
         policy_loss=terms.policy_loss,
@@ -89,7 +93,9 @@ class A2C(Agent):
             normalize_advantage=normalize_advantage,
             policy_kwargs=dict(policy_kwargs or {}),
         )
-        super().__init__(policy, env, config, n_envs, seed, device, verbose, env_kwargs, vectorization)
+        super().__init__(
+            policy, env, config, n_envs, seed, device, verbose, env_kwargs, vectorization
+        )
         self._init_engine(log_dir=log_dir)
 
     def _init_engine(self, log_dir: str | Path | None = None) -> None:
@@ -123,7 +129,11 @@ class A2C(Agent):
         ``callback(model)`` runs after every update; returning False stops
         training. A row of metrics is written every ``log_interval`` updates.
         """
-        if isinstance(total_timesteps, bool) or not isinstance(total_timesteps, int) or total_timesteps < 1:
+        if (
+            isinstance(total_timesteps, bool)
+            or not isinstance(total_timesteps, int)
+            or total_timesteps < 1
+        ):
             raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
         if self.env is None:
             if self.env_id is None:
@@ -131,7 +141,9 @@ class A2C(Agent):
             self.set_env(self.env_id)
         assert self.env is not None
         if self._collector is None:
-            self._collector = RolloutCollector(self.env, self.policy, self.config.n_steps, self.device, self.seed)
+            self._collector = RolloutCollector(
+                self.env, self.policy, self.config.n_steps, self.device, self.seed
+            )
         collector = self._collector
         if reset_num_timesteps:
             self.num_timesteps = 0
@@ -141,7 +153,8 @@ class A2C(Agent):
             csv_path = None if self.log_dir is None else self.log_dir / "metrics.csv"
             self.metrics = MetricsLog(csv_path, start_timesteps=start)
         schedule = self.config.lr_schedule
-        bar = ProgressBar(total_timesteps, enabled=progress_bar)
+        per_update = self.config.n_steps * self.n_envs
+        bar = ProgressBar(-(-total_timesteps // per_update) * per_update, enabled=progress_bar)
         try:
             while self.num_timesteps < end:
                 rollout = collector.collect()
@@ -177,7 +190,13 @@ class A2C(Agent):
             updates=self.num_updates,
             episodes=self._collector.episodes.total_episodes,
             ep_return_mean=self.recent_mean_return(),
-            ep_length_mean=(sum(n for _, n in episodes) / len(episodes)) if episodes else float("nan"),
+            ep_length_mean=(sum(n for _, n in episodes) / len(episodes))
+            if episodes
+            else float("nan"),
         )
         if self.verbose:
-            print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+            print(
+                " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                )
+            )

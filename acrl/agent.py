@@ -97,9 +97,13 @@ class Agent:
         self.env: VectorEnv | None = None
         if env is not None:
             self._attach_env(env)
-        assert self.env is not None or observation_space is not None
-        self.observation_space = observation_space or self.env.single_observation_space  # type: ignore[union-attr]
-        self.action_space = action_space or self.env.single_action_space  # type: ignore[union-attr]
+        if self.env is not None:
+            observation_space = self.env.single_observation_space
+            action_space = self.env.single_action_space
+        if observation_space is None or action_space is None:
+            raise ValueError("a model needs an env, or its observation and action spaces")
+        self.observation_space: gym.Space = observation_space
+        self.action_space: gym.Space = action_space
         if seed is not None:
             set_random_seed(seed)
         self.policy = ActorCritic(self.observation_space, self.action_space, config.policy_config)
@@ -112,7 +116,9 @@ class Agent:
     def _attach_env(self, env: str | gym.Env | VectorEnv) -> None:
         if isinstance(env, str):
             self.env_id = env
-            self.env = make_vec_env(env, self.n_envs, env_kwargs=self.env_kwargs, vectorization=self.vectorization)
+            self.env = make_vec_env(
+                env, self.n_envs, env_kwargs=self.env_kwargs, vectorization=self.vectorization
+            )
         else:
             self.env = as_vector_env(env)
             spec = getattr(self.env, "spec", None) or getattr(env, "spec", None)
@@ -135,18 +141,30 @@ class Agent:
         """A fresh VectorEnv of the env this model was trained on."""
         if self.env_id is None:
             raise UserError("this model does not know its environment id; pass an env")
-        return make_vec_env(self.env_id, n_envs, seed=seed, env_kwargs=self.env_kwargs, vectorization=self.vectorization)
+        return make_vec_env(
+            self.env_id,
+            n_envs,
+            seed=seed,
+            env_kwargs=self.env_kwargs,
+            vectorization=self.vectorization,
+        )
 
     # ---- acting -------------------------------------------------------------------------
     def predict(
-        self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
     ) -> tuple[np.ndarray, None]:
         """Actions for one observation or a batch; Box actions are clipped to the bounds."""
         obs = np.asarray(observation, dtype=np.float32)
         obs_shape = self.observation_space.shape
         single = obs.shape == obs_shape
         if not single and obs.shape[1:] != obs_shape:
-            raise ValueError(f"observation shape {obs.shape} does not match {obs_shape} or (batch, *{obs_shape})")
+            raise ValueError(
+                f"observation shape {obs.shape} does not match {obs_shape} or (batch, *{obs_shape})"
+            )
         batch = torch.as_tensor(obs.reshape(1 if single else obs.shape[0], -1), device=self.device)
         with torch.inference_mode():
             actions, _ = self.policy.act(batch, deterministic=deterministic)
@@ -193,7 +211,10 @@ class Agent:
         """Rebuild a saved model; it predicts identically and can continue ``learn()``."""
         tensors, meta = read_model(path)
         if meta.get("algo") != cls.algo:
-            raise UserError(f"{path} holds an {meta.get('algo')!r} model, not {cls.algo!r}; use {str(meta.get('algo')).upper()}.load")
+            raise UserError(
+                f"{path} holds an {meta.get('algo')!r} model, not {cls.algo!r}; "
+                f"use {str(meta.get('algo')).upper()}.load"
+            )
         config_fields = dict(meta["config"])
         extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
         config_fields.update(extra)
@@ -215,22 +236,24 @@ class Agent:
         )
         model._init_engine(**overrides)
         model.env_id = meta.get("env_id")
-        policy_state = {k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")}
+        policy_state = {
+            k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
+        }
         try:
             model.policy.load_state_dict(policy_state)
             optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
         except (RuntimeError, KeyError, ValueError) as exc:
-            raise UserError(f"{path}: weights do not match the saved architecture ({str(exc).splitlines()[0]})") from None
+            raise UserError(
+                f"{path}: weights do not match the saved architecture ({str(exc).splitlines()[0]})"
+            ) from None
         model.num_timesteps = int(meta["num_timesteps"])
         model.num_updates = int(meta["num_updates"])
         if env is not None:
             model.set_env(env)
         return model
 
-    def _init_engine(self, **kwargs: Any) -> None:
+    def _init_engine(self, log_dir: str | Path | None = None) -> None:
         """Engine-specific state after ``Agent.__init__`` (overridden by engines)."""
-        if kwargs:
-            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
 
 
 def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import yaml
 
@@ -36,21 +36,36 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
     train.add_argument("--preset", help="preset name (default: the env's own preset, if any)")
     train.add_argument(
-        "--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
-        help="override a setting, e.g. --set learning_rate=1e-3 --set policy_kwargs.net_arch=[64,64]",
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set learning_rate=1e-3 "
+        "--set policy_kwargs.net_arch=[64,64]",
     )
-    train.add_argument("--run-dir", type=Path, help="output directory (default: runs/ENV__ALGO__sSEED__TIME)")
+    train.add_argument(
+        "--run-dir", type=Path, help="output directory (default: runs/ENV__ALGO__sSEED__TIME)"
+    )
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     train.add_argument("--log-interval", type=int, default=100, help="updates between metrics rows")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument("--device", default="cpu", help="torch device (default: cpu, fastest for MLPs)")
+    train.add_argument(
+        "--device", default="cpu", help="torch device (default: cpu, fastest for MLPs)"
+    )
 
     evaluate = sub.add_parser("eval", help="evaluate a saved model on its environment")
     evaluate.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
-    evaluate.add_argument("--episodes", type=int, default=10, help="complete episodes (default: 10)")
-    evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
+    evaluate.add_argument(
+        "--episodes", type=int, default=10, help="complete episodes (default: 10)"
+    )
+    evaluate.add_argument(
+        "--stochastic", action="store_true", help="sample actions instead of the mode"
+    )
     evaluate.add_argument("--json", action="store_true", help="print {mean, std, episodes} as JSON")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the evaluation envs (default: 0)")
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="seed of the evaluation envs (default: 0)"
+    )
     evaluate.add_argument("--n-envs", type=int, help="parallel evaluation envs (default: up to 8)")
 
     sub.add_parser("presets", help="list the presets")
@@ -89,6 +104,7 @@ def cmd_presets() -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from acrl.envs import check_env_id
+    from acrl.registry import make_model
     from acrl.run_config import resolve_run_config
 
     for name in ("timesteps", "n_envs", "log_interval"):
@@ -101,22 +117,32 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or Path("runs") / (
         f"{run.env_id}__{run.algo}__s{run.seed}__{datetime.now():%Y%m%d-%H%M%S}"
     )
+    try:
+        model = make_model(run, log_dir=run_dir, device=args.device)
+    except ValueError as exc:  # an env this algorithm cannot handle, a bad device
+        raise UserError(str(exc)) from None
     _prepare_run_dir(run_dir, args.overwrite)
-    model = _build_model(run, run_dir, args.device)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(run.to_dict(), sort_keys=False))
-    print(f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps "
-          f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}")
+    print(
+        f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps "
+        f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}"
+    )
     start = time.perf_counter()
     interrupted = False
     try:
-        model.learn(run.n_timesteps, log_interval=args.log_interval, progress_bar=not args.no_progress)
+        model.learn(
+            run.n_timesteps, log_interval=args.log_interval, progress_bar=not args.no_progress
+        )
     except KeyboardInterrupt:
         interrupted = True
     elapsed = time.perf_counter() - start
     path = model.save(run_dir / "model.acrl")
     mean = model.recent_mean_return()
-    print(f"{model.num_timesteps} steps in {elapsed:.1f} s ({model.num_timesteps / elapsed:,.0f} steps/s); "
-          f"last-100 training return {mean:.1f}; model saved to {path}")
+    print(
+        f"{model.num_timesteps} steps in {elapsed:.1f} s "
+        f"({model.num_timesteps / elapsed:,.0f} steps/s); "
+        f"last-100 training return {mean:.1f}; model saved to {path}"
+    )
     if interrupted:
         print("interrupted: the model trained so far is saved", file=sys.stderr)
         return 130
@@ -134,33 +160,6 @@ def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
-def _build_model(run: Any, run_dir: Path, device: str) -> Any:
-    from acrl.a2c import A2C
-
-    h = run.hyperparams
-    return A2C(
-        run.policy,
-        run.env_id,
-        learning_rate=h.learning_rate,
-        n_steps=h.n_steps,
-        gamma=h.gamma,
-        gae_lambda=h.gae_lambda,
-        ent_coef=h.ent_coef,
-        vf_coef=h.vf_coef,
-        max_grad_norm=h.max_grad_norm,
-        rms_prop_eps=h.rms_prop_eps,
-        use_rms_prop=h.use_rms_prop,
-        normalize_advantage=h.normalize_advantage,
-        policy_kwargs=h.policy_kwargs,
-        n_envs=run.n_envs,
-        seed=run.seed,
-        device=device,
-        env_kwargs=run.env_kwargs,
-        vectorization=run.vectorization,
-        log_dir=run_dir,
-    )
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
     from acrl.evaluation import evaluate_policy
     from acrl.registry import load_model
@@ -174,7 +173,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     env = model.make_env(n_envs, seed=args.seed)
     try:
         mean, std = evaluate_policy(
-            model, env, n_eval_episodes=args.episodes, deterministic=not args.stochastic, seed=args.seed
+            model,
+            env,
+            n_eval_episodes=args.episodes,
+            deterministic=not args.stochastic,
+            seed=args.seed,
         )
     finally:
         env.close()
@@ -182,7 +185,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"mean": mean, "std": std, "episodes": args.episodes}))
     else:
         kind = "stochastic" if args.stochastic else "deterministic"
-        print(f"{model.env_id}: mean return {mean:.2f} ± {std:.2f} over {args.episodes} {kind} episodes")
+        print(
+            f"{model.env_id}: mean return {mean:.2f} ± {std:.2f} "
+            f"over {args.episodes} {kind} episodes"
+        )
     return 0
 
 

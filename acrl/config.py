@@ -70,9 +70,7 @@ def _check_bool(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
-def _check_range(
-    name: str, value: Any, low: float, high: float, low_open: bool = False
-) -> None:
+def _check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
     is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
     ok = is_number and math.isfinite(value) and value <= high
     ok = ok and (value > low if low_open else value >= low)

@@ -18,6 +18,9 @@ from torch import Tensor
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
+Params = tuple[Tensor, ...]
+"""The actor head's output: (logits,) for Categorical, (mean, log_std) for DiagGaussian."""
+
 
 @dataclass(frozen=True)
 class Categorical:
@@ -29,22 +32,21 @@ class Categorical:
     def param_dim(self) -> int:
         return self.n
 
-    def sample(self, logits: Tensor) -> Tensor:
-        return torch.multinomial(torch.softmax(logits, dim=-1), 1).squeeze(-1)
+    def sample(self, params: Params) -> Tensor:
+        return torch.multinomial(torch.softmax(params[0], dim=-1), 1).squeeze(-1)
 
-    def mode(self, logits: Tensor) -> Tensor:
-        return torch.argmax(logits, dim=-1)
+    def mode(self, params: Params) -> Tensor:
+        return torch.argmax(params[0], dim=-1)
 
-    def log_prob(self, logits: Tensor, actions: Tensor) -> Tensor:
-        log_p = torch.log_softmax(logits, dim=-1)
-        return log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+    def log_prob(self, params: Params, actions: Tensor) -> Tensor:
+        return self.log_prob_and_entropy(params, actions)[0]
 
-    def entropy(self, logits: Tensor) -> Tensor:
-        log_p = torch.log_softmax(logits, dim=-1)
+    def entropy(self, params: Params) -> Tensor:
+        log_p = torch.log_softmax(params[0], dim=-1)
         return -(log_p.exp() * log_p).sum(-1)
 
-    def log_prob_and_entropy(self, logits: Tensor, actions: Tensor) -> tuple[Tensor, Tensor]:
-        log_p = torch.log_softmax(logits, dim=-1)
+    def log_prob_and_entropy(self, params: Params, actions: Tensor) -> tuple[Tensor, Tensor]:
+        log_p = torch.log_softmax(params[0], dim=-1)
         chosen = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
         return chosen, -(log_p.exp() * log_p).sum(-1)
 
@@ -75,24 +77,25 @@ class DiagGaussian:
     def param_dim(self) -> int:
         return self.dim
 
-    def sample(self, mean: Tensor, log_std: Tensor) -> Tensor:
+    def sample(self, params: Params) -> Tensor:
+        mean, log_std = params
         return mean + log_std.exp() * torch.randn_like(mean)
 
-    def mode(self, mean: Tensor, log_std: Tensor) -> Tensor:
-        return mean
+    def mode(self, params: Params) -> Tensor:
+        return params[0]
 
-    def log_prob(self, mean: Tensor, log_std: Tensor, actions: Tensor) -> Tensor:
+    def log_prob(self, params: Params, actions: Tensor) -> Tensor:
+        mean, log_std = params
         z = (actions - mean) * torch.exp(-log_std)
         return (-0.5 * z.pow(2) - log_std - 0.5 * _LOG_2PI).sum(-1)
 
-    def entropy(self, mean: Tensor, log_std: Tensor) -> Tensor:
-        per_dim = (0.5 + 0.5 * _LOG_2PI + log_std).sum(-1)
-        return per_dim.expand(mean.shape[:-1])
+    def entropy(self, params: Params) -> Tensor:
+        mean, log_std = params
+        per_sample = (0.5 + 0.5 * _LOG_2PI + log_std).sum(-1)
+        return per_sample.expand(mean.shape[:-1])
 
-    def log_prob_and_entropy(
-        self, mean: Tensor, log_std: Tensor, actions: Tensor
-    ) -> tuple[Tensor, Tensor]:
-        return self.log_prob(mean, log_std, actions), self.entropy(mean, log_std)
+    def log_prob_and_entropy(self, params: Params, actions: Tensor) -> tuple[Tensor, Tensor]:
+        return self.log_prob(params, actions), self.entropy(params)
 
     def action_shape(self) -> tuple[int, ...]:
         return (self.dim,)
@@ -117,9 +120,7 @@ def make_distribution(action_space: spaces.Space) -> ActionDistribution:
         return Categorical(int(action_space.n))
     if isinstance(action_space, spaces.Box):
         if len(action_space.shape) != 1:
-            raise ValueError(
-                f"Box action spaces must be 1-D, got shape {action_space.shape}"
-            )
+            raise ValueError(f"Box action spaces must be 1-D, got shape {action_space.shape}")
         return DiagGaussian(
             int(action_space.shape[0]),
             action_space.low.astype(np.float32),
@@ -128,5 +129,3 @@ def make_distribution(action_space: spaces.Space) -> ActionDistribution:
     raise ValueError(
         f"unsupported action space {action_space}: acrl handles Discrete and 1-D Box actions"
     )
-
-

@@ -53,9 +53,13 @@ def make_vec_env(
     else:
         mode = vectorization
     try:
-        env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **dict(env_kwargs or {}))
+        env = gym.make_vec(
+            env_id, num_envs=n_envs, vectorization_mode=mode, **dict(env_kwargs or {})
+        )
     except TypeError as exc:
         raise UserError(f"bad env_kwargs for {env_id}: {exc}") from None
+    except gym.error.DependencyNotInstalled as exc:
+        raise UserError(f"{env_id} needs a package that is not installed: {exc}") from None
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)

@@ -12,7 +12,13 @@ from acrl.envs import as_vector_env, autoreset_mode, make_vec_env
 
 
 class Predictor(Protocol):
-    def predict(self, observation: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> tuple[np.ndarray, Any]: ...
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Any]: ...
 
 
 def evaluate_policy(
@@ -29,7 +35,11 @@ def evaluate_policy(
     and short episodes are not over- or under-counted. With
     ``return_episode_rewards`` the per-episode returns and lengths come back.
     """
-    if isinstance(n_eval_episodes, bool) or not isinstance(n_eval_episodes, int) or n_eval_episodes < 1:
+    if (
+        isinstance(n_eval_episodes, bool)
+        or not isinstance(n_eval_episodes, int)
+        or n_eval_episodes < 1
+    ):
         raise ValueError(f"n_eval_episodes must be an integer >= 1, got {n_eval_episodes!r}")
     owned = isinstance(env, str)
     vec = make_vec_env(env, 1) if isinstance(env, str) else as_vector_env(env)

@@ -104,7 +104,13 @@ def _average(stats: list[UpdateStats]) -> dict[str, float]:
         ]
     ).float()
     means = torch.nanmean(stacked, dim=0).tolist()
-    out = dict(zip(("policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"), means))
+    out = dict(
+        zip(
+            ("policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"),
+            means,
+            strict=True,
+        )
+    )
     out["learning_rate"] = stats[-1].learning_rate
     return out
 

@@ -31,7 +31,9 @@ def model_path(path: str | os.PathLike[str]) -> Path:
     return p if p.suffix else p.with_suffix(SUFFIX)
 
 
-def write_model(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
+def write_model(
+    path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> Path:
     """Atomically write tensors and JSON metadata to ``path``."""
     target = model_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,10 +46,23 @@ def write_model(path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], 
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        _fsync_dir(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -68,7 +83,10 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], d
     if header.get("format") != FORMAT:
         raise UserError(f"{p} is not an acrl model file (no acrl header)")
     if header.get("format_version") != str(FORMAT_VERSION):
-        raise UserError(f"{p} has model format version {header.get('format_version')}, expected {FORMAT_VERSION}")
+        raise UserError(
+            f"{p} has model format version {header.get('format_version')}, "
+            f"expected {FORMAT_VERSION}"
+        )
     try:
         meta = json.loads(header["meta"])
     except (KeyError, json.JSONDecodeError):
@@ -102,7 +120,9 @@ def space_from_json(data: dict[str, Any]) -> spaces.Space:
     raise UserError(f"unknown space type {data['type']!r} in model file")
 
 
-def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def optimizer_to_tensors(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer state_dict into tensors and JSON-ready hyperparameters."""
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {}

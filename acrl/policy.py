@@ -40,7 +40,14 @@ class PolicyConfig:
         kwargs = dict(kwargs or {})
         if "activation_fn" in kwargs:
             kwargs["activation"] = kwargs.pop("activation_fn")
-        known = {"net_arch", "activation", "shared_trunk", "layer_norm", "ortho_init", "log_std_init"}
+        known = {
+            "net_arch",
+            "activation",
+            "shared_trunk",
+            "layer_norm",
+            "ortho_init",
+            "log_std_init",
+        }
         unknown = sorted(set(kwargs) - known)
         if unknown:
             raise ValueError(
@@ -88,7 +95,9 @@ def _normalize_arch(arch: Any) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
 
     if isinstance(arch, Mapping):
         if set(arch) != {"pi", "vf"}:
-            raise ValueError(f"policy_kwargs.net_arch as a dict needs keys 'pi' and 'vf', got {sorted(arch)}")
+            raise ValueError(
+                f"policy_kwargs.net_arch as a dict needs keys 'pi' and 'vf', got {sorted(arch)}"
+            )
         return {"pi": sizes(arch["pi"], "net_arch.pi"), "vf": sizes(arch["vf"], "net_arch.vf")}
     return sizes(arch, "net_arch")
 
@@ -166,11 +175,11 @@ class ActorCritic(nn.Module):
         """Actions (sampled, or the mode if deterministic) and values for ``obs``."""
         params, values = self(obs)
         dist = self.distribution
-        actions = dist.mode(*params) if deterministic else dist.sample(*params)
+        actions = dist.mode(params) if deterministic else dist.sample(params)
         return actions, values
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log probabilities and entropies of ``actions`` under the policy, and values."""
         params, values = self(obs)
-        log_prob, entropy = self.distribution.log_prob_and_entropy(*params, actions)
+        log_prob, entropy = self.distribution.log_prob_and_entropy(params, actions)
         return log_prob, entropy, values

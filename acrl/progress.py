@@ -10,7 +10,9 @@ from tqdm import tqdm
 
 class ProgressBar:
     def __init__(self, total: int, enabled: bool = True) -> None:
-        self._bar = tqdm(total=total, unit="step", unit_scale=True, dynamic_ncols=True, disable=not enabled)
+        self._bar = tqdm(
+            total=total, unit="step", unit_scale=True, dynamic_ncols=True, disable=not enabled
+        )
         self._last = 0.0
 
     def advance(self, steps: int, mean_return: float) -> None:

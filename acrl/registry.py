@@ -1,16 +1,46 @@
-"""Load a saved model of any algorithm, dispatching on the algorithm its file records."""
+"""Algorithms by name: build a model from a run config, load a saved model of any algorithm."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from acrl.a2c import A2C
 from acrl.agent import Agent
 from acrl.errors import UserError
 from acrl.persistence import read_model
+from acrl.run_config import RunConfig
 
 ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C}
+
+
+def make_model(
+    run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu"
+) -> A2C:
+    """A fresh model for a resolved run config (preset, flags and overrides applied)."""
+    h = run.hyperparams
+    return A2C(
+        run.policy,
+        run.env_id,
+        learning_rate=h.learning_rate,
+        n_steps=h.n_steps,
+        gamma=h.gamma,
+        gae_lambda=h.gae_lambda,
+        ent_coef=h.ent_coef,
+        vf_coef=h.vf_coef,
+        max_grad_norm=h.max_grad_norm,
+        rms_prop_eps=h.rms_prop_eps,
+        use_rms_prop=h.use_rms_prop,
+        normalize_advantage=h.normalize_advantage,
+        policy_kwargs=h.policy_kwargs,
+        n_envs=run.n_envs,
+        seed=run.seed,
+        device=device,
+        env_kwargs=run.env_kwargs,
+        vectorization=run.vectorization,
+        log_dir=log_dir,
+    )
 
 
 def load_model(path: str | os.PathLike[str], **kwargs: Any) -> Agent:

@@ -66,4 +66,3 @@ def compute_nstep_returns(
         following = rewards[t] + gamma * not_terminal[t] * following
         returns[t] = following
     return returns
-

@@ -42,7 +42,9 @@ class Rollout:
     valid: Tensor
 
     @classmethod
-    def allocate(cls, n_steps: int, n_envs: int, policy: ActorCritic, device: torch.device) -> Rollout:
+    def allocate(
+        cls, n_steps: int, n_envs: int, policy: ActorCritic, device: torch.device
+    ) -> Rollout:
         dist = policy.distribution
 
         def zeros(*shape: int, dtype: torch.dtype = torch.float32) -> Tensor:

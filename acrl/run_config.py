@@ -31,6 +31,7 @@ _YamlLoader.add_implicit_resolver(
 def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_YamlLoader)
 
+
 RUN_KEYS = ("env_id", "env_kwargs", "n_envs", "n_timesteps", "policy", "vectorization", "seed")
 
 
@@ -57,7 +58,7 @@ class RunConfig:
 
 
 def _preset_text(algo: str) -> str:
-    return resources.files("acrl").joinpath("presets", f"{algo}.yml").read_text()
+    return (resources.files("acrl") / "presets" / f"{algo}.yml").read_text()
 
 
 def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
@@ -131,7 +132,9 @@ def _assign(values: dict[str, Any], key: str, value: Any) -> None:
     head, _, rest = key.partition(".")
     if rest:
         if head not in ("env_kwargs", "policy_kwargs"):
-            raise UserError(f"unknown setting {key!r}: only env_kwargs.X and policy_kwargs.X take a dot")
+            raise UserError(
+                f"unknown setting {key!r}: only env_kwargs.X and policy_kwargs.X take a dot"
+            )
         nested = dict(values.get(head) or {})
         nested[rest] = value
         values[head] = nested
@@ -139,14 +142,20 @@ def _assign(values: dict[str, Any], key: str, value: Any) -> None:
         values[key] = value
 
 
-def build_run_config(values: Mapping[str, Any], algo: str = "a2c", preset: str | None = None) -> RunConfig:
+def build_run_config(
+    values: Mapping[str, Any], algo: str = "a2c", preset: str | None = None
+) -> RunConfig:
     """Validate a flat mapping of run keys and hyperparameters into a RunConfig."""
     allowed = set(RUN_KEYS) | set(A2CConfig.field_names())
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise UserError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     hyper = {k: v for k, v in values.items() if k in A2CConfig.field_names()}
-    if "learning_rate" in hyper and isinstance(hyper["learning_rate"], int) and not isinstance(hyper["learning_rate"], bool):
+    if (
+        "learning_rate" in hyper
+        and isinstance(hyper["learning_rate"], int)
+        and not isinstance(hyper["learning_rate"], bool)
+    ):
         hyper["learning_rate"] = float(hyper["learning_rate"])
     for key in ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "rms_prop_eps"):
         if isinstance(hyper.get(key), int) and not isinstance(hyper.get(key), bool):

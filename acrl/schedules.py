@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 Schedule = Callable[[float], float]
-ScheduleSpec = Union[float, str, Schedule]
+ScheduleSpec = float | str | Schedule
 
 
 def constant(value: float) -> Schedule:

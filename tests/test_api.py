@@ -65,7 +65,9 @@ def test_learn_returns_model_counts_steps_and_writes_metrics(tmp_path):
     assert model.learn(400, log_interval=5) is model
     assert model.num_timesteps == 400 and model.num_updates == 20
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
-    assert lines[0].startswith("timesteps,updates,wall_time,steps_per_second,episodes,ep_return_mean")
+    assert lines[0].startswith(
+        "timesteps,updates,wall_time,steps_per_second,episodes,ep_return_mean"
+    )
     assert len(lines) == 1 + 4
     model.learn(100, reset_num_timesteps=False)
     assert model.num_timesteps == 500
@@ -77,7 +79,7 @@ def test_learning_rate_schedule_reaches_optimizer():
     model.learn(400, callback=lambda m: rates.append(m.optimizer.param_groups[0]["lr"]))
     assert rates[0] == pytest.approx(1e-3)
     assert rates[-1] == pytest.approx(1e-3 * 20 / 400)
-    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
     model = small_model(learning_rate=lambda progress: 5e-4 * progress)
     model.learn(100)
 
@@ -124,8 +126,10 @@ def test_save_load_predicts_identically_and_continues(tmp_path):
     expected = model.predict(obs)[0]
     torch.manual_seed(1)
     assert np.array_equal(loaded.predict(obs)[0], expected)
-    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
-    for a, b in zip(model.policy.parameters(), loaded.policy.parameters()):
+    assert np.array_equal(
+        loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+    )
+    for a, b in zip(model.policy.parameters(), loaded.policy.parameters(), strict=True):
         assert torch.equal(a, b)
     state_a, state_b = model.optimizer.state_dict(), loaded.optimizer.state_dict()
     for key in state_a["state"]:
@@ -168,7 +172,10 @@ def test_same_seed_same_returns_with_sync_vector_env():
 def test_evaluate_policy_counts_exact_episodes(n_envs):
     model = small_model()
     returns, lengths = evaluate_policy(
-        model, make_vec_env("CartPole-v1", n_envs, seed=0), n_eval_episodes=7, return_episode_rewards=True
+        model,
+        make_vec_env("CartPole-v1", n_envs, seed=0),
+        n_eval_episodes=7,
+        return_episode_rewards=True,
     )
     assert len(returns) == len(lengths) == 7
     assert returns == [float(n) for n in lengths]  # CartPole pays 1 per step

@@ -11,7 +11,10 @@ import pytest
 def acrl(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "acrl", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -27,8 +30,22 @@ def assert_user_error(result, *fragments):
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "cartpole"
-    result = acrl("train", "CartPole-v1", "--timesteps", 3000, "--seed", 1, "--n-envs", 4,
-                  "--set", "learning_rate=1e-3", "--run-dir", run_dir, "--log-interval", 10)
+    result = acrl(
+        "train",
+        "CartPole-v1",
+        "--timesteps",
+        3000,
+        "--seed",
+        1,
+        "--n-envs",
+        4,
+        "--set",
+        "learning_rate=1e-3",
+        "--run-dir",
+        run_dir,
+        "--log-interval",
+        10,
+    )
     assert result.returncode == 0, result.stderr
     return run_dir, result
 
@@ -44,9 +61,19 @@ def test_train_writes_run_directory(trained_run):
     assert config["preset"] == "CartPole-v1"
     header, *rows = (run_dir / "metrics.csv").read_text().splitlines()
     assert header.split(",") == [
-        "timesteps", "updates", "wall_time", "steps_per_second", "episodes", "ep_return_mean",
-        "ep_length_mean", "policy_loss", "value_loss", "entropy", "grad_norm",
-        "explained_variance", "learning_rate",
+        "timesteps",
+        "updates",
+        "wall_time",
+        "steps_per_second",
+        "episodes",
+        "ep_return_mean",
+        "ep_length_mean",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "grad_norm",
+        "explained_variance",
+        "learning_rate",
     ]
     assert len(rows) >= 3
     assert "steps/s" in result.stdout and "model saved" in result.stdout
@@ -83,6 +110,8 @@ def test_presets_lists_every_preset():
         (["train", "CartPole-v1", "--timesteps", "many"], ["invalid int value"]),
         (["train", "CartPole-v1", "--algo", "ppo"], ["unknown algorithm 'ppo'"]),
         (["train", "CartPole-v1", "--bogus"], ["unrecognized arguments"]),
+        (["train", "FrozenLake-v1"], ["unsupported observation space Discrete(16)"]),
+        (["train", "Pendulum-v1", "--set", "env_kwargs.no_such_arg=1"], ["bad env_kwargs"]),
         (["eval", "no/such/model.acrl"], ["no model file at"]),
         (["eval", "pyproject.toml"], ["is not an acrl model file"]),
         (["frobnicate"], ["invalid choice"]),
@@ -109,8 +138,16 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
     run_dir = tmp_path / "ll"
     (run_dir).mkdir()
     (run_dir / "model.acrl").write_text("old")
-    result = acrl("train", "LunarLanderContinuous", "--timesteps", 64, "--run-dir", run_dir,
-                  "--overwrite", "--no-progress")
+    result = acrl(
+        "train",
+        "LunarLanderContinuous",
+        "--timesteps",
+        64,
+        "--run-dir",
+        run_dir,
+        "--overwrite",
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     import yaml
 

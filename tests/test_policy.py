@@ -20,18 +20,18 @@ def test_categorical_matches_torch():
     actions = torch.randint(0, 4, (7,))
     ref = torch.distributions.Categorical(logits=logits)
     dist = Categorical(4)
-    torch.testing.assert_close(dist.log_prob(logits, actions), ref.log_prob(actions))
-    torch.testing.assert_close(dist.entropy(logits), ref.entropy())
-    log_prob, entropy = dist.log_prob_and_entropy(logits, actions)
+    torch.testing.assert_close(dist.log_prob((logits,), actions), ref.log_prob(actions))
+    torch.testing.assert_close(dist.entropy((logits,)), ref.entropy())
+    log_prob, entropy = dist.log_prob_and_entropy((logits,), actions)
     torch.testing.assert_close(log_prob, ref.log_prob(actions))
     torch.testing.assert_close(entropy, ref.entropy())
-    assert torch.equal(dist.mode(logits), logits.argmax(-1))
+    assert torch.equal(dist.mode((logits,)), logits.argmax(-1))
 
 
 def test_categorical_samples_follow_the_probabilities():
     torch.manual_seed(0)
     logits = torch.log(torch.tensor([[0.1, 0.6, 0.3]])).expand(20000, 3)
-    counts = torch.bincount(Categorical(3).sample(logits), minlength=3).float() / 20000
+    counts = torch.bincount(Categorical(3).sample((logits,)), minlength=3).float() / 20000
     torch.testing.assert_close(counts, torch.tensor([0.1, 0.6, 0.3]), atol=0.015, rtol=0)
 
 
@@ -42,10 +42,10 @@ def test_gaussian_matches_torch():
     actions = torch.randn(5, 2)
     ref = torch.distributions.Independent(torch.distributions.Normal(mean, log_std.exp()), 1)
     dist = DiagGaussian(2, np.array([-1.0, -1.0]), np.array([1.0, 1.0]))
-    torch.testing.assert_close(dist.log_prob(mean, log_std, actions), ref.log_prob(actions))
-    torch.testing.assert_close(dist.entropy(mean, log_std), ref.entropy())
-    assert torch.equal(dist.mode(mean, log_std), mean)
-    samples = dist.sample(mean[:1].expand(50000, 2), log_std)
+    torch.testing.assert_close(dist.log_prob((mean, log_std), actions), ref.log_prob(actions))
+    torch.testing.assert_close(dist.entropy((mean, log_std)), ref.entropy())
+    assert torch.equal(dist.mode((mean, log_std)), mean)
+    samples = dist.sample((mean[:1].expand(50000, 2), log_std))
     torch.testing.assert_close(samples.std(0), log_std.exp(), atol=0.02, rtol=0)
 
 
@@ -99,7 +99,9 @@ def test_shared_trunk_layer_norm_and_activation():
 
 
 def test_dict_net_arch_and_gaussian_head():
-    config = PolicyConfig.from_kwargs({"net_arch": {"pi": [16], "vf": [8, 8]}, "log_std_init": -1.5})
+    config = PolicyConfig.from_kwargs(
+        {"net_arch": {"pi": [16], "vf": [8, 8]}, "log_std_init": -1.5}
+    )
     policy = ActorCritic(OBS, spaces.Box(-1, 1, shape=(2,), dtype=np.float32), config)
     assert policy.log_std is not None
     assert policy.log_std.tolist() == [-1.5, -1.5]

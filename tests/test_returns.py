@@ -65,11 +65,15 @@ def random_rollout(T=12, N=5, seed=0):
     return rewards, values, next_values, terminated.double(), done.double()
 
 
-@pytest.mark.parametrize("gamma,lam", list(itertools.product([0.9, 0.99, 1.0], [0.0, 0.5, 0.95, 1.0])))
+@pytest.mark.parametrize(
+    "gamma,lam", list(itertools.product([0.9, 0.99, 1.0], [0.0, 0.5, 0.95, 1.0]))
+)
 def test_gae_matches_brute_force(gamma, lam):
     rewards, values, next_values, terminated, done = random_rollout()
     adv, returns = compute_gae(rewards, values, next_values, terminated, done, gamma, lam)
-    expected = brute_force_gae(rewards, values, next_values, terminated.bool(), done.bool(), gamma, lam)
+    expected = brute_force_gae(
+        rewards, values, next_values, terminated.bool(), done.bool(), gamma, lam
+    )
     torch.testing.assert_close(adv, expected, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(returns, expected + values, rtol=1e-12, atol=1e-12)
 
@@ -111,5 +115,5 @@ def test_functions_are_pure():
     copies = [x.clone() for x in (rewards, values, next_values, terminated, done)]
     compute_gae(rewards, values, next_values, terminated, done, 0.99, 0.95)
     compute_nstep_returns(rewards, next_values, terminated, done, 0.99)
-    for a, b in zip(copies, (rewards, values, next_values, terminated, done)):
+    for a, b in zip(copies, (rewards, values, next_values, terminated, done), strict=True):
         assert torch.equal(a, b)

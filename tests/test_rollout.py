@@ -96,7 +96,7 @@ def test_episode_statistics(mode):
     _, collector, _ = collect(mode, terminate=True, n_rollouts=6)
     episodes = collector.episodes.drain()
     assert collector.episodes.total_episodes == len(episodes) > 0
-    for ret, length in episodes:
+    for _ret, length in episodes:
         assert length in LENGTHS
     # Env 0 (length 3): episode e returns sum_{s<3} (1 + s + 10 e).
     lengths3 = [r for r, n in episodes if n == 3]

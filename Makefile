@@ -1,0 +1,31 @@
+# Every target creates .venv on first use (pip, with constraints.txt pinning the CPU torch build).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+RUN_DIR ?= runs/cartpole-a2c
+
+.PHONY: setup train test lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+# Train A2C on CartPole-v1 with its preset, then evaluate 20 deterministic episodes.
+train: $(STAMP)
+	$(BIN)/acrl train CartPole-v1 --run-dir $(RUN_DIR) --overwrite
+	$(BIN)/acrl eval $(RUN_DIR) --episodes 20
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check acrl tests
+	$(BIN)/ruff format --check acrl tests
+	$(BIN)/mypy acrl
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
