@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--device", default="cpu", help="torch device (default: cpu, fastest for MLPs)"
     )
+    _add_threads(train)
 
     evaluate = sub.add_parser("eval", help="evaluate a saved model on its environment")
     evaluate.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
@@ -67,14 +68,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the evaluation envs (default: 0)"
     )
     evaluate.add_argument("--n-envs", type=int, help="parallel evaluation envs (default: up to 8)")
+    _add_threads(evaluate)
 
     sub.add_parser("presets", help="list the presets")
     return parser
 
 
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default: 1, the fastest for classic-control MLPs; "
+        "results depend on it, so keep it fixed to reproduce a run)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if hasattr(args, "threads"):
+            if args.threads < 1:
+                raise UserError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         if args.command == "train":
             return cmd_train(args)
         if args.command == "eval":

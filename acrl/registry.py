@@ -15,9 +15,7 @@ from acrl.run_config import RunConfig
 ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C}
 
 
-def make_model(
-    run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu"
-) -> A2C:
+def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu") -> A2C:
     """A fresh model for a resolved run config (preset, flags and overrides applied)."""
     h = run.hyperparams
     return A2C(

@@ -1,17 +1,17 @@
-import os
-
 import pytest
 import torch
 
 from tests.envs import register_test_envs
 
 register_test_envs()
-os.environ.setdefault("ACRL_TEST", "1")
+
+# One intra-op thread, as the CLI uses by default: learning runs then follow the same
+# trajectories on any machine, whatever its number of cores.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
 def _torch_threads():
-    """Keep each test's torch thread count fixed so results do not depend on test order."""
-    threads = torch.get_num_threads()
+    """Restore one thread after each test so results do not depend on test order."""
     yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)

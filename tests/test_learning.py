@@ -34,6 +34,15 @@ def test_a2c_solves_cartpole_within_300k_steps(seed):
 
 
 @pytest.mark.slow
+def test_cartpole_preset_ends_solved_as_make_train_does():
+    """The full preset run (what `make train` does) ends at >= 475 in deterministic evaluation."""
+    run = resolve_run_config("CartPole-v1")
+    model = make_model(run).learn(run.n_timesteps)
+    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 20)
+    assert mean >= 475
+
+
+@pytest.mark.slow
 def test_a2c_learns_continuous_control():
     """A Gaussian policy learns to steer to a target: random actions score about -16."""
     env_id = "acrl-tests/Target-v0"
