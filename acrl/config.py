@@ -49,9 +49,13 @@ class A2CConfig:
     def policy_config(self) -> PolicyConfig:
         return PolicyConfig.from_kwargs(self.policy_kwargs)
 
+    def as_kwargs(self) -> dict[str, Any]:
+        """The hyperparameters as keyword arguments of an engine's constructor."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON/YAML-ready hyperparameters (a callable learning rate cannot be)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = self.as_kwargs()
         out["policy_kwargs"] = self.policy_config.to_kwargs()
         return out
 

@@ -17,21 +17,10 @@ ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C}
 
 def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu") -> A2C:
     """A fresh model for a resolved run config (preset, flags and overrides applied)."""
-    h = run.hyperparams
     return A2C(
         run.policy,
         run.env_id,
-        learning_rate=h.learning_rate,
-        n_steps=h.n_steps,
-        gamma=h.gamma,
-        gae_lambda=h.gae_lambda,
-        ent_coef=h.ent_coef,
-        vf_coef=h.vf_coef,
-        max_grad_norm=h.max_grad_norm,
-        rms_prop_eps=h.rms_prop_eps,
-        use_rms_prop=h.use_rms_prop,
-        normalize_advantage=h.normalize_advantage,
-        policy_kwargs=h.policy_kwargs,
+        **run.hyperparams.as_kwargs(),
         n_envs=run.n_envs,
         seed=run.seed,
         device=device,

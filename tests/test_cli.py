@@ -154,3 +154,41 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["env_id"] == "LunarLander-v3" and config["env_kwargs"] == {"continuous": True}
     assert acrl("eval", run_dir, "--episodes", 1, "--json").returncode == 0
+
+
+def test_ctrl_c_saves_the_model_and_exits_130(tmp_path):
+    import signal
+    import time
+
+    run_dir = tmp_path / "interrupted"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "acrl",
+            "train",
+            "CartPole-v1",
+            "--timesteps",
+            "50000000",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+            "--log-interval",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    metrics = run_dir / "metrics.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (
+        not metrics.exists() or len(metrics.read_text().splitlines()) < 3
+    ):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    result = acrl("eval", run_dir, "--episodes", 1, "--json")
+    assert result.returncode == 0, result.stderr
