@@ -19,7 +19,7 @@ from gymnasium.vector import VectorEnv
 from acrl.agent import Agent
 from acrl.config import A2CConfig
 from acrl.losses import explained_variance, rollout_loss, rollout_targets
-from acrl.metrics import MetricsLog, UpdateStats
+from acrl.metrics import UpdateStats
 from acrl.policy import ActorCritic
 from acrl.progress import ProgressBar
 from acrl.rollout import Rollout, RolloutCollector
@@ -99,9 +99,8 @@ class A2C(Agent):
         self._init_engine(log_dir=log_dir)
 
     def _init_engine(self, log_dir: str | Path | None = None) -> None:
-        self.log_dir = None if log_dir is None else Path(log_dir)
+        super()._init_engine(log_dir)
         self._collector: RolloutCollector | None = None
-        self.metrics: MetricsLog | None = None
 
     def set_env(self, env: str | gym.Env | VectorEnv) -> None:
         super().set_env(env)
@@ -123,51 +122,42 @@ class A2C(Agent):
         log_interval: int = 100,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
+        checkpoint_every: int | None = None,
     ) -> A2C:
         """Train for ``total_timesteps`` environment steps; returns the model.
 
         ``callback(model)`` runs after every update; returning False stops
-        training. A row of metrics is written every ``log_interval`` updates.
+        training. A row of metrics is written every ``log_interval`` updates;
+        with a ``log_dir``, the model is saved there every ``checkpoint_every`` steps.
         """
-        if (
-            isinstance(total_timesteps, bool)
-            or not isinstance(total_timesteps, int)
-            or total_timesteps < 1
-        ):
-            raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
+        start, end = self._begin_learn(total_timesteps, reset_num_timesteps)
         if self.env is None:
             if self.env_id is None:
                 raise ValueError("this model has no environment: pass one with set_env(env)")
             self.set_env(self.env_id)
-        assert self.env is not None
+        assert self.env is not None and self.metrics is not None
         if self._collector is None:
             self._collector = RolloutCollector(
                 self.env, self.policy, self.config.n_steps, self.device, self.seed
             )
         collector = self._collector
-        if reset_num_timesteps:
-            self.num_timesteps = 0
-        start = self.num_timesteps
-        end = start + total_timesteps
-        if self.metrics is None or reset_num_timesteps:
-            csv_path = None if self.log_dir is None else self.log_dir / "metrics.csv"
-            self.metrics = MetricsLog(csv_path, start_timesteps=start)
         schedule = self.config.lr_schedule
         per_update = self.config.n_steps * self.n_envs
         bar = ProgressBar(-(-total_timesteps // per_update) * per_update, enabled=progress_bar)
+        checkpoints = self._checkpointer(checkpoint_every)
         try:
             while self.num_timesteps < end:
                 rollout = collector.collect()
                 progress_remaining = 1.0 - (self.num_timesteps - start) / total_timesteps
                 stats = self.update(rollout, schedule(progress_remaining))
-                steps = rollout.n_steps * rollout.n_envs
-                self.num_timesteps += steps
+                self.num_timesteps += per_update
                 self.num_updates += 1
                 self.metrics.record(stats)
-                self.recent_episodes.extend(collector.episodes.drain())
-                bar.advance(steps, self.recent_mean_return())
+                self._add_episodes(collector.episodes.drain())
+                bar.advance(per_update, self.recent_mean_return())
                 if self.num_updates % log_interval == 0:
                     self._write_metrics()
+                checkpoints.maybe_save(self.num_timesteps)
                 if callback is not None and callback(self) is False:
                     break
             if self.metrics.has_pending:
@@ -175,28 +165,3 @@ class A2C(Agent):
         finally:
             bar.close()
         return self
-
-    def recent_mean_return(self) -> float:
-        """Mean return of the last 100 finished training episodes (NaN before the first)."""
-        if not self.recent_episodes:
-            return float("nan")
-        return sum(r for r, _ in self.recent_episodes) / len(self.recent_episodes)
-
-    def _write_metrics(self) -> None:
-        assert self.metrics is not None and self._collector is not None
-        episodes = self.recent_episodes
-        row = self.metrics.write_row(
-            timesteps=self.num_timesteps,
-            updates=self.num_updates,
-            episodes=self._collector.episodes.total_episodes,
-            ep_return_mean=self.recent_mean_return(),
-            ep_length_mean=(sum(n for _, n in episodes) / len(episodes))
-            if episodes
-            else float("nan"),
-        )
-        if self.verbose:
-            print(
-                " ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
-                )
-            )

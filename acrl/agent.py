@@ -22,6 +22,7 @@ from acrl import __version__
 from acrl.config import A2CConfig
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.errors import UserError
+from acrl.metrics import MetricsLog
 from acrl.persistence import (
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -65,6 +66,7 @@ class Agent:
     """Policy, optimizer and bookkeeping shared by the A2C and A3C engines."""
 
     algo: ClassVar[str] = ""
+    default_device: ClassVar[str] = "auto"
 
     def __init__(
         self,
@@ -111,7 +113,10 @@ class Agent:
         self.optimizer = make_optimizer(self.policy, config)
         self.num_timesteps = 0
         self.num_updates = 0
+        self.total_episodes = 0
         self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=100)
+        self.log_dir: Path | None = None
+        self.metrics: MetricsLog | None = None
 
     def _attach_env(self, env: str | gym.Env | VectorEnv) -> None:
         if isinstance(env, str):
@@ -205,7 +210,7 @@ class Agent:
         cls,
         path: str | os.PathLike[str],
         env: str | gym.Env | VectorEnv | None = None,
-        device: str | torch.device = "auto",
+        device: str | torch.device | None = None,
         **overrides: Any,
     ) -> Agent:
         """Rebuild a saved model; it predicts identically and can continue ``learn()``."""
@@ -228,13 +233,13 @@ class Agent:
             A2CConfig(**config_fields),
             n_envs=meta["n_envs"],
             seed=meta.get("seed"),
-            device=device,
+            device=cls.default_device if device is None else device,
             env_kwargs=meta.get("env_kwargs"),
             vectorization=meta.get("vectorization", "auto"),
             observation_space=obs_space,
             action_space=act_space,
         )
-        model._init_engine(**overrides)
+        model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
         model.env_id = meta.get("env_id")
         policy_state = {
             k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
@@ -252,8 +257,94 @@ class Agent:
             model.set_env(env)
         return model
 
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Any = None,
+        log_interval: int = 100,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+        checkpoint_every: int | None = None,
+    ) -> Agent:
+        """Train for ``total_timesteps`` environment steps (each engine implements it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _engine_kwargs(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        """Engine settings recorded in a model file (overridden by engines that have some)."""
+        return {}
+
     def _init_engine(self, log_dir: str | Path | None = None) -> None:
-        """Engine-specific state after ``Agent.__init__`` (overridden by engines)."""
+        """Engine-specific state after ``Agent.__init__`` (extended by engines)."""
+        self.log_dir = None if log_dir is None else Path(log_dir)
+
+    # ---- training bookkeeping shared by the engines ---------------------------------------
+    def _begin_learn(self, total_timesteps: int, reset_num_timesteps: bool) -> tuple[int, int]:
+        """Validate the budget, reset or continue the counters; (start, end) in steps."""
+        if (
+            isinstance(total_timesteps, bool)
+            or not isinstance(total_timesteps, int)
+            or total_timesteps < 1
+        ):
+            raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        if self.metrics is None or reset_num_timesteps:
+            csv_path = None if self.log_dir is None else self.log_dir / "metrics.csv"
+            self.metrics = MetricsLog(csv_path, start_timesteps=self.num_timesteps)
+        return self.num_timesteps, self.num_timesteps + total_timesteps
+
+    def _add_episodes(self, episodes: list[tuple[float, int]]) -> None:
+        self.recent_episodes.extend(episodes)
+        self.total_episodes += len(episodes)
+
+    def recent_mean_return(self) -> float:
+        """Mean return of the last 100 finished training episodes (NaN before the first)."""
+        if not self.recent_episodes:
+            return float("nan")
+        return sum(r for r, _ in self.recent_episodes) / len(self.recent_episodes)
+
+    def _write_metrics(self) -> None:
+        assert self.metrics is not None
+        episodes = self.recent_episodes
+        row = self.metrics.write_row(
+            timesteps=self.num_timesteps,
+            updates=self.num_updates,
+            episodes=self.total_episodes,
+            ep_return_mean=self.recent_mean_return(),
+            ep_length_mean=(sum(n for _, n in episodes) / len(episodes))
+            if episodes
+            else float("nan"),
+        )
+        if self.verbose:
+            print(
+                " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                )
+            )
+
+    def _checkpointer(self, every: int | None) -> Checkpointer:
+        path = None if self.log_dir is None else self.log_dir / "model.acrl"
+        return Checkpointer(self, path, every, self.num_timesteps)
+
+
+class Checkpointer:
+    """Saves a model to ``path`` each time training passes another ``every`` steps."""
+
+    def __init__(self, model: Agent, path: Path | None, every: int | None, start: int) -> None:
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every < 1
+        ):
+            raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
+        self.model = model
+        self.path = path if every else None
+        self.every = every or 0
+        self._next = start + self.every
+
+    def maybe_save(self, num_timesteps: int) -> None:
+        if self.path is not None and num_timesteps >= self._next:
+            self.model.save(self.path)
+            self._next = num_timesteps + self.every
 
 
 def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:

@@ -35,6 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
     train.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
     train.add_argument("--preset", help="preset name (default: the env's own preset, if any)")
+    train.add_argument("--workers", type=int, help="A3C worker processes (default: one per core)")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100_000,
+        metavar="STEPS",
+        help="save the model into the run directory every STEPS steps (default: 100000)",
+    )
     train.add_argument(
         "--set",
         dest="assignments",
@@ -110,26 +118,31 @@ def _version() -> str:
 
 
 def cmd_presets() -> int:
-    from acrl.run_config import preset_summaries
+    from acrl.run_config import ALGOS, preset_summaries
 
-    rows = preset_summaries("a2c")
-    width = max(len(r[0]) for r in rows)
-    env_width = max(len(r[1]) for r in rows)
-    for name, env, budget, comment in rows:
-        print(f"{name:<{width}}  {env:<{env_width}}  {budget:>6}  {comment}")
+    rows = [(algo, *row) for algo in ALGOS for row in preset_summaries(algo)]
+    width = max(len(r[1]) for r in rows)
+    env_width = max(len(r[2]) for r in rows)
+    for algo, name, env, budget, comment in rows:
+        print(f"{name:<{width}}  {algo}  {env:<{env_width}}  {budget:>6}  {comment}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from acrl.a3c import WorkerError
     from acrl.envs import check_env_id
     from acrl.registry import make_model
     from acrl.run_config import resolve_run_config
 
-    for name in ("timesteps", "n_envs", "log_interval"):
+    for name in ("timesteps", "n_envs", "log_interval", "workers", "checkpoint_every"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     overrides = {"n_timesteps": args.timesteps, "seed": args.seed, "n_envs": args.n_envs}
+    if args.workers is not None:
+        if args.algo != "a3c":
+            raise UserError("--workers is an A3C setting; add --algo a3c")
+        overrides["n_workers"] = args.workers
     run = resolve_run_config(args.env_id, args.algo, args.preset, overrides, args.assignments)
     check_env_id(run.env_id)
     run_dir = args.run_dir or Path("runs") / (
@@ -149,10 +162,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         model.learn(
-            run.n_timesteps, log_interval=args.log_interval, progress_bar=not args.no_progress
+            run.n_timesteps,
+            log_interval=args.log_interval,
+            progress_bar=not args.no_progress,
+            checkpoint_every=args.checkpoint_every,
         )
     except KeyboardInterrupt:
         interrupted = True
+    except WorkerError as exc:
+        print(f"acrl: error: {exc}; the last checkpoint in {run_dir} is kept", file=sys.stderr)
+        return 1
     elapsed = time.perf_counter() - start
     path = model.save(run_dir / "model.acrl")
     mean = model.recent_mean_return()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,9 +15,18 @@ VECTORIZATIONS = ("auto", "native", "sync", "async")
 
 
 def check_env_id(env_id: str) -> None:
-    """Raise a one-line UserError if ``env_id`` is not a registered Gymnasium id."""
+    """Raise a one-line UserError if ``env_id`` is not a registered Gymnasium id.
+
+    As in ``gym.make``, "module:EnvId" imports the module (which registers the env) first.
+    """
+    module, _, name = env_id.rpartition(":")
+    if module:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise UserError(f"cannot import {module!r} for environment {env_id!r}: {exc}") from None
     try:
-        gym.spec(env_id)
+        gym.spec(name)
     except gym.error.Error as exc:
         raise UserError(f"unknown environment id {env_id!r}: {exc}") from None
 
@@ -43,7 +53,7 @@ def make_vec_env(
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
         raise UserError(f"n_envs must be an integer >= 1, got {n_envs!r}")
     check_env_id(env_id)
-    spec = gym.spec(env_id)
+    spec = gym.spec(env_id.rpartition(":")[2])
     if vectorization == "auto":
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     elif vectorization == "native":

@@ -40,6 +40,26 @@ class UpdateStats:
     explained_variance: Tensor
     learning_rate: float
 
+    def as_floats(self) -> list[float]:
+        """The statistics as plain numbers, in the order of ``from_floats``."""
+        values = torch.stack(
+            [
+                self.policy_loss,
+                self.value_loss,
+                self.entropy,
+                self.grad_norm,
+                self.explained_variance,
+            ]
+        ).tolist()
+        return [*values, self.learning_rate]
+
+    @classmethod
+    def from_floats(cls, values: list[float]) -> UpdateStats:
+        policy_loss, value_loss, entropy, grad_norm, explained_variance = map(
+            torch.tensor, values[:5]
+        )
+        return cls(policy_loss, value_loss, entropy, grad_norm, explained_variance, values[5])
+
 
 class MetricsLog:
     """Collects UpdateStats and writes one averaged row per log interval."""

@@ -7,19 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from acrl.a2c import A2C
+from acrl.a3c import A3C
 from acrl.agent import Agent
 from acrl.errors import UserError
 from acrl.persistence import read_model
 from acrl.run_config import RunConfig
 
-ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C}
+ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C, "a3c": A3C}
 
 
-def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu") -> A2C:
+def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu") -> Agent:
     """A fresh model for a resolved run config (preset, flags and overrides applied)."""
-    return A2C(
-        run.policy,
-        run.env_id,
+    common: dict[str, Any] = dict(
         **run.hyperparams.as_kwargs(),
         n_envs=run.n_envs,
         seed=run.seed,
@@ -28,6 +27,11 @@ def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = 
         vectorization=run.vectorization,
         log_dir=log_dir,
     )
+    if run.algo == "a3c":
+        return A3C(
+            run.policy, run.env_id, n_workers=run.n_workers, lock_updates=run.lock_updates, **common
+        )
+    return A2C(run.policy, run.env_id, **common)
 
 
 def load_model(path: str | os.PathLike[str], **kwargs: Any) -> Agent:

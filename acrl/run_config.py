@@ -14,7 +14,7 @@ import yaml
 from acrl.config import A2CConfig
 from acrl.errors import UserError
 
-ALGOS = ("a2c",)
+ALGOS = ("a2c", "a3c")
 
 
 class _YamlLoader(yaml.SafeLoader):
@@ -33,6 +33,8 @@ def read_yaml(text: str) -> Any:
 
 
 RUN_KEYS = ("env_id", "env_kwargs", "n_envs", "n_timesteps", "policy", "vectorization", "seed")
+A3C_KEYS = ("n_workers", "lock_updates")
+DEFAULT_N_ENVS = {"a2c": 8, "a3c": 1}
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,8 @@ class RunConfig:
     vectorization: str = "auto"
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
     hyperparams: A2CConfig = field(default_factory=A2CConfig)
+    n_workers: int | None = None  # A3C only: None means one per core
+    lock_updates: bool = False  # A3C only
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -147,6 +151,8 @@ def build_run_config(
 ) -> RunConfig:
     """Validate a flat mapping of run keys and hyperparameters into a RunConfig."""
     allowed = set(RUN_KEYS) | set(A2CConfig.field_names())
+    if algo == "a3c":
+        allowed |= set(A3C_KEYS)
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise UserError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -174,14 +180,24 @@ def build_run_config(
         env_id=str(values["env_id"]),
         algo=algo,
         preset=preset,
-        n_envs=_as_int("n_envs", values.get("n_envs", 8), low=1),
+        n_envs=_as_int("n_envs", values.get("n_envs", DEFAULT_N_ENVS[algo]), low=1),
         n_timesteps=_as_int("n_timesteps", values.get("n_timesteps", 100_000), low=1),
         seed=_as_int("seed", values.get("seed", 0), low=0),
         policy=policy,
         vectorization=str(values.get("vectorization", "auto")),
         env_kwargs=dict(env_kwargs),
         hyperparams=hyperparams,
+        n_workers=None
+        if values.get("n_workers") is None
+        else _as_int("n_workers", values["n_workers"], low=1),
+        lock_updates=_as_bool("lock_updates", values.get("lock_updates", False)),
     )
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _as_int(name: str, value: Any, low: int) -> int:

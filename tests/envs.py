@@ -73,3 +73,25 @@ def register_test_envs() -> None:
         gym.register("acrl-tests/Target-v0", entry_point=TargetEnv, max_episode_steps=20)
     if "acrl-tests/Counter-v0" not in gym.registry:
         gym.register("acrl-tests/Counter-v0", entry_point=CounterEnv)
+    if "acrl-tests/Broken-v0" not in gym.registry:
+        gym.register("acrl-tests/Broken-v0", entry_point=BrokenEnv)
+
+
+class BrokenEnv(CounterEnv):
+    """Raises in ``step`` after ``fail_after`` steps: a broken environment for failure tests."""
+
+    def __init__(self, fail_after: int = 50) -> None:
+        super().__init__(length=10)
+        self.fail_after = fail_after
+        self.steps = 0
+
+    def step(self, action):
+        self.steps += 1
+        if self.steps > self.fail_after:
+            raise RuntimeError("the simulator exploded")
+        return super().step(action)
+
+
+# Worker processes find these envs through "tests.envs:acrl-tests/..." ids, which import
+# this module; registering at import time makes that work.
+register_test_envs()

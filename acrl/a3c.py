@@ -1,0 +1,296 @@
+"""Asynchronous advantage actor-critic (A3C): Hogwild workers around a shared model.
+
+Worker processes collect rollouts and step a shared optimizer (acrl.a3c_worker); the main
+process does not train: it shows progress, logs what workers report and writes
+checkpoints from the shared model. A failing worker stops the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue as queue_lib
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.multiprocessing as mp
+
+from acrl.a3c_worker import Shared, WorkerSpec, run_worker
+from acrl.agent import Agent
+from acrl.config import A2CConfig
+from acrl.envs import make_vec_env
+from acrl.metrics import UpdateStats
+from acrl.progress import ProgressBar
+from acrl.shared import share_model_and_optimizer
+
+Callback = Callable[["A3C"], "bool | None"]
+SHUTDOWN_SECONDS = 5.0
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed; the message names the worker and its error."""
+
+
+class A3C(Agent):
+    """Asynchronous advantage actor-critic with the hyperparameter names of A2C.
+
+    ``env`` is an env id (each worker makes its own ``n_envs`` copies). ``n_workers``
+    defaults to the number of cores; ``lock_updates`` serializes optimizer steps
+    (default: lock-free Hogwild).
+    """
+
+    algo = "a3c"
+    default_device = "cpu"
+
+    def __init__(
+        self,
+        policy: str,
+        env: str,
+        learning_rate: Any = 7e-4,
+        n_steps: int = 5,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        rms_prop_eps: float = 1e-5,
+        use_rms_prop: bool = True,
+        normalize_advantage: bool = False,
+        policy_kwargs: Mapping[str, Any] | None = None,
+        n_workers: int | None = None,
+        n_envs: int = 1,
+        lock_updates: bool = False,
+        seed: int | None = None,
+        device: str | torch.device = "cpu",
+        verbose: int = 0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        vectorization: str = "auto",
+        log_dir: str | Path | None = None,
+    ) -> None:
+        if not isinstance(env, str):
+            raise ValueError("A3C needs an env id: each worker process makes its own envs")
+        config = A2CConfig(
+            learning_rate=learning_rate,
+            n_steps=n_steps,
+            gamma=gamma,
+            gae_lambda=gae_lambda,
+            ent_coef=ent_coef,
+            vf_coef=vf_coef,
+            max_grad_norm=max_grad_norm,
+            rms_prop_eps=rms_prop_eps,
+            use_rms_prop=use_rms_prop,
+            normalize_advantage=normalize_advantage,
+            policy_kwargs=dict(policy_kwargs or {}),
+        )
+        probe = make_vec_env(env, 1, env_kwargs=env_kwargs, vectorization=vectorization)
+        spaces = probe.single_observation_space, probe.single_action_space
+        probe.close()
+        super().__init__(
+            policy,
+            None,
+            config,
+            n_envs,
+            seed,
+            device,
+            verbose,
+            env_kwargs,
+            vectorization,
+            observation_space=spaces[0],
+            action_space=spaces[1],
+        )
+        self.env_id = env
+        self._init_engine(log_dir=log_dir, n_workers=n_workers, lock_updates=lock_updates)
+
+    def _init_engine(
+        self,
+        log_dir: str | Path | None = None,
+        n_workers: int | None = None,
+        lock_updates: bool = False,
+    ) -> None:
+        super()._init_engine(log_dir)
+        if n_workers is None:
+            n_workers = os.cpu_count() or 1
+        if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+            raise ValueError(f"n_workers must be an integer >= 1, got {n_workers!r}")
+        if self.device.type != "cpu":
+            raise ValueError("A3C runs on the CPU: Hogwild shares CPU memory between processes")
+        try:
+            pickle.dumps(self.config.learning_rate)
+        except Exception:
+            raise ValueError(
+                "A3C needs a picklable learning_rate (a number, 'lin_X' or a module-level "
+                "function): workers are separate processes"
+            ) from None
+        self.n_workers = n_workers
+        self.lock_updates = bool(lock_updates)
+        self.workers: list[Any] = []
+
+    @classmethod
+    def _engine_kwargs(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        return dict(meta.get("a3c", {}))
+
+    def _meta(self) -> dict[str, Any]:
+        meta = super()._meta()
+        meta["a3c"] = {"n_workers": self.n_workers, "lock_updates": self.lock_updates}
+        return meta
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Callback | None = None,
+        log_interval: int = 100,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+        checkpoint_every: int | None = None,
+    ) -> A3C:
+        """Train with ``n_workers`` processes until ``total_timesteps`` global steps.
+
+        ``callback(model)`` runs in the main process whenever reports arrive; returning
+        False stops all workers. Raises WorkerError if a worker fails.
+        """
+        start, _ = self._begin_learn(total_timesteps, reset_num_timesteps)
+        ctx = mp.get_context("spawn")
+        optimizer_state = share_model_and_optimizer(self.policy, self.optimizer)
+        shared = Shared(
+            policy=self.policy,
+            optimizer_state=optimizer_state,
+            timesteps=ctx.Value("q", start),
+            stop=ctx.Event(),
+            lock=ctx.Lock(),
+            queue=ctx.Queue(),
+        )
+        spec = WorkerSpec(
+            env_id=str(self.env_id),
+            env_kwargs=dict(self.env_kwargs),
+            vectorization=self.vectorization,
+            n_envs=self.n_envs,
+            config=self.config,
+            observation_space=self.observation_space,
+            action_space=self.action_space,
+            start_timesteps=start,
+            total_timesteps=total_timesteps,
+            lock_updates=self.lock_updates,
+            seeds=_worker_seeds(self.seed, self.num_updates, self.n_workers),
+        )
+        self.workers = [
+            ctx.Process(
+                target=run_worker, args=(rank, spec, shared, os.getpid()), name=f"acrl-a3c-{rank}"
+            )
+            for rank in range(self.n_workers)
+        ]
+        bar = ProgressBar(total_timesteps, enabled=progress_bar)
+        checkpoints = self._checkpointer(checkpoint_every)
+        try:
+            for process in self.workers:
+                process.start()
+            self._monitor(shared, bar, log_interval, checkpoints, callback)
+        finally:
+            shared.stop.set()
+            self._shut_down_workers(shared)
+            self.num_timesteps = min(shared.timesteps.value, start + total_timesteps)
+            bar.close()
+        if self.metrics is not None and self.metrics.has_pending:
+            self._write_metrics()
+        return self
+
+    def _monitor(
+        self,
+        shared: Shared,
+        bar: ProgressBar,
+        log_interval: int,
+        checkpoints: Any,
+        callback: Callback | None,
+    ) -> None:
+        """Aggregate reports until every worker is done; raise on a worker failure."""
+        assert self.metrics is not None
+        finished: set[int] = set()
+        shown = self.num_timesteps
+        next_row = self.num_updates + log_interval
+        while len(finished) < len(self.workers):
+            try:
+                message = shared.queue.get(timeout=0.1)
+            except queue_lib.Empty:
+                message = None
+            if message is not None:
+                kind, rank, *payload = message
+                if kind == "error":
+                    raise WorkerError(f"worker {rank} failed: {payload[0]}")
+                if kind == "done":
+                    finished.add(rank)
+                    continue
+                stats, episodes = payload
+                for values in stats:
+                    self.metrics.record(UpdateStats.from_floats(values))
+                self.num_updates += len(stats)
+                self._add_episodes(episodes)
+            self._check_alive(shared, finished)
+            self.num_timesteps = shared.timesteps.value
+            bar.advance(self.num_timesteps - shown, self.recent_mean_return())
+            shown = self.num_timesteps
+            if self.num_updates >= next_row:
+                self._write_metrics()
+                next_row = self.num_updates + log_interval
+            checkpoints.maybe_save(self.num_timesteps)
+            if message is not None and callback is not None and callback(self) is False:
+                shared.stop.set()
+
+    def _check_alive(self, shared: Shared, finished: set[int]) -> None:
+        """Raise if a worker ended without saying it was done, with its error if it sent one."""
+        dead = [
+            r for r, p in enumerate(self.workers) if r not in finished and p.exitcode is not None
+        ]
+        if not dead:
+            return
+        deadline = time.monotonic() + 1.0  # its last message may still be in the queue
+        while time.monotonic() < deadline:
+            try:
+                kind, rank, *payload = shared.queue.get(timeout=0.1)
+            except queue_lib.Empty:
+                continue
+            if kind == "error":
+                raise WorkerError(f"worker {rank} failed: {payload[0]}")
+        code = self.workers[dead[0]].exitcode
+        raise WorkerError(f"worker {dead[0]} exited with code {code} without reporting an error")
+
+    def _shut_down_workers(self, shared: Shared) -> None:
+        """Stop every worker, kill any that does not stop, and leave no process behind."""
+        deadline = time.monotonic() + SHUTDOWN_SECONDS
+        while any(p.is_alive() for p in self.workers) and time.monotonic() < deadline:
+            _drain(shared.queue)
+            time.sleep(0.02)
+        for process in self.workers:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=SHUTDOWN_SECONDS)
+        _drain(shared.queue)
+        shared.queue.close()
+        shared.queue.join_thread()
+
+
+def _drain(queue: Any) -> None:
+    try:
+        while True:
+            queue.get_nowait()
+    except (queue_lib.Empty, OSError, ValueError):
+        pass
+
+
+def _worker_seeds(seed: int | None, salt: int, n_workers: int) -> list[tuple[int, int]]:
+    """Independent (torch seed, env seed) pairs, one per worker, from one seed.
+
+    The number of updates done so far salts the streams, so that a continued ``learn()``
+    does not replay the same episodes.
+    """
+    if seed is None:
+        root = np.random.SeedSequence()
+    else:
+        root = np.random.SeedSequence(entropy=seed, spawn_key=(salt,))
+    seeds = []
+    for child in root.spawn(n_workers):
+        torch_seed, env_seed = (int(x) % 2**31 for x in child.generate_state(2))
+        seeds.append((torch_seed, env_seed))
+    return seeds

@@ -1,0 +1,128 @@
+"""One A3C worker process: its own envs, seed stream and local model; steps a shared optimizer.
+
+Each iteration: copy the shared weights into the local model, collect n steps, backpropagate
+the same A2C loss locally, clip, copy the gradients into the shared model and step the
+shared optimizer (under a lock only if asked). Workers report statistics and finished
+episodes to the main process through a queue, and any exception as an error message.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from acrl.a2c import compute_gradients
+from acrl.agent import make_optimizer, set_random_seed
+from acrl.config import A2CConfig
+from acrl.envs import make_vec_env
+from acrl.policy import ActorCritic
+from acrl.rollout import RolloutCollector
+from acrl.shared import SharedState, attach_shared_state, push_gradients
+
+REPORT_EVERY = 10  # updates between two reports of a worker
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs that is the same for all workers (picklable)."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    vectorization: str
+    n_envs: int
+    config: A2CConfig
+    observation_space: gym.Space
+    action_space: gym.Space
+    start_timesteps: int
+    total_timesteps: int
+    lock_updates: bool
+    seeds: list[tuple[int, int]] = field(default_factory=list)  # (torch seed, env seed) per rank
+
+    @property
+    def end_timesteps(self) -> int:
+        return self.start_timesteps + self.total_timesteps
+
+
+@dataclass
+class Shared:
+    """The objects shared between the main process and the workers."""
+
+    policy: ActorCritic
+    optimizer_state: SharedState
+    timesteps: Any  # multiprocessing.Value('q'): global environment steps
+    stop: Any  # multiprocessing.Event
+    lock: Any  # multiprocessing.Lock
+    queue: Any  # multiprocessing.Queue of worker messages
+
+
+def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> None:
+    """Process entry point: train until the global budget is spent or the run is stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+    torch.set_num_threads(1)
+    env = None
+    try:
+        torch_seed, env_seed = spec.seeds[rank]
+        set_random_seed(torch_seed)
+        env = make_vec_env(
+            spec.env_id,
+            spec.n_envs,
+            seed=env_seed,
+            env_kwargs=spec.env_kwargs,
+            vectorization=spec.vectorization,
+        )
+        _train(rank, spec, shared, env, env_seed, parent_pid)
+        shared.queue.put(("done", rank))
+    except BaseException as exc:  # reported, then the process exits non-zero
+        summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        shared.queue.put(("error", rank, summary, traceback.format_exc()))
+        raise SystemExit(1) from None
+    finally:
+        if env is not None:
+            env.close()
+
+
+def _train(
+    rank: int, spec: WorkerSpec, shared: Shared, env: Any, env_seed: int, parent_pid: int
+) -> None:
+    config = spec.config
+    local = ActorCritic(spec.observation_space, spec.action_space, config.policy_config)
+    optimizer = make_optimizer(shared.policy, config)
+    attach_shared_state(optimizer, shared.optimizer_state)
+    collector = RolloutCollector(env, local, config.n_steps, torch.device("cpu"), env_seed)
+    schedule = config.lr_schedule
+    steps_per_update = config.n_steps * env.num_envs
+    stats: list[list[float]] = []
+    while not shared.stop.is_set() and os.getppid() == parent_pid:
+        done_steps = shared.timesteps.value
+        if done_steps >= spec.end_timesteps:
+            break
+        lr = schedule(1.0 - (done_steps - spec.start_timesteps) / spec.total_timesteps)
+        with torch.no_grad():
+            for local_p, shared_p in zip(
+                local.parameters(), shared.policy.parameters(), strict=True
+            ):
+                local_p.copy_(shared_p)
+        rollout = collector.collect()
+        local.zero_grad(set_to_none=True)
+        update = compute_gradients(local, rollout, config, lr)
+        push_gradients(local, shared.policy)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if spec.lock_updates:
+            with shared.lock:
+                optimizer.step()
+        else:
+            optimizer.step()
+        with shared.timesteps.get_lock():
+            shared.timesteps.value += steps_per_update
+        stats.append(update.as_floats())
+        if len(stats) >= REPORT_EVERY:
+            shared.queue.put(("report", rank, stats, collector.episodes.drain()))
+            stats = []
+    shared.queue.put(("report", rank, stats, collector.episodes.drain()))

@@ -1,0 +1,279 @@
+"""A3C: shared optimizer state, explicit gradient hand-over, learning, failures, persistence."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from gymnasium import spaces
+
+from acrl import A3C, evaluate_policy, make_vec_env
+from acrl.a3c import WorkerError
+from acrl.policy import ActorCritic
+from acrl.registry import load_model, make_model
+from acrl.run_config import resolve_run_config
+from acrl.shared import allocate_optimizer_state, push_gradients, share_model_and_optimizer
+
+OBS = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+ACT = spaces.Discrete(2)
+
+
+def backward(model, seed):
+    torch.manual_seed(seed)
+    params, values = model(torch.randn(8, 4))
+    (params[0].logsumexp(-1).mean() + values.pow(2).mean()).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def aliasing_hand_over(local, shared):
+    """The hand-over of the best-known PyTorch A3C: alias once, rely on in-place zeroing."""
+    for local_p, shared_p in zip(local.parameters(), shared.parameters(), strict=True):
+        if shared_p.grad is not None:
+            return
+        shared_p._grad = local_p.grad
+
+
+@pytest.mark.parametrize(
+    "hand_over", [push_gradients, aliasing_hand_over], ids=["acrl", "aliasing"]
+)
+def test_each_update_hands_over_its_own_gradient(hand_over):
+    torch.manual_seed(0)
+    local, shared = ActorCritic(OBS, ACT), ActorCritic(OBS, ACT)
+    backward(local, seed=1)
+    hand_over(local, shared)
+    local.zero_grad(set_to_none=True)  # PyTorch 2's default
+    second = backward(local, seed=2)
+    hand_over(local, shared)
+    reached = all(torch.equal(p.grad, g) for p, g in zip(shared.parameters(), second, strict=True))
+    # The aliasing hand-over still points at the first update's gradients: the bug acrl avoids.
+    assert reached == (hand_over is push_gradients)
+    if hand_over is push_gradients:
+        for local_p, shared_p in zip(local.parameters(), shared.parameters(), strict=True):
+            assert local_p.grad.data_ptr() != shared_p.grad.data_ptr()
+
+
+@pytest.mark.parametrize("optimizer_class", [torch.optim.RMSprop, torch.optim.Adam])
+def test_state_is_allocated_up_front_exactly_as_torch_would(optimizer_class):
+    torch.manual_seed(0)
+    model = ActorCritic(OBS, ACT)
+    before = [p.clone() for p in model.parameters()]
+    optimizer = optimizer_class(model.parameters(), lr=1e-3)
+    allocate_optimizer_state(optimizer)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    reference = optimizer_class(ActorCritic(OBS, ACT).parameters(), lr=1e-3)
+    for p in reference.param_groups[0]["params"]:
+        p.grad = torch.ones_like(p)
+    reference.step()
+    for ours, theirs in zip(optimizer.state.values(), reference.state.values(), strict=True):
+        assert ours.keys() == theirs.keys()
+        assert all(float(v.abs().sum()) == 0.0 for v in ours.values())
+
+
+def test_shared_state_lives_in_shared_memory():
+    model = ActorCritic(OBS, ACT)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    state = share_model_and_optimizer(model, optimizer)
+    assert all(p.is_shared() for p in model.parameters())
+    assert all(v.is_shared() for entry in state for v in entry.values())
+
+
+def snapshot(model):
+    params = [p.detach().clone() for p in model.policy.parameters()]
+    state = [{k: v.clone() for k, v in s.items()} for s in model.optimizer.state.values()]
+    return params, state
+
+
+@pytest.mark.parametrize("lock_updates", [True, False], ids=["locked", "hogwild"])
+def test_workers_step_the_shared_model_and_optimizer_state(lock_updates):
+    model = A3C(
+        "MlpPolicy",
+        "CartPole-v1",
+        n_workers=2,
+        n_envs=2,
+        n_steps=5,
+        seed=0,
+        lock_updates=lock_updates,
+    )
+    params_before, _ = snapshot(model)
+    model.learn(2_000)
+    params_after, state_after = snapshot(model)
+    assert model.num_timesteps >= 2_000 and model.num_updates >= 2_000 // 10
+    assert all(not torch.equal(a, b) for a, b in zip(params_before, params_after, strict=True))
+    steps = {float(entry["step"]) for entry in state_after}
+    assert all(float(entry["square_avg"].abs().sum()) > 0 for entry in state_after)
+    if lock_updates:
+        # Every step of every worker counted once in the shared state.
+        assert steps == {float(model.num_updates)}
+    else:
+        assert 0 < min(steps) <= max(steps) <= model.num_updates
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a3c_solves_cartpole_with_two_workers(seed):
+    run = resolve_run_config("CartPole-v1", algo="a3c", overrides={"seed": seed, "n_workers": 2})
+    model = make_model(run)
+    solved: list[int] = []
+
+    def stop_when_solved(m):
+        if len(m.recent_episodes) == 100 and m.recent_mean_return() >= 475:
+            solved.append(m.num_timesteps)
+            return False
+        return True
+
+    model.learn(300_000, callback=stop_when_solved)
+    assert solved, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
+    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
+    assert mean >= 400
+
+
+def test_worker_crash_ends_the_run_with_its_error():
+    model = A3C("MlpPolicy", "tests.envs:acrl-tests/Broken-v0", n_workers=2, seed=0)
+    start = time.monotonic()
+    with pytest.raises(
+        WorkerError, match="worker [01] failed: RuntimeError: the simulator exploded"
+    ):
+        model.learn(1_000_000)
+    assert time.monotonic() - start < 30
+    assert not any(p.is_alive() for p in model.workers)
+    assert mp.active_children() == []
+
+
+def test_save_load_a3c_model(tmp_path):
+    model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=2, seed=0)
+    model.learn(1_000)
+    path = model.save(tmp_path / "a3c")
+    loaded = load_model(path)
+    assert isinstance(loaded, A3C) and loaded.n_workers == 2 and loaded.num_timesteps >= 1_000
+    obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    assert np.array_equal(
+        loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+    )
+    loaded.learn(500, reset_num_timesteps=False)
+    assert loaded.num_timesteps >= 1_500
+
+
+def test_a3c_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="env id"):
+        A3C("MlpPolicy", make_vec_env("CartPole-v1", 2))
+    with pytest.raises(ValueError, match="picklable"):
+        A3C("MlpPolicy", "CartPole-v1", learning_rate=lambda p: 1e-3 * p)
+    with pytest.raises(ValueError, match="n_workers"):
+        A3C("MlpPolicy", "CartPole-v1", n_workers=0)
+
+
+def children_of(pid):
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+def alive(pids):
+    return {
+        p
+        for p in pids
+        if os.path.exists(f"/proc/{p}") and "zombie" not in open(f"/proc/{p}/status").read()
+    }
+
+
+def start_cli_a3c(run_dir, *extra):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "acrl",
+            "train",
+            "CartPole-v1",
+            "--algo",
+            "a3c",
+            "--workers",
+            "2",
+            "--timesteps",
+            "50000000",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+            "--log-interval",
+            "20",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_rows(run_dir, rows=2, timeout=120):
+    metrics = run_dir / "metrics.csv"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
+            return
+        time.sleep(0.2)
+    raise AssertionError("training wrote no metrics")
+
+
+def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
+    run_dir = tmp_path / "a3c"
+    proc = start_cli_a3c(run_dir)
+    wait_for_rows(run_dir)
+    workers = children_of(proc.pid)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    time.sleep(0.5)
+    assert alive(workers) == set()
+    result = subprocess.run(
+        [sys.executable, "-m", "acrl", "eval", str(run_dir), "--episodes", "2", "--json"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_workers_exit_when_the_main_process_is_killed(tmp_path):
+    run_dir = tmp_path / "a3c-killed"
+    proc = start_cli_a3c(run_dir)
+    wait_for_rows(run_dir)
+    workers = children_of(proc.pid)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while alive(workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive(workers) == set()
+
+
+def test_cli_a3c_worker_failure_is_one_line_and_non_zero(tmp_path):
+    run_dir = tmp_path / "broken"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "acrl",
+            "train",
+            "tests.envs:acrl-tests/Broken-v0",
+            "--algo",
+            "a3c",
+            "--workers",
+            "2",
+            "--timesteps",
+            "100000",
+            "--run-dir",
+            str(run_dir),
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("acrl: error: worker") and "simulator exploded" in lines[-1]
+    assert "Traceback" not in result.stderr
