@@ -240,9 +240,8 @@ class A3C(Agent):
 
     def _check_alive(self, shared: Shared, finished: set[int]) -> None:
         """Raise if a worker ended without saying it was done, with its error if it sent one."""
-        dead = [
-            r for r, p in enumerate(self.workers) if r not in finished and p.exitcode is not None
-        ]
+        # A worker that exits 0 has queued its "done" message; only a failure is checked here.
+        dead = [r for r, p in enumerate(self.workers) if r not in finished and p.exitcode]
         if not dead:
             return
         deadline = time.monotonic() + 1.0  # its last message may still be in the queue

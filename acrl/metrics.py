@@ -95,7 +95,9 @@ class MetricsLog:
             "timesteps": timesteps,
             "updates": updates,
             "wall_time": round(now - self._start, 3),
-            "steps_per_second": round((timesteps - self._last_steps) / elapsed, 1),
+            "steps_per_second": round((timesteps - self._last_steps) / elapsed, 1)
+            if timesteps > self._last_steps
+            else math.nan,
             "episodes": episodes,
             "ep_return_mean": ep_return_mean,
             "ep_length_mean": ep_length_mean,
