@@ -7,11 +7,14 @@ checkpoints from the shared model. A failing worker stops the whole run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue as queue_lib
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -185,8 +188,9 @@ class A3C(Agent):
         bar = ProgressBar(total_timesteps, enabled=progress_bar)
         checkpoints = self._checkpointer(checkpoint_every)
         try:
-            for process in self.workers:
-                process.start()
+            with _sigint_ignored_by_children():
+                for process in self.workers:
+                    process.start()
             self._monitor(shared, bar, log_interval, checkpoints, callback)
         finally:
             shared.stop.set()
@@ -268,6 +272,20 @@ class A3C(Agent):
         _drain(shared.queue)
         shared.queue.close()
         shared.queue.join_thread()
+
+
+@contextlib.contextmanager
+def _sigint_ignored_by_children() -> Iterator[None]:
+    """Start processes with SIGINT ignored, so that Ctrl-C (sent to the whole process group)
+    reaches only the main process, even while a worker is still importing its modules."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _drain(queue: Any) -> None:

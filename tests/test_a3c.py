@@ -180,30 +180,17 @@ def alive(pids):
     }
 
 
-def start_cli_a3c(run_dir, *extra):
+CLI_A3C = "train CartPole-v1 --algo a3c --workers 2 --timesteps 50000000 --no-progress"
+
+
+def start_cli_a3c(run_dir, start_new_session=False):
+    args = [*CLI_A3C.split(), "--run-dir", str(run_dir), "--log-interval", "20"]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acrl",
-            "train",
-            "CartPole-v1",
-            "--algo",
-            "a3c",
-            "--workers",
-            "2",
-            "--timesteps",
-            "50000000",
-            "--run-dir",
-            str(run_dir),
-            "--no-progress",
-            "--log-interval",
-            "20",
-            *extra,
-        ],
+        [sys.executable, "-m", "acrl", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=start_new_session,
     )
 
 
@@ -235,6 +222,22 @@ def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_ctrl_c_in_a_terminal_during_worker_start_up(tmp_path):
+    """Ctrl-C reaches the whole process group, here while the workers are still starting."""
+    run_dir = tmp_path / "a3c-early"
+    proc = start_cli_a3c(run_dir, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(children_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = children_of(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    time.sleep(0.5)
+    assert alive(workers) == set()
 
 
 def test_workers_exit_when_the_main_process_is_killed(tmp_path):
