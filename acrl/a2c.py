@@ -16,7 +16,7 @@ import gymnasium as gym
 import torch
 from gymnasium.vector import VectorEnv
 
-from acrl.agent import Agent
+from acrl.agent import Agent, continued_seed
 from acrl.config import A2CConfig
 from acrl.losses import explained_variance, rollout_loss, rollout_targets
 from acrl.metrics import UpdateStats
@@ -138,7 +138,11 @@ class A2C(Agent):
         assert self.env is not None and self.metrics is not None
         if self._collector is None:
             self._collector = RolloutCollector(
-                self.env, self.policy, self.config.n_steps, self.device, self.seed
+                self.env,
+                self.policy,
+                self.config.n_steps,
+                self.device,
+                continued_seed(self.seed, self.num_updates),
             )
         collector = self._collector
         schedule = self.config.lr_schedule

@@ -161,7 +161,8 @@ class A3C(Agent):
         shared = Shared(
             policy=self.policy,
             optimizer_state=optimizer_state,
-            timesteps=ctx.Value("q", start),
+            timesteps=ctx.Value("q", start, lock=False),
+            counter_lock=ctx.Lock(),
             stop=ctx.Event(),
             lock=ctx.Lock(),
             queue=ctx.Queue(),
@@ -261,17 +262,21 @@ class A3C(Agent):
 
     def _shut_down_workers(self, shared: Shared) -> None:
         """Stop every worker, kill any that does not stop, and leave no process behind."""
+        started = [p for p in self.workers if p.pid is not None]
         deadline = time.monotonic() + SHUTDOWN_SECONDS
-        while any(p.is_alive() for p in self.workers) and time.monotonic() < deadline:
-            _drain(shared.queue)
+        while any(p.is_alive() for p in started) and time.monotonic() < deadline:
+            _drain(shared.queue)  # a worker blocked on a full queue could not exit
             time.sleep(0.02)
-        for process in self.workers:
+        killed = False
+        for process in started:
             if process.is_alive():
                 process.kill()
+                killed = True
             process.join(timeout=SHUTDOWN_SECONDS)
-        _drain(shared.queue)
+        if not killed:  # a killed worker may have left half a message: do not read it
+            _drain(shared.queue)
+        shared.queue.cancel_join_thread()
         shared.queue.close()
-        shared.queue.join_thread()
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@ from acrl.rollout import RolloutCollector
 from acrl.shared import SharedState, attach_shared_state, push_gradients
 
 REPORT_EVERY = 10  # updates between two reports of a worker
+LOCK_TIMEOUT = 10.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Shared:
 
     policy: ActorCritic
     optimizer_state: SharedState
-    timesteps: Any  # multiprocessing.Value('q'): global environment steps
+    timesteps: Any  # multiprocessing.Value('q', lock=False): global environment steps
+    counter_lock: Any  # multiprocessing.Lock guarding increments of ``timesteps``
     stop: Any  # multiprocessing.Event
     lock: Any  # multiprocessing.Lock
     queue: Any  # multiprocessing.Queue of worker messages
@@ -119,8 +121,14 @@ def _train(
                 optimizer.step()
         else:
             optimizer.step()
-        with shared.timesteps.get_lock():
+        # Reads of the 64-bit counter are atomic; increments take the lock, with a timeout
+        # so that a worker killed while holding it cannot hang the others.
+        if not shared.counter_lock.acquire(timeout=LOCK_TIMEOUT):
+            raise RuntimeError("could not take the step-counter lock (a worker died holding it)")
+        try:
             shared.timesteps.value += steps_per_update
+        finally:
+            shared.counter_lock.release()
         stats.append(update.as_floats())
         if len(stats) >= REPORT_EVERY:
             shared.queue.put(("report", rank, stats, collector.episodes.drain()))

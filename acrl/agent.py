@@ -44,13 +44,28 @@ def set_random_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def continued_seed(seed: int | None, num_updates: int) -> int | None:
+    """The seed for environments that start at update ``num_updates`` of a run.
+
+    A fresh run uses its seed; a continued one (after ``load``) derives a new seed from
+    it, so that it does not replay the episodes the run began with.
+    """
+    if seed is None or num_updates == 0:
+        return seed
+    state = np.random.SeedSequence(entropy=seed, spawn_key=(num_updates,)).generate_state(1)
+    return int(state[0] % 2**31)
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(device)
+        resolved = torch.device(device)
     except RuntimeError:
         raise UserError(f"unknown device {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for, but this torch build sees no CUDA device")
+    return resolved
 
 
 def make_optimizer(policy: ActorCritic, config: A2CConfig) -> torch.optim.Optimizer:
@@ -81,6 +96,7 @@ class Agent:
         vectorization: str = "auto",
         observation_space: gym.Space | None = None,
         action_space: gym.Space | None = None,
+        seed_rngs: bool = True,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -106,7 +122,7 @@ class Agent:
             raise ValueError("a model needs an env, or its observation and action spaces")
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
-        if seed is not None:
+        if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
         self.policy = ActorCritic(self.observation_space, self.action_space, config.policy_config)
         self.policy.to(self.device)
@@ -220,39 +236,15 @@ class Agent:
                 f"{path} holds an {meta.get('algo')!r} model, not {cls.algo!r}; "
                 f"use {str(meta.get('algo')).upper()}.load"
             )
-        config_fields = dict(meta["config"])
-        extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
-        config_fields.update(extra)
-        model = cls.__new__(cls)
-        obs_space = space_from_json(meta["observation_space"])
-        act_space = space_from_json(meta["action_space"])
-        Agent.__init__(
-            model,
-            "MlpPolicy",
-            None,
-            A2CConfig(**config_fields),
-            n_envs=meta["n_envs"],
-            seed=meta.get("seed"),
-            device=cls.default_device if device is None else device,
-            env_kwargs=meta.get("env_kwargs"),
-            vectorization=meta.get("vectorization", "auto"),
-            observation_space=obs_space,
-            action_space=act_space,
-        )
-        model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
-        model.env_id = meta.get("env_id")
-        policy_state = {
-            k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
-        }
         try:
-            model.policy.load_state_dict(policy_state)
-            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
-        except (RuntimeError, KeyError, ValueError) as exc:
+            model = cls._restore(tensors, meta, device, overrides)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(
-                f"{path}: weights do not match the saved architecture ({str(exc).splitlines()[0]})"
+                f"{path}: cannot rebuild the model from its file "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             ) from None
-        model.num_timesteps = int(meta["num_timesteps"])
-        model.num_updates = int(meta["num_updates"])
         if env is not None:
             model.set_env(env)
         return model
@@ -268,6 +260,48 @@ class Agent:
     ) -> Agent:
         """Train for ``total_timesteps`` environment steps (each engine implements it)."""
         raise NotImplementedError
+
+    @classmethod
+    def _restore(
+        cls,
+        tensors: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+        device: str | torch.device | None,
+        overrides: dict[str, Any],
+    ) -> Agent:
+        config_fields = dict(meta["config"])
+        extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
+        config_fields.update(extra)
+        model = cls.__new__(cls)
+        Agent.__init__(
+            model,
+            "MlpPolicy",
+            None,
+            A2CConfig(**config_fields),
+            n_envs=meta["n_envs"],
+            seed=meta.get("seed"),
+            device=cls.default_device if device is None else device,
+            env_kwargs=meta.get("env_kwargs"),
+            vectorization=meta.get("vectorization", "auto"),
+            observation_space=space_from_json(meta["observation_space"]),
+            action_space=space_from_json(meta["action_space"]),
+            seed_rngs=False,
+        )
+        model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
+        model.env_id = meta.get("env_id")
+        policy_state = {
+            k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
+        }
+        try:
+            model.policy.load_state_dict(policy_state)
+            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
+        except RuntimeError as exc:
+            raise UserError(
+                f"weights do not match the saved architecture ({str(exc).splitlines()[0]})"
+            ) from None
+        model.num_timesteps = int(meta["num_timesteps"])
+        model.num_updates = int(meta["num_updates"])
+        return model
 
     @classmethod
     def _engine_kwargs(cls, meta: dict[str, Any]) -> dict[str, Any]:

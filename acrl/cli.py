@@ -187,14 +187,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    if run_dir.exists() and not run_dir.is_dir():
+    try:
+        run_dir.mkdir(parents=True)  # atomic: two runs cannot both create the same directory
+        return
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise UserError(f"cannot create run dir {run_dir}: {exc.strerror}") from None
+    if not run_dir.is_dir():
         raise UserError(f"run dir {run_dir} exists and is not a directory")
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if any(run_dir.iterdir()):
         if not overwrite:
             raise UserError(f"run dir {run_dir} already exists; pass --overwrite to replace it")
         for name in ("model.acrl", "config.yaml", "metrics.csv"):
             (run_dir / name).unlink(missing_ok=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -203,6 +209,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
     if args.n_envs is not None and args.n_envs < 1:
         raise UserError(f"--n-envs must be >= 1, got {args.n_envs}")
     model = load_model(args.path, device="cpu")

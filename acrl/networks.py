@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -31,22 +33,49 @@ def activation_class(name: str | type[nn.Module]) -> type[nn.Module]:
     return ACTIVATIONS[key]
 
 
-def mlp(
-    in_dim: int,
-    hidden: Sequence[int],
-    activation: type[nn.Module],
-    layer_norm: bool = False,
-) -> nn.Sequential:
-    """Linear -> [LayerNorm] -> activation, for each hidden size. Empty hidden: identity."""
-    layers: list[nn.Module] = []
-    last = in_dim
-    for size in hidden:
-        layers.append(nn.Linear(last, size))
-        if layer_norm:
-            layers.append(nn.LayerNorm(size))
-        layers.append(activation())
-        last = size
-    return nn.Sequential(*layers)
+class MLP(nn.Module):
+    """Linear -> [LayerNorm] -> activation for each hidden size; no hidden sizes: identity.
+
+    The forward pass calls the functional ops directly: for the small networks of
+    reinforcement learning, per-module call overhead costs as much as the maths.
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden: Sequence[int],
+        activation: type[nn.Module],
+        layer_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        sizes = [in_dim, *hidden]
+        pairs = zip(sizes[:-1], sizes[1:], strict=True)
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        self.norms = nn.ModuleList(nn.LayerNorm(b) for b in hidden) if layer_norm else None
+        self.activation = activation()
+        self._act = FUNCTIONAL.get(activation, self.activation)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for i, linear in enumerate(self.linears):
+            assert isinstance(linear, nn.Linear)
+            x = F.linear(x, linear.weight, linear.bias)
+            if self.norms is not None:
+                norm = self.norms[i]
+                assert isinstance(norm, nn.LayerNorm)
+                x = F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+            x = self._act(x)
+        return x
+
+
+FUNCTIONAL: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
+    nn.Tanh: torch.tanh,
+    nn.ReLU: torch.relu,
+    nn.SiLU: F.silu,
+    nn.GELU: F.gelu,
+    nn.ELU: F.elu,
+    nn.LeakyReLU: F.leaky_relu,
+    nn.Sigmoid: torch.sigmoid,
+}
 
 
 def output_dim(in_dim: int, hidden: Sequence[int]) -> int:

@@ -8,16 +8,17 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor, nn
 
 from acrl.distributions import make_distribution
 from acrl.networks import (
     HIDDEN_GAIN,
+    MLP,
     POLICY_GAIN,
     VALUE_GAIN,
     activation_class,
-    mlp,
     orthogonal_init,
     output_dim,
 )
@@ -37,6 +38,8 @@ class PolicyConfig:
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any] | None) -> PolicyConfig:
         """Build from SB3-style ``policy_kwargs`` (accepts ``activation_fn`` too)."""
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise ValueError(f"policy_kwargs must be a mapping, got {kwargs!r}")
         kwargs = dict(kwargs or {})
         if "activation_fn" in kwargs:
             kwargs["activation"] = kwargs.pop("activation_fn")
@@ -60,6 +63,15 @@ class PolicyConfig:
         if not isinstance(activation, str):
             activation = activation.__name__.lower()
         kwargs["activation"] = activation
+        for flag in ("shared_trunk", "layer_norm", "ortho_init"):
+            if not isinstance(kwargs.get(flag, False), bool):
+                raise ValueError(
+                    f"policy_kwargs.{flag} must be true or false, got {kwargs[flag]!r}"
+                )
+        log_std_init = kwargs.get("log_std_init", 0.0)
+        if isinstance(log_std_init, bool) or not isinstance(log_std_init, (int, float)):
+            raise ValueError(f"policy_kwargs.log_std_init must be a number, got {log_std_init!r}")
+        kwargs["log_std_init"] = float(log_std_init)
         config = cls(**kwargs)
         if config.shared_trunk and isinstance(config.net_arch, Mapping):
             raise ValueError("policy_kwargs: shared_trunk=True needs net_arch as a list of sizes")
@@ -136,11 +148,11 @@ class ActorCritic(nn.Module):
         pi_arch, vf_arch = (arch["pi"], arch["vf"]) if isinstance(arch, Mapping) else (arch, arch)
         ln = self.config.layer_norm
         if self.config.shared_trunk:
-            self.actor_trunk = mlp(self.obs_dim, pi_arch, act, ln)
+            self.actor_trunk = MLP(self.obs_dim, pi_arch, act, ln)
             self.critic_trunk = None
         else:
-            self.actor_trunk = mlp(self.obs_dim, pi_arch, act, ln)
-            self.critic_trunk = mlp(self.obs_dim, vf_arch, act, ln)
+            self.actor_trunk = MLP(self.obs_dim, pi_arch, act, ln)
+            self.critic_trunk = MLP(self.obs_dim, vf_arch, act, ln)
         self.actor_head = nn.Linear(output_dim(self.obs_dim, pi_arch), self.distribution.param_dim)
         self.critic_head = nn.Linear(output_dim(self.obs_dim, vf_arch), 1)
         if self.distribution.action_shape():
@@ -161,9 +173,10 @@ class ActorCritic(nn.Module):
         obs = obs.reshape(obs.shape[0], -1)
         actor_features = self.actor_trunk(obs)
         critic_features = actor_features if self.critic_trunk is None else self.critic_trunk(obs)
-        head = self.actor_head(actor_features)
+        head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
+        values = F.linear(critic_features, self.critic_head.weight, self.critic_head.bias)
         params = (head,) if self.log_std is None else (head, self.log_std)
-        return params, self.critic_head(critic_features).squeeze(-1)
+        return params, values.squeeze(-1)
 
     def value(self, obs: Tensor) -> Tensor:
         obs = obs.reshape(obs.shape[0], -1)

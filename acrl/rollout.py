@@ -16,7 +16,6 @@ episodes:
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,23 +70,20 @@ class Rollout:
 
 
 class EpisodeTracker:
-    """Running return and length of each env's current episode, and finished episodes."""
+    """Running return and length of each env's current episode, and the finished episodes."""
 
-    def __init__(self, n_envs: int, window: int = 100) -> None:
+    def __init__(self, n_envs: int) -> None:
         self.returns = np.zeros(n_envs, dtype=np.float64)
         self.lengths = np.zeros(n_envs, dtype=np.int64)
-        self.recent: deque[tuple[float, int]] = deque(maxlen=window)
         self.finished: list[tuple[float, int]] = []
         self.total_episodes = 0
 
     def step(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
-        self.returns += rewards * valid
-        self.lengths += valid.astype(np.int64)
+        self.returns += np.where(valid, rewards, 0.0)
+        self.lengths += valid
         if done.any():
             for i in np.flatnonzero(done):
-                episode = (float(self.returns[i]), int(self.lengths[i]))
-                self.recent.append(episode)
-                self.finished.append(episode)
+                self.finished.append((float(self.returns[i]), int(self.lengths[i])))
             self.total_episodes += int(done.sum())
             self.returns[done] = 0.0
             self.lengths[done] = 0
@@ -101,15 +97,14 @@ class EpisodeTracker:
         out, self.finished = self.finished, []
         return out
 
-    def recent_mean_return(self) -> float:
-        return float(np.mean([r for r, _ in self.recent])) if self.recent else float("nan")
-
-    def recent_mean_length(self) -> float:
-        return float(np.mean([n for _, n in self.recent])) if self.recent else float("nan")
-
 
 class RolloutCollector:
-    """Steps a VectorEnv with a policy and fills a preallocated Rollout."""
+    """Steps a VectorEnv with a policy and fills a preallocated Rollout.
+
+    What comes from the environment (observations, rewards, flags) is written into NumPy
+    arrays that, on the CPU, share memory with the rollout's tensors: one copy per step and
+    no tensor conversions in the loop.
+    """
 
     def __init__(
         self,
@@ -123,56 +118,66 @@ class RolloutCollector:
         self.policy = policy
         self.device = device
         self.mode = autoreset_mode(env)
-        self.n_envs = env.num_envs
-        self.rollout = Rollout.allocate(n_steps, self.n_envs, policy, device)
-        self.episodes = EpisodeTracker(self.n_envs)
+        self.n_envs = n = env.num_envs
+        self.n_steps = n_steps
+        self.episodes = EpisodeTracker(n)
         self._seed = seed
-        self._obs: Tensor | None = None
-        self._prev_done = np.zeros(self.n_envs, dtype=bool)
+        self._started = False
+        self._prev_done = np.zeros(n, dtype=bool)
+        # Host buffers; obs has one extra row for the observation after the last step.
+        self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=np.float32)
+        self._flags = np.zeros((4, n_steps, n), dtype=np.float32)  # reward, term, done, valid
+        self._obs_t = torch.from_numpy(self._obs)
+        self.rollout = Rollout.allocate(n_steps, n, policy, device)
+        if device.type == "cpu":
+            self.rollout.obs = self._obs_t[:n_steps]
+            flags = torch.from_numpy(self._flags)
+            self.rollout.rewards, self.rollout.terminated = flags[0], flags[1]
+            self.rollout.done, self.rollout.valid = flags[2], flags[3]
 
     def reset(self, seed: int | None = None) -> None:
         obs, _ = self.env.reset(seed=seed)
-        self._obs = self._to_tensor(obs)
+        self._obs[0] = np.asarray(obs).reshape(self.n_envs, -1)
         self._prev_done[:] = False
         self.episodes.clear_current()
+        self._started = True
 
-    def _to_tensor(self, array: np.ndarray) -> Tensor:
-        tensor = torch.as_tensor(array, dtype=torch.float32, device=self.device)
-        return tensor.reshape(tensor.shape[0], -1)
+    def _obs_tensor(self, t: int) -> Tensor:
+        return self._obs_t[t].to(self.device, non_blocking=True)
 
     def collect(self) -> Rollout:
         """Take n steps in every env with the current policy; return the filled rollout."""
-        if self._obs is None:
+        if not self._started:
             self.reset(self._seed)
-        assert self._obs is not None
+        else:
+            self._obs[0] = self._obs[self.n_steps]
         ro = self.rollout
-        next_obs_values: dict[tuple[int, int], Tensor] = {}
+        rewards, terminated, done, valid = self._flags
+        final_values: dict[tuple[int, int], Tensor] = {}
         same_step = self.mode is AutoresetMode.SAME_STEP
-        dist = self.policy.distribution
+        to_env = self.policy.distribution.to_env
         with torch.inference_mode():
-            for t in range(ro.n_steps):
-                actions, values = self.policy.act(self._obs)
-                ro.obs[t] = self._obs
+            for t in range(self.n_steps):
+                actions, values = self.policy.act(self._obs_tensor(t))
                 ro.actions[t] = actions
                 ro.values[t] = values
-                valid = np.ones(self.n_envs) if same_step else (~self._prev_done).astype(np.float64)
-                obs, rewards, terminated, truncated, info = self.env.step(
-                    dist.to_env(actions.cpu().numpy())
-                )
-                done = np.logical_or(terminated, truncated)
-                ro.rewards[t] = torch.as_tensor(rewards, dtype=torch.float32)
-                ro.terminated[t] = torch.as_tensor(terminated, dtype=torch.float32)
-                ro.done[t] = torch.as_tensor(done, dtype=torch.float32)
-                ro.valid[t] = torch.as_tensor(valid, dtype=torch.float32)
-                if same_step and truncated.any():
-                    next_obs_values.update(self._final_values(t, info, truncated & ~terminated))
-                self.episodes.step(np.asarray(rewards, dtype=np.float64), done, valid)
-                self._prev_done = done
-                self._obs = self._to_tensor(obs)
-            last_values = self.policy.value(self._obs)
+                valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
+                obs, reward, term, trunc, info = self.env.step(to_env(actions.cpu().numpy()))
+                done_t = np.logical_or(term, trunc)
+                self._obs[t + 1] = np.asarray(obs).reshape(self.n_envs, -1)
+                rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
+                if same_step and trunc.any():
+                    final_values.update(self._final_values(t, info, trunc & ~term))
+                self.episodes.step(reward, done_t, valid_t)
+                self._prev_done = done_t
+            last_values = self.policy.value(self._obs_tensor(self.n_steps))
+        if self.device.type != "cpu":
+            ro.obs.copy_(self._obs_t[: self.n_steps])
+            host = torch.from_numpy(self._flags).to(self.device)
+            ro.rewards, ro.terminated, ro.done, ro.valid = host[0], host[1], host[2], host[3]
         ro.next_values[:-1] = ro.values[1:]
         ro.next_values[-1] = last_values
-        for (t, i), value in next_obs_values.items():
+        for (t, i), value in final_values.items():
             ro.next_values[t, i] = value
         return ro
 
@@ -181,8 +186,9 @@ class RolloutCollector:
     ) -> dict[tuple[int, int], Tensor]:
         """Critic values of the final observations of truncated episodes (SAME_STEP mode)."""
         envs = np.flatnonzero(truncated)
-        if len(envs) == 0:
+        if len(envs) == 0:  # every truncated env also terminated: nothing to bootstrap
             return {}
-        final = np.stack([np.asarray(info["final_obs"][i]) for i in envs])
-        values = self.policy.value(self._to_tensor(final))
+        final = np.stack([np.asarray(info["final_obs"][i], dtype=np.float32) for i in envs])
+        final_t = torch.from_numpy(final.reshape(len(envs), -1)).to(self.device)
+        values = self.policy.value(final_t)
         return {(t, int(i)): values[k] for k, i in enumerate(envs)}

@@ -1,5 +1,6 @@
 """Model files: what loads and what is refused (without unpickling anything)."""
 
+import os
 import pickle
 
 import pytest
@@ -56,6 +57,29 @@ def test_plain_safetensors_file_is_refused(tmp_path):
         A2C.load(path)
 
 
+def test_damaged_metadata_is_refused(saved, tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(saved), framework="pt") as fh:
+        header = fh.metadata()
+    meta = json.loads(header["meta"])
+    del meta["observation_space"]
+    header["meta"] = json.dumps(meta)
+    broken = tmp_path / "no-space.acrl"
+    save_file(load_file(str(saved)), str(broken), metadata=header)
+    with pytest.raises(UserError, match="cannot rebuild the model"):
+        A2C.load(broken)
+
+
+def test_loading_leaves_the_callers_random_state_alone(saved):
+    torch.manual_seed(123)
+    A2C.load(saved)
+    assert torch.initial_seed() == 123
+
+
 def test_save_is_atomic_and_replaces(saved, tmp_path):
     model = A2C.load(saved)
     target = tmp_path / "m.acrl"
@@ -65,3 +89,6 @@ def test_save_is_atomic_and_replaces(saved, tmp_path):
     model.save(target)
     assert target.read_bytes() != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.acrl"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask

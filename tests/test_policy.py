@@ -76,7 +76,7 @@ def test_unsupported_observation_space_is_named():
 def test_separate_networks_by_default_with_orthogonal_init():
     policy = ActorCritic(OBS, spaces.Discrete(2))
     assert policy.critic_trunk is not None
-    linears = [m for m in policy.actor_trunk if isinstance(m, nn.Linear)]
+    linears = list(policy.actor_trunk.linears)
     assert [m.out_features for m in linears] == [64, 64]
     w = linears[1].weight
     # Orthogonal with gain sqrt(2): W W^T = 2 I for a square layer.
@@ -92,8 +92,13 @@ def test_shared_trunk_layer_norm_and_activation():
     )
     policy = ActorCritic(OBS, spaces.Discrete(3), config)
     assert policy.critic_trunk is None
-    kinds = [type(m) for m in policy.actor_trunk]
-    assert kinds == [nn.Linear, nn.LayerNorm, nn.ReLU]
+    trunk = policy.actor_trunk
+    assert [m.out_features for m in trunk.linears] == [32]
+    assert trunk.norms is not None and len(trunk.norms) == 1
+    assert isinstance(trunk.activation, nn.ReLU)
+    x = torch.randn(4, 3)
+    expected = torch.relu(trunk.norms[0](trunk.linears[0](x)))
+    torch.testing.assert_close(trunk(x), expected)
     params, values = policy(torch.zeros(4, 3))
     assert params[0].shape == (4, 3) and values.shape == (4,)
 
@@ -118,8 +123,15 @@ def test_dict_net_arch_and_gaussian_head():
         ({"activation": "swish2"}, "activation must be one of"),
         ({"shared_trunk": True, "net_arch": {"pi": [8], "vf": [8]}}, "shared_trunk"),
         ({"dropout": 0.1}, "unknown policy_kwargs"),
+        ({"log_std_init": [1]}, "log_std_init must be a number"),
+        ({"layer_norm": "yes"}, "layer_norm must be true or false"),
     ],
 )
 def test_bad_policy_kwargs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PolicyConfig.from_kwargs(kwargs)
+
+
+def test_policy_kwargs_must_be_a_mapping():
+    with pytest.raises(ValueError, match="policy_kwargs must be a mapping"):
+        PolicyConfig.from_kwargs(5)

@@ -135,6 +135,24 @@ def test_terminal_steps_do_not_bootstrap():
         torch.testing.assert_close(returns[mask], ro["rewards"][mask])
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_terminated_and_truncated_on_the_same_step(mode):
+    """An episode that terminates exactly at its time limit (CartPole falling at step 500)."""
+
+    def make():
+        return gym.wrappers.TimeLimit(CounterEnv(3, terminate=True), 3)
+
+    env = SyncVectorEnv([make, make], autoreset_mode=mode)
+    policy = ActorCritic(env.single_observation_space, env.single_action_space)
+    collector = RolloutCollector(env, policy, 7, torch.device("cpu"), seed=0)
+    ro = collector.collect()
+    both = ro.terminated.bool() & ro.done.bool()
+    assert both.any()
+    targets = rollout_targets(ro, 0.9, 1.0, normalize_advantage=False)
+    returns = targets.returns.reshape(ro.rewards.shape)
+    torch.testing.assert_close(returns[both], ro.rewards[both])
+
+
 def test_native_cartpole_vector_env_uses_next_step_and_lengths_add_up():
     from acrl.envs import autoreset_mode, make_vec_env
 
