@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUN_DIR ?= runs/cartpole-a2c
 
-.PHONY: setup train test lint clean
+.PHONY: setup train test lint bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ train: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Benchmarks against Stable-Baselines3 and bare PyTorch (installs the bench extra; ~6 min).
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[bench]"
+	cd benchmarks && ../$(BIN)/python run_all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check acrl tests

@@ -1,0 +1,117 @@
+"""CartPole-v1 against Stable-Baselines3: throughput at the zoo config, and time to solve.
+
+.venv/bin/python benchmarks/cartpole.py [--seeds 0,1,2,3,4] [--steps 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from common import (
+    Result,
+    acrl_solve_callback,
+    median,
+    print_table,
+    sb3_a2c,
+    sb3_solve_callback,
+    set_threads,
+    timed,
+)
+
+from acrl import A2C
+from acrl.registry import make_model
+from acrl.run_config import resolve_run_config
+
+ZOO = dict(
+    learning_rate=7e-4,
+    n_steps=5,
+    gamma=0.99,
+    gae_lambda=1.0,
+    ent_coef=0.0,
+    vf_coef=0.5,
+    max_grad_norm=0.5,
+    rms_prop_eps=1e-5,
+)
+
+
+def throughput(steps: int) -> Result:
+    """Steps/s of one learn() at the zoo config (8 envs x 5 steps, identical hyperparameters)."""
+    ours = A2C("MlpPolicy", "CartPole-v1", n_envs=8, seed=0, device="cpu", **ZOO)
+    theirs = sb3_a2c("CartPole-v1", 8, 0, **ZOO)
+    ours.learn(2_000)  # warm-up, outside the timing
+    theirs.learn(2_000)
+    acrl_sps = steps / timed(lambda: ours.learn(steps))
+    sb3_sps = steps / timed(lambda: theirs.learn(steps))
+    return Result(
+        "throughput, CartPole 8 envs x 5 steps (steps/s)",
+        acrl_sps,
+        sb3_sps,
+        acrl_sps / sb3_sps,
+        2.5,
+        "steps/s",
+    )
+
+
+def solve_acrl(seed: int, preset: str, budget: int) -> tuple[float, int | None]:
+    run = resolve_run_config("CartPole-v1", preset=preset, overrides={"seed": seed})
+    model = make_model(run)
+    callback, state = acrl_solve_callback()
+    wall = timed(lambda: model.learn(budget, callback=callback))
+    return wall, state["solved_at"]
+
+
+def solve_sb3(seed: int, budget: int) -> tuple[float, int | None]:
+    model = sb3_a2c("CartPole-v1", 8, seed, **ZOO)
+    callback = sb3_solve_callback()
+    wall = timed(lambda: model.learn(budget, callback=callback))
+    return wall, callback.solved_at
+
+
+def time_to_solve(seeds: list[int]) -> list[Result]:
+    ours = [solve_acrl(s, "CartPole-v1", 400_000) for s in seeds]
+    zoo = [solve_acrl(s, "CartPole-v1-zoo", 500_000) for s in seeds]
+    theirs = [solve_sb3(s, 500_000) for s in seeds]
+
+    def describe(runs):
+        return ", ".join(f"{w:.1f}s/{n // 1000}k" if n else f"{w:.1f}s/unsolved" for w, n in runs)
+
+    acrl_wall = median([w for w, n in ours])
+    sb3_wall = median([w for w, n in theirs])
+    zoo_steps = median([n or 500_000 for _, n in zoo])
+    sb3_steps = median([n or 500_000 for _, n in theirs])
+    return [
+        Result(
+            "time to solve CartPole, median of seeds (s)",
+            acrl_wall,
+            sb3_wall,
+            sb3_wall / acrl_wall,
+            5.0,
+            "s",
+            f"acrl preset: {describe(ours)} | SB3 zoo: {describe(theirs)}",
+        ),
+        Result(
+            "steps to solve at SB3's zoo hyperparameters",
+            zoo_steps,
+            sb3_steps,
+            sb3_steps / zoo_steps,
+            0.8,
+            "steps",
+            f"acrl zoo preset: {describe(zoo)} (about 1 = same sample efficiency)",
+            1.25,
+        ),
+    ]
+
+
+def main() -> list[Result]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", default="0,1,2,3,4")
+    parser.add_argument("--steps", type=int, default=100_000)
+    args, _ = parser.parse_known_args()
+    set_threads(1)
+    results = [throughput(args.steps), *time_to_solve([int(s) for s in args.seeds.split(",")])]
+    print_table(results)
+    return results
+
+
+if __name__ == "__main__":
+    main()

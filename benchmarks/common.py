@@ -1,0 +1,102 @@
+"""Shared pieces of the benchmarks: results, the SB3 yardstick, solve detection, timing."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+SOLVED = 475.0
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measurement: acrl against its yardstick, measured in the same run."""
+
+    name: str
+    acrl: float
+    yardstick: float
+    ratio: float
+    target: float
+    unit: str
+    note: str = ""
+    target_max: float | None = None  # for two-sided targets ("about the same")
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.target and (
+            self.target_max is None or self.ratio <= self.target_max
+        )
+
+
+def print_table(results: list[Result]) -> None:
+    header = f"{'measurement':<46} {'acrl':>12} {'yardstick':>12} {'ratio':>7} {'target':>7}  met"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        target = (
+            f"{r.target:.2f}x" if r.target_max is None else f"{r.target:.1f}-{r.target_max:.2f}"
+        )
+        print(
+            f"{r.name:<46} {r.acrl:>12,.1f} {r.yardstick:>12,.1f} {r.ratio:>6.2f}x "
+            f"{target:>7}  {'yes' if r.met else 'NO'}"
+        )
+        if r.note:
+            print(f"    {r.note}")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def set_threads(n: int) -> None:
+    torch.set_num_threads(n)
+
+
+def sb3_a2c(env_id: str, n_envs: int, seed: int, **kwargs):
+    """Stable-Baselines3's A2C on a DummyVecEnv, as users run it (imported lazily)."""
+    from stable_baselines3 import A2C as SB3A2C
+    from stable_baselines3.common.env_util import make_vec_env as sb3_make_vec_env
+
+    env = sb3_make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    return SB3A2C("MlpPolicy", env, seed=seed, device="cpu", **kwargs)
+
+
+def sb3_solve_callback():
+    """An SB3 callback that stops when the last 100 training episodes average >= 475."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StopWhenSolved(BaseCallback):
+        solved_at: int | None = None
+
+        def _on_step(self) -> bool:
+            buffer = self.model.ep_info_buffer
+            if len(buffer) == 100 and np.mean([e["r"] for e in buffer]) >= SOLVED:
+                self.solved_at = self.num_timesteps
+                return False
+            return True
+
+    return StopWhenSolved()
+
+
+def acrl_solve_callback():
+    """A callback for acrl's learn() that stops when the last 100 episodes average >= 475."""
+    state: dict[str, int | None] = {"solved_at": None}
+
+    def callback(model) -> bool:
+        if len(model.recent_episodes) == 100 and model.recent_mean_return() >= SOLVED:
+            state["solved_at"] = model.num_timesteps
+            return False
+        return True
+
+    return callback, state

@@ -1,0 +1,33 @@
+"""Run every benchmark, one after the other, and print one table (`make bench`)."""
+
+from __future__ import annotations
+
+import platform
+
+import a3c
+import cartpole
+import lunarlander
+import scale
+import torch
+from common import print_table
+
+import acrl
+
+
+def main() -> None:
+    print(
+        f"acrl {acrl.__version__}, torch {torch.__version__}, "
+        f"Python {platform.python_version()}, "
+        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads available\n"
+    )
+    results = []
+    for module in (cartpole, scale, lunarlander, a3c):
+        print(f"== {module.__name__}")
+        results += module.main()
+        print()
+    print("== all")
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
