@@ -18,7 +18,7 @@ def main() -> None:
     print(
         f"acrl {acrl.__version__}, torch {torch.__version__}, "
         f"Python {platform.python_version()}, "
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads available\n"
+        f"{platform.machine()}, {torch.get_num_threads()} torch threads by default\n"
     )
     results = []
     for module in (cartpole, scale, lunarlander, a3c):
