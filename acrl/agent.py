@@ -34,6 +34,7 @@ from acrl.persistence import (
 from acrl.policy import ActorCritic
 
 POLICIES = ("MlpPolicy",)
+RECENT_EPISODES = 100  # training episodes kept for the recent mean return
 _VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
 
 
@@ -130,7 +131,7 @@ class Agent:
         self.num_timesteps = 0
         self.num_updates = 0
         self.total_episodes = 0
-        self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=100)
+        self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=RECENT_EPISODES)
         self.log_dir: Path | None = None
         self.metrics: MetricsLog | None = None
 

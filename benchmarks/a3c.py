@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from common import Result, acrl_solve_callback, median, print_table, set_threads, timed
+from common import SOLVED, Result, median, print_table, set_threads, timed
 
-from acrl import A3C
+from acrl import A3C, StopOnReturn
 from acrl.registry import make_model
 from acrl.run_config import resolve_run_config
 
@@ -45,8 +45,8 @@ def scaling() -> list[Result]:
 def time_to_solve(algo: str, seed: int) -> tuple[float, int | None]:
     overrides = {"seed": seed} if algo == "a2c" else {"seed": seed, "n_workers": 2}
     model = make_model(resolve_run_config("CartPole-v1", algo=algo, overrides=overrides))
-    callback, state = acrl_solve_callback()
-    return timed(lambda: model.learn(400_000, callback=callback)), state["solved_at"]
+    stop = StopOnReturn(SOLVED)
+    return timed(lambda: model.learn(400_000, callback=stop)), stop.solved_at
 
 
 def main() -> list[Result]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 
 from common import (
+    SOLVED,
     Result,
-    acrl_solve_callback,
     median,
     print_table,
     sb3_a2c,
@@ -18,7 +18,7 @@ from common import (
     timed,
 )
 
-from acrl import A2C
+from acrl import A2C, StopOnReturn
 from acrl.registry import make_model
 from acrl.run_config import resolve_run_config
 
@@ -55,9 +55,9 @@ def throughput(steps: int) -> Result:
 def solve_acrl(seed: int, preset: str, budget: int) -> tuple[float, int | None]:
     run = resolve_run_config("CartPole-v1", preset=preset, overrides={"seed": seed})
     model = make_model(run)
-    callback, state = acrl_solve_callback()
-    wall = timed(lambda: model.learn(budget, callback=callback))
-    return wall, state["solved_at"]
+    stop = StopOnReturn(SOLVED)
+    wall = timed(lambda: model.learn(budget, callback=stop))
+    return wall, stop.solved_at
 
 
 def solve_sb3(seed: int, budget: int) -> tuple[float, int | None]:

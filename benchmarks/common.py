@@ -87,16 +87,3 @@ def sb3_solve_callback():
             return True
 
     return StopWhenSolved()
-
-
-def acrl_solve_callback():
-    """A callback for acrl's learn() that stops when the last 100 episodes average >= 475."""
-    state: dict[str, int | None] = {"solved_at": None}
-
-    def callback(model) -> bool:
-        if len(model.recent_episodes) == 100 and model.recent_mean_return() >= SOLVED:
-            state["solved_at"] = model.num_timesteps
-            return False
-        return True
-
-    return callback, state

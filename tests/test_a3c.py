@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 from gymnasium import spaces
 
-from acrl import A3C, evaluate_policy, make_vec_env
+from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.a3c import WorkerError
 from acrl.policy import ActorCritic
 from acrl.registry import load_model, make_model
@@ -118,16 +118,9 @@ def test_workers_step_the_shared_model_and_optimizer_state(lock_updates):
 def test_a3c_solves_cartpole_with_two_workers(seed):
     run = resolve_run_config("CartPole-v1", algo="a3c", overrides={"seed": seed, "n_workers": 2})
     model = make_model(run)
-    solved: list[int] = []
-
-    def stop_when_solved(m):
-        if len(m.recent_episodes) == 100 and m.recent_mean_return() >= 475:
-            solved.append(m.num_timesteps)
-            return False
-        return True
-
-    model.learn(300_000, callback=stop_when_solved)
-    assert solved, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
+    stop = StopOnReturn(475)
+    model.learn(300_000, callback=stop)
+    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
     assert mean >= 400
 

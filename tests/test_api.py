@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from acrl import A2C, evaluate_policy, make_vec_env
+from acrl import A2C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.errors import UserError
 
 
@@ -210,3 +210,18 @@ def test_make_vec_env_async():
         model.learn(100)
     finally:
         env.close()
+
+
+def test_stop_on_return_callback():
+    from types import SimpleNamespace
+
+    stop = StopOnReturn(475, window=3)
+    model = SimpleNamespace(recent_episodes=[(500.0, 500), (400.0, 400)], num_timesteps=10)
+    assert stop(model) is True and stop.solved_at is None
+    model.recent_episodes.append((500.0, 500))
+    assert stop(model) is True  # mean 466.7 over the last 3
+    model.recent_episodes += [(500.0, 500), (500.0, 500)]
+    model.num_timesteps = 20
+    assert stop(model) is False and stop.solved_at == 20
+    with pytest.raises(ValueError, match="window"):
+        StopOnReturn(475, window=0)

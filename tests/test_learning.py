@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from acrl import A2C, evaluate_policy, make_vec_env
+from acrl import A2C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.registry import make_model
 from acrl.run_config import resolve_run_config
 
@@ -21,16 +21,9 @@ class RandomPolicy:
 def test_a2c_solves_cartpole_within_300k_steps(seed):
     """The CartPole-v1 preset reaches a last-100-episode mean of 475 within 300k steps."""
     model = make_model(resolve_run_config("CartPole-v1", overrides={"seed": seed}))
-    solved: list[int] = []
-
-    def stop_when_solved(m: A2C) -> bool:
-        if len(m.recent_episodes) == 100 and m.recent_mean_return() >= 475:
-            solved.append(m.num_timesteps)
-            return False
-        return True
-
-    model.learn(300_000, callback=stop_when_solved)
-    assert solved, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
+    stop = StopOnReturn(475)
+    model.learn(300_000, callback=stop)
+    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
 
 
 @pytest.mark.slow
