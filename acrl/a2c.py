@@ -16,13 +16,14 @@ import gymnasium as gym
 import torch
 from gymnasium.vector import VectorEnv
 
-from acrl.agent import Agent, continued_seed
+from acrl.agent import Agent
 from acrl.config import A2CConfig
 from acrl.losses import explained_variance, rollout_loss, rollout_targets
 from acrl.metrics import UpdateStats
 from acrl.policy import ActorCritic
 from acrl.progress import ProgressBar
 from acrl.rollout import Rollout, RolloutCollector
+from acrl.seeding import continued_seed
 
 Callback = Callable[["Agent"], "bool | None"]
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.multiprocessing as mp
 
@@ -28,6 +27,7 @@ from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
 from acrl.metrics import UpdateStats
 from acrl.progress import ProgressBar
+from acrl.seeding import worker_seeds
 from acrl.shared import share_model_and_optimizer
 
 Callback = Callable[["A3C"], "bool | None"]
@@ -178,7 +178,7 @@ class A3C(Agent):
             start_timesteps=start,
             total_timesteps=total_timesteps,
             lock_updates=self.lock_updates,
-            seeds=_worker_seeds(self.seed, self.num_updates, self.n_workers),
+            seeds=worker_seeds(self.seed, self.num_updates, self.n_workers),
         )
         self.workers = [
             ctx.Process(
@@ -299,20 +299,3 @@ def _drain(queue: Any) -> None:
             queue.get_nowait()
     except (queue_lib.Empty, OSError, ValueError):
         pass
-
-
-def _worker_seeds(seed: int | None, salt: int, n_workers: int) -> list[tuple[int, int]]:
-    """Independent (torch seed, env seed) pairs, one per worker, from one seed.
-
-    The number of updates done so far salts the streams, so that a continued ``learn()``
-    does not replay the same episodes.
-    """
-    if seed is None:
-        root = np.random.SeedSequence()
-    else:
-        root = np.random.SeedSequence(entropy=seed, spawn_key=(salt,))
-    seeds = []
-    for child in root.spawn(n_workers):
-        torch_seed, env_seed = (int(x) % 2**31 for x in child.generate_state(2))
-        seeds.append((torch_seed, env_seed))
-    return seeds

@@ -18,11 +18,12 @@ import gymnasium as gym
 import torch
 
 from acrl.a2c import compute_gradients
-from acrl.agent import make_optimizer, set_random_seed
+from acrl.agent import make_optimizer
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
 from acrl.policy import ActorCritic
 from acrl.rollout import RolloutCollector
+from acrl.seeding import set_random_seed
 from acrl.shared import SharedState, attach_shared_state, push_gradients
 
 REPORT_EVERY = 10  # updates between two reports of a worker

@@ -7,7 +7,6 @@ optimizer, the spaces and the step counters that a model file records.
 from __future__ import annotations
 
 import os
-import random
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from acrl import __version__
+from acrl.checkpoints import Checkpointer
 from acrl.config import A2CConfig
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.errors import UserError
@@ -32,29 +32,11 @@ from acrl.persistence import (
     write_model,
 )
 from acrl.policy import ActorCritic
+from acrl.seeding import set_random_seed
 
 POLICIES = ("MlpPolicy",)
 RECENT_EPISODES = 100  # training episodes kept for the recent mean return
 _VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
-
-
-def set_random_seed(seed: int) -> None:
-    """Seed Python, NumPy and torch."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def continued_seed(seed: int | None, num_updates: int) -> int | None:
-    """The seed for environments that start at update ``num_updates`` of a run.
-
-    A fresh run uses its seed; a continued one (after ``load``) derives a new seed from
-    it, so that it does not replay the episodes the run began with.
-    """
-    if seed is None or num_updates == 0:
-        return seed
-    state = np.random.SeedSequence(entropy=seed, spawn_key=(num_updates,)).generate_state(1)
-    return int(state[0] % 2**31)
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -361,25 +343,6 @@ class Agent:
     def _checkpointer(self, every: int | None) -> Checkpointer:
         path = None if self.log_dir is None else self.log_dir / "model.acrl"
         return Checkpointer(self, path, every, self.num_timesteps)
-
-
-class Checkpointer:
-    """Saves a model to ``path`` each time training passes another ``every`` steps."""
-
-    def __init__(self, model: Agent, path: Path | None, every: int | None, start: int) -> None:
-        if every is not None and (
-            isinstance(every, bool) or not isinstance(every, int) or every < 1
-        ):
-            raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
-        self.model = model
-        self.path = path if every else None
-        self.every = every or 0
-        self._next = start + self.every
-
-    def maybe_save(self, num_timesteps: int) -> None:
-        if self.path is not None and num_timesteps >= self._next:
-            self.model.save(self.path)
-            self._next = num_timesteps + self.every
 
 
 def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:
