@@ -73,6 +73,8 @@ class A2C(Agent):
         use_rms_prop: bool = True,
         normalize_advantage: bool = False,
         policy_kwargs: Mapping[str, Any] | None = None,
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
         n_envs: int = 8,
         seed: int | None = None,
         device: str | torch.device = "auto",
@@ -93,6 +95,8 @@ class A2C(Agent):
             use_rms_prop=use_rms_prop,
             normalize_advantage=normalize_advantage,
             policy_kwargs=dict(policy_kwargs or {}),
+            normalize_obs=normalize_obs,
+            normalize_reward=normalize_reward,
         )
         super().__init__(
             policy, env, config, n_envs, seed, device, verbose, env_kwargs, vectorization
@@ -114,6 +118,8 @@ class A2C(Agent):
         self.optimizer.zero_grad(set_to_none=True)
         stats = compute_gradients(self.policy, rollout, self.config, learning_rate)
         self.optimizer.step()
+        if self.policy.normalization is not None:  # after the step: acting and loss saw the same
+            self.policy.normalization.update_obs(rollout.obs)
         return stats
 
     def learn(
@@ -144,6 +150,7 @@ class A2C(Agent):
                 self.config.n_steps,
                 self.device,
                 continued_seed(self.seed, self.num_updates),
+                gamma=self.config.gamma,
             )
         collector = self._collector
         schedule = self.config.lr_schedule

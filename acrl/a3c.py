@@ -64,6 +64,8 @@ class A3C(Agent):
         use_rms_prop: bool = True,
         normalize_advantage: bool = False,
         policy_kwargs: Mapping[str, Any] | None = None,
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
         n_workers: int | None = None,
         n_envs: int = 1,
         lock_updates: bool = False,
@@ -88,6 +90,8 @@ class A3C(Agent):
             use_rms_prop=use_rms_prop,
             normalize_advantage=normalize_advantage,
             policy_kwargs=dict(policy_kwargs or {}),
+            normalize_obs=normalize_obs,
+            normalize_reward=normalize_reward,
         )
         probe = make_vec_env(env, 1, env_kwargs=env_kwargs, vectorization=vectorization)
         spaces = probe.single_observation_space, probe.single_action_space

@@ -8,6 +8,7 @@ episodes to the main process through a queue, and any exception as an error mess
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import traceback
@@ -94,10 +95,28 @@ def _train(
     rank: int, spec: WorkerSpec, shared: Shared, env: Any, env_seed: int, parent_pid: int
 ) -> None:
     config = spec.config
-    local = ActorCritic(spec.observation_space, spec.action_space, config.policy_config)
+    local = ActorCritic(
+        spec.observation_space,
+        spec.action_space,
+        config.policy_config,
+        copy.deepcopy(shared.policy.normalization),
+    )
+    shared_params = list(shared.policy.parameters())
+    local_params = list(local.parameters())
+    shared_buffers = list(shared.policy.buffers())  # normalization statistics, if any
+    local_buffers = list(local.buffers())
     optimizer = make_optimizer(shared.policy, config)
     attach_shared_state(optimizer, shared.optimizer_state)
-    collector = RolloutCollector(env, local, config.n_steps, torch.device("cpu"), env_seed)
+    collector = RolloutCollector(
+        env,
+        local,
+        config.n_steps,
+        torch.device("cpu"),
+        env_seed,
+        gamma=config.gamma,
+        normalization=shared.policy.normalization,
+        stats_lock=shared.lock,
+    )
     schedule = config.lr_schedule
     steps_per_update = config.n_steps * env.num_envs
     stats: list[list[float]] = []
@@ -107,10 +126,10 @@ def _train(
             break
         lr = schedule(1.0 - (done_steps - spec.start_timesteps) / spec.total_timesteps)
         with torch.no_grad():
-            for local_p, shared_p in zip(
-                local.parameters(), shared.policy.parameters(), strict=True
+            for local_t, shared_t in zip(
+                local_params + local_buffers, shared_params + shared_buffers, strict=True
             ):
-                local_p.copy_(shared_p)
+                local_t.copy_(shared_t)
         rollout = collector.collect()
         local.zero_grad(set_to_none=True)
         update = compute_gradients(local, rollout, config, lr)
@@ -122,6 +141,9 @@ def _train(
                 optimizer.step()
         else:
             optimizer.step()
+        if shared.policy.normalization is not None:
+            with shared.lock:
+                shared.policy.normalization.update_obs(rollout.obs)
         # Reads of the 64-bit counter are atomic; increments take the lock, with a timeout
         # so that a worker killed while holding it cannot hang the others.
         if not shared.counter_lock.acquire(timeout=LOCK_TIMEOUT):

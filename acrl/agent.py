@@ -23,6 +23,7 @@ from acrl.config import A2CConfig
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.errors import UserError
 from acrl.metrics import MetricsLog
+from acrl.normalization import Normalization
 from acrl.persistence import (
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -31,7 +32,7 @@ from acrl.persistence import (
     space_to_json,
     write_model,
 )
-from acrl.policy import ActorCritic
+from acrl.policy import ActorCritic, flat_obs_dim
 from acrl.seeding import set_random_seed
 
 POLICIES = ("MlpPolicy",)
@@ -107,7 +108,14 @@ class Agent:
         self.action_space: gym.Space = action_space
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
-        self.policy = ActorCritic(self.observation_space, self.action_space, config.policy_config)
+        normalization = None
+        if config.normalize_obs or config.normalize_reward:
+            normalization = Normalization(
+                flat_obs_dim(self.observation_space), config.normalize_obs, config.normalize_reward
+            )
+        self.policy = ActorCritic(
+            self.observation_space, self.action_space, config.policy_config, normalization
+        )
         self.policy.to(self.device)
         self.optimizer = make_optimizer(self.policy, config)
         self.num_timesteps = 0

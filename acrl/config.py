@@ -27,6 +27,8 @@ class A2CConfig:
     use_rms_prop: bool = True
     normalize_advantage: bool = False
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    normalize_obs: bool = False
+    normalize_reward: bool = False
 
     def __post_init__(self) -> None:
         parse_schedule(self.learning_rate)
@@ -39,6 +41,8 @@ class A2CConfig:
         _check_range("rms_prop_eps", self.rms_prop_eps, 0.0, math.inf, low_open=True)
         _check_bool("use_rms_prop", self.use_rms_prop)
         _check_bool("normalize_advantage", self.normalize_advantage)
+        _check_bool("normalize_obs", self.normalize_obs)
+        _check_bool("normalize_reward", self.normalize_reward)
         PolicyConfig.from_kwargs(self.policy_kwargs)
 
     @property

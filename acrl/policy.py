@@ -22,6 +22,7 @@ from acrl.networks import (
     orthogonal_init,
     output_dim,
 )
+from acrl.normalization import Normalization
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,10 @@ class ActorCritic(nn.Module):
         observation_space: spaces.Space,
         action_space: spaces.Space,
         config: PolicyConfig | None = None,
+        normalization: Normalization | None = None,
     ) -> None:
         super().__init__()
+        self.normalization = normalization
         self.config = config or PolicyConfig()
         self.observation_space = observation_space
         self.action_space = action_space
@@ -170,7 +173,7 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Distribution parameters and state values for a batch of observations."""
-        obs = obs.reshape(obs.shape[0], -1)
+        obs = self._prepare(obs)
         actor_features = self.actor_trunk(obs)
         critic_features = actor_features if self.critic_trunk is None else self.critic_trunk(obs)
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
@@ -178,8 +181,12 @@ class ActorCritic(nn.Module):
         params = (head,) if self.log_std is None else (head, self.log_std)
         return params, values.squeeze(-1)
 
-    def value(self, obs: Tensor) -> Tensor:
+    def _prepare(self, obs: Tensor) -> Tensor:
         obs = obs.reshape(obs.shape[0], -1)
+        return obs if self.normalization is None else self.normalization.normalize_obs(obs)
+
+    def value(self, obs: Tensor) -> Tensor:
+        obs = self._prepare(obs)
         if self.critic_trunk is None:
             return self.critic_head(self.actor_trunk(obs)).squeeze(-1)
         return self.critic_head(self.critic_trunk(obs)).squeeze(-1)

@@ -16,7 +16,10 @@ episodes:
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +27,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
 from acrl.envs import autoreset_mode
+from acrl.normalization import Normalization
 from acrl.policy import ActorCritic
 
 
@@ -113,9 +117,17 @@ class RolloutCollector:
         n_steps: int,
         device: torch.device,
         seed: int | None = None,
+        gamma: float = 0.99,
+        normalization: Normalization | None = None,
+        stats_lock: AbstractContextManager[Any] | None = None,
     ) -> None:
+        """``normalization`` (default: the policy's) scales the rewards by the running std of
+        the discounted return, whose statistics are updated under ``stats_lock`` if given."""
         self.env = env
         self.policy = policy
+        self.gamma = gamma
+        self.normalization = policy.normalization if normalization is None else normalization
+        self._stats_lock = stats_lock or contextlib.nullcontext()
         self.device = device
         self.mode = autoreset_mode(env)
         self.n_envs = n = env.num_envs
@@ -124,6 +136,7 @@ class RolloutCollector:
         self._seed = seed
         self._started = False
         self._prev_done = np.zeros(n, dtype=bool)
+        self._discounted_return = np.zeros(n, dtype=np.float64)
         # Host buffers; obs has one extra row for the observation after the last step.
         self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=np.float32)
         self._flags = np.zeros((4, n_steps, n), dtype=np.float32)  # reward, term, done, valid
@@ -175,11 +188,27 @@ class RolloutCollector:
             ro.obs.copy_(self._obs_t[: self.n_steps])
             host = torch.from_numpy(self._flags).to(self.device)
             ro.rewards, ro.terminated, ro.done, ro.valid = host[0], host[1], host[2], host[3]
+        if self.normalization is not None and self.normalization.ret_rms is not None:
+            self._scale_rewards(ro)
         ro.next_values[:-1] = ro.values[1:]
         ro.next_values[-1] = last_values
         for (t, i), value in final_values.items():
             ro.next_values[t, i] = value
         return ro
+
+    def _scale_rewards(self, ro: Rollout) -> None:
+        """Divide the rollout's rewards by the running std of the discounted return."""
+        assert self.normalization is not None
+        rewards, _, done, valid = self._flags
+        returns = self._discounted_return
+        seen = []
+        for t in range(self.n_steps):
+            returns[:] = np.where(valid[t] > 0, returns * self.gamma + rewards[t], returns)
+            seen.append(returns[valid[t] > 0].copy())
+            returns[done[t] > 0] = 0.0
+        with self._stats_lock:
+            self.normalization.update_returns(torch.from_numpy(np.concatenate(seen)))
+        ro.rewards.copy_(self.normalization.scale_rewards(ro.rewards))
 
     def _final_values(
         self, t: int, info: dict, truncated: np.ndarray

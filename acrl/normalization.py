@@ -1,0 +1,80 @@
+"""Observation normalization and reward scaling with running statistics.
+
+The statistics are buffers of the policy module, so they are saved and loaded with the
+weights, applied by ``predict`` and evaluation, and shared by A3C workers with the model.
+They change only when training calls ``update_*``; acting and evaluation never update them.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class RunningMeanStd(nn.Module):
+    """Mean and variance of everything seen so far, merged batch by batch (in place)."""
+
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, shape: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, batch: Tensor) -> None:
+        """Merge a batch of shape (B, *shape) (Chan et al.'s parallel algorithm)."""
+        if batch.shape[0] == 0:
+            return
+        batch = batch.to(torch.float64)
+        batch_mean = batch.mean(0)
+        batch_var = batch.var(0, correction=0)
+        n = float(batch.shape[0])
+        total = self.count + n
+        delta = batch_mean - self.mean
+        m2 = self.var * self.count + batch_var * n + delta.pow(2) * self.count * n / total
+        self.mean.add_(delta * n / total)
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+
+class Normalization(nn.Module):
+    """Normalizes observations (clipped) and scales rewards by the std of the discounted return."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        normalize_obs: bool,
+        normalize_reward: bool,
+        clip: float = 10.0,
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__()
+        self.obs_rms = RunningMeanStd((obs_dim,)) if normalize_obs else None
+        self.ret_rms = RunningMeanStd(()) if normalize_reward else None
+        self.clip = clip
+        self.eps = eps
+
+    def normalize_obs(self, obs: Tensor) -> Tensor:
+        if self.obs_rms is None:
+            return obs
+        std = torch.sqrt(self.obs_rms.var + self.eps).to(obs.dtype)
+        scaled = (obs - self.obs_rms.mean.to(obs.dtype)) / std
+        return scaled.clamp(-self.clip, self.clip)
+
+    def scale_rewards(self, rewards: Tensor) -> Tensor:
+        if self.ret_rms is None:
+            return rewards
+        std = torch.sqrt(self.ret_rms.var + self.eps).to(rewards.dtype)
+        return (rewards / std).clamp(-self.clip, self.clip)
+
+    def update_obs(self, obs: Tensor) -> None:
+        if self.obs_rms is not None:
+            self.obs_rms.update(obs.reshape(-1, obs.shape[-1]))
+
+    def update_returns(self, returns: Tensor) -> None:
+        if self.ret_rms is not None:
+            self.ret_rms.update(returns.reshape(-1))
