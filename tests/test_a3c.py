@@ -18,6 +18,7 @@ from acrl.policy import ActorCritic
 from acrl.registry import load_model, make_model
 from acrl.run_config import resolve_run_config
 from acrl.shared import allocate_optimizer_state, push_gradients, share_model_and_optimizer
+from tests.helpers import wait_for_metrics_rows
 
 OBS = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
 ACT = spaces.Discrete(2)
@@ -187,20 +188,10 @@ def start_cli_a3c(run_dir, start_new_session=False):
     )
 
 
-def wait_for_rows(run_dir, rows=2, timeout=120):
-    metrics = run_dir / "metrics.csv"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if metrics.exists() and len(metrics.read_text().splitlines()) > rows:
-            return
-        time.sleep(0.2)
-    raise AssertionError("training wrote no metrics")
-
-
 def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
     run_dir = tmp_path / "a3c"
     proc = start_cli_a3c(run_dir)
-    wait_for_rows(run_dir)
+    wait_for_metrics_rows(run_dir)
     workers = children_of(proc.pid)
     assert len(workers) >= 2
     proc.send_signal(signal.SIGINT)
@@ -236,7 +227,7 @@ def test_ctrl_c_in_a_terminal_during_worker_start_up(tmp_path):
 def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     run_dir = tmp_path / "a3c-killed"
     proc = start_cli_a3c(run_dir)
-    wait_for_rows(run_dir)
+    wait_for_metrics_rows(run_dir)
     workers = children_of(proc.pid)
     proc.kill()
     proc.wait()

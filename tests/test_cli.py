@@ -1,11 +1,14 @@
 """The command line as users call it, through subprocesses."""
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import wait_for_metrics_rows
 
 
 def acrl(*args, cwd=None):
@@ -161,35 +164,23 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
 
 
 def test_ctrl_c_saves_the_model_and_exits_130(tmp_path):
-    import signal
-    import time
-
     run_dir = tmp_path / "interrupted"
+    args = [
+        "train",
+        "CartPole-v1",
+        "--timesteps",
+        "50000000",
+        "--no-progress",
+        "--log-interval",
+        "5",
+    ]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "acrl",
-            "train",
-            "CartPole-v1",
-            "--timesteps",
-            "50000000",
-            "--run-dir",
-            str(run_dir),
-            "--no-progress",
-            "--log-interval",
-            "5",
-        ],
+        [sys.executable, "-m", "acrl", *args, "--run-dir", str(run_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    metrics = run_dir / "metrics.csv"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and (
-        not metrics.exists() or len(metrics.read_text().splitlines()) < 3
-    ):
-        time.sleep(0.2)
+    wait_for_metrics_rows(run_dir)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
