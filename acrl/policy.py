@@ -177,9 +177,11 @@ class ActorCritic(nn.Module):
         actor_features = self.actor_trunk(obs)
         critic_features = actor_features if self.critic_trunk is None else self.critic_trunk(obs)
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
-        values = F.linear(critic_features, self.critic_head.weight, self.critic_head.bias)
         params = (head,) if self.log_std is None else (head, self.log_std)
-        return params, values.squeeze(-1)
+        return params, self._value_head(critic_features)
+
+    def _value_head(self, critic_features: Tensor) -> Tensor:
+        return F.linear(critic_features, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
 
     def _prepare(self, obs: Tensor) -> Tensor:
         obs = obs.reshape(obs.shape[0], -1)
@@ -187,9 +189,8 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: Tensor) -> Tensor:
         obs = self._prepare(obs)
-        if self.critic_trunk is None:
-            return self.critic_head(self.actor_trunk(obs)).squeeze(-1)
-        return self.critic_head(self.critic_trunk(obs)).squeeze(-1)
+        trunk = self.actor_trunk if self.critic_trunk is None else self.critic_trunk
+        return self._value_head(trunk(obs))
 
     def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
         """Actions (sampled, or the mode if deterministic) and values for ``obs``."""
