@@ -1,6 +1,6 @@
 """acrl: advantage actor-critic (A2C, A3C) on PyTorch and Gymnasium."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from acrl.a2c import A2C  # noqa: E402
 from acrl.a3c import A3C  # noqa: E402

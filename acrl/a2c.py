@@ -18,6 +18,7 @@ from gymnasium.vector import VectorEnv
 
 from acrl.agent import Agent
 from acrl.config import A2CConfig
+from acrl.flat_params import FlatParameters, clip_grad_norm
 from acrl.losses import explained_variance, rollout_loss, rollout_targets
 from acrl.metrics import UpdateStats
 from acrl.policy import ActorCritic
@@ -29,15 +30,18 @@ Callback = Callable[["Agent"], "bool | None"]
 
 
 def compute_gradients(
-    policy: ActorCritic, rollout: Rollout, config: A2CConfig, learning_rate: float
+    policy: ActorCritic,
+    params: FlatParameters,
+    rollout: Rollout,
+    config: A2CConfig,
+    learning_rate: float,
 ) -> UpdateStats:
-    """Backpropagate the A2C loss of ``rollout`` into ``policy``'s gradients and clip them."""
+    """The clipped gradient of the A2C loss of ``rollout``, in ``params.grad`` (zeroed first)."""
     targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
+    params.zero_grad()
     terms = rollout_loss(policy, rollout, targets, config.ent_coef, config.vf_coef)
     terms.loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(
-        policy.parameters(), config.max_grad_norm, foreach=True
-    )
+    grad_norm = clip_grad_norm(params.grad, config.max_grad_norm)
     values = rollout.values.reshape(-1)
     return UpdateStats(
         policy_loss=terms.policy_loss,
@@ -115,8 +119,7 @@ class A2C(Agent):
         """One A2C step: loss of the rollout, backward, clip, optimizer step."""
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
-        self.optimizer.zero_grad(set_to_none=True)
-        stats = compute_gradients(self.policy, rollout, self.config, learning_rate)
+        stats = compute_gradients(self.policy, self.params, rollout, self.config, learning_rate)
         self.optimizer.step()
         if self.policy.normalization is not None:  # after the step: acting and loss saw the same
             self.policy.normalization.update_obs(rollout.obs)

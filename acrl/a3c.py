@@ -164,6 +164,7 @@ class A3C(Agent):
         optimizer_state = share_model_and_optimizer(self.policy, self.optimizer)
         shared = Shared(
             policy=self.policy,
+            params=self.params.vector,
             optimizer_state=optimizer_state,
             timesteps=ctx.Value("q", start, lock=False),
             counter_lock=ctx.Lock(),

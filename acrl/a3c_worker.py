@@ -22,6 +22,7 @@ from acrl.a2c import compute_gradients
 from acrl.agent import make_optimizer
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
+from acrl.flat_params import FlatParameters
 from acrl.policy import ActorCritic
 from acrl.rollout import RolloutCollector
 from acrl.seeding import set_random_seed
@@ -57,6 +58,7 @@ class Shared:
     """The objects shared between the main process and the workers."""
 
     policy: ActorCritic
+    params: torch.Tensor  # the policy's parameter vector (its parameters are views of it)
     optimizer_state: SharedState
     timesteps: Any  # multiprocessing.Value('q', lock=False): global environment steps
     counter_lock: Any  # multiprocessing.Lock guarding increments of ``timesteps``
@@ -101,11 +103,10 @@ def _train(
         config.policy_config,
         copy.deepcopy(shared.policy.normalization),
     )
-    shared_params = list(shared.policy.parameters())
-    local_params = list(local.parameters())
+    local_params = FlatParameters(local)
     shared_buffers = list(shared.policy.buffers())  # normalization statistics, if any
     local_buffers = list(local.buffers())
-    optimizer = make_optimizer(shared.policy, config)
+    optimizer = make_optimizer(shared.params, config)
     attach_shared_state(optimizer, shared.optimizer_state)
     collector = RolloutCollector(
         env,
@@ -126,14 +127,12 @@ def _train(
             break
         lr = schedule(1.0 - (done_steps - spec.start_timesteps) / spec.total_timesteps)
         with torch.no_grad():
-            for local_t, shared_t in zip(
-                local_params + local_buffers, shared_params + shared_buffers, strict=True
-            ):
+            local_params.vector.copy_(shared.params)
+            for local_t, shared_t in zip(local_buffers, shared_buffers, strict=True):
                 local_t.copy_(shared_t)
         rollout = collector.collect()
-        local.zero_grad(set_to_none=True)
-        update = compute_gradients(local, rollout, config, lr)
-        push_gradients(local, shared.policy)
+        update = compute_gradients(local, local_params, rollout, config, lr)
+        push_gradients(local_params.grad, shared.params)
         for group in optimizer.param_groups:
             group["lr"] = lr
         if spec.lock_updates:

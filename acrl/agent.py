@@ -22,6 +22,7 @@ from acrl.checkpoints import Checkpointer
 from acrl.config import A2CConfig
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.errors import UserError
+from acrl.flat_params import FlatParameters
 from acrl.metrics import MetricsLog
 from acrl.normalization import Normalization
 from acrl.persistence import (
@@ -34,6 +35,7 @@ from acrl.persistence import (
 )
 from acrl.policy import ActorCritic, flat_obs_dim
 from acrl.seeding import set_random_seed
+from acrl.upgrade import is_old_layout, upgrade_file
 
 POLICIES = ("MlpPolicy",)
 RECENT_EPISODES = 100  # training episodes kept for the recent mean return
@@ -52,13 +54,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def make_optimizer(policy: ActorCritic, config: A2CConfig) -> torch.optim.Optimizer:
+def make_optimizer(vector: torch.Tensor, config: A2CConfig) -> torch.optim.Optimizer:
+    """RMSprop (alpha 0.99, as SB3's A2C) or Adam over the policy's one parameter vector."""
     lr = config.lr_schedule(1.0)
     if config.use_rms_prop:
         return torch.optim.RMSprop(
-            policy.parameters(), lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=True
+            [vector], lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=False
         )
-    return torch.optim.Adam(policy.parameters(), lr=lr, eps=1e-5, foreach=True)
+    return torch.optim.Adam([vector], lr=lr, eps=1e-5, foreach=False)
 
 
 class Agent:
@@ -117,7 +120,8 @@ class Agent:
             self.observation_space, self.action_space, config.policy_config, normalization
         )
         self.policy.to(self.device)
-        self.optimizer = make_optimizer(self.policy, config)
+        self.params = FlatParameters(self.policy)
+        self.optimizer = make_optimizer(self.params.vector, config)
         self.num_timesteps = 0
         self.num_updates = 0
         self.total_episodes = 0
@@ -280,6 +284,8 @@ class Agent:
         )
         model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
         model.env_id = meta.get("env_id")
+        if is_old_layout(tensors):
+            tensors = upgrade_file(tensors, meta, model.policy)
         policy_state = {
             k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
         }

@@ -38,7 +38,8 @@ def write_model(
     target = model_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "meta": json.dumps(meta)}
-    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    # Copies: parameters are views of one vector, and safetensors refuses shared storage.
+    contiguous = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:

@@ -15,7 +15,6 @@ from torch import Tensor, nn
 from acrl.distributions import make_distribution
 from acrl.networks import (
     HIDDEN_GAIN,
-    MLP,
     POLICY_GAIN,
     VALUE_GAIN,
     activation_class,
@@ -23,6 +22,7 @@ from acrl.networks import (
     output_dim,
 )
 from acrl.normalization import Normalization
+from acrl.trunks import make_trunks
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class ActorCritic(nn.Module):
     """Actor and critic over flattened Box observations.
 
     With ``shared_trunk`` both heads read one MLP; otherwise the actor and the
-    critic have separate MLPs. The actor head outputs logits (Discrete) or the
+    critic have separate MLPs (acrl.trunks). The actor head outputs logits (Discrete) or the
     mean of a diagonal Gaussian (Box) with a learned state-independent log-std.
     """
 
@@ -149,13 +149,9 @@ class ActorCritic(nn.Module):
         act = activation_class(self.config.activation)
         arch = self.config.net_arch
         pi_arch, vf_arch = (arch["pi"], arch["vf"]) if isinstance(arch, Mapping) else (arch, arch)
-        ln = self.config.layer_norm
-        if self.config.shared_trunk:
-            self.actor_trunk = MLP(self.obs_dim, pi_arch, act, ln)
-            self.critic_trunk = None
-        else:
-            self.actor_trunk = MLP(self.obs_dim, pi_arch, act, ln)
-            self.critic_trunk = MLP(self.obs_dim, vf_arch, act, ln)
+        self.trunk = make_trunks(
+            self.obs_dim, pi_arch, vf_arch, act, self.config.layer_norm, self.config.shared_trunk
+        )
         self.actor_head = nn.Linear(output_dim(self.obs_dim, pi_arch), self.distribution.param_dim)
         self.critic_head = nn.Linear(output_dim(self.obs_dim, vf_arch), 1)
         if self.distribution.action_shape():
@@ -165,17 +161,14 @@ class ActorCritic(nn.Module):
         else:
             self.log_std = None
         if self.config.ortho_init:
-            orthogonal_init(self.actor_trunk, HIDDEN_GAIN)
-            if self.critic_trunk is not None:
-                orthogonal_init(self.critic_trunk, HIDDEN_GAIN)
+            self.trunk.orthogonal_(HIDDEN_GAIN)
             orthogonal_init(self.actor_head, POLICY_GAIN)
             orthogonal_init(self.critic_head, VALUE_GAIN)
 
     def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Distribution parameters and state values for a batch of observations."""
         obs = self._prepare(obs)
-        actor_features = self.actor_trunk(obs)
-        critic_features = actor_features if self.critic_trunk is None else self.critic_trunk(obs)
+        actor_features, critic_features = self.trunk(obs)
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
         params = (head,) if self.log_std is None else (head, self.log_std)
         return params, self._value_head(critic_features)
@@ -189,8 +182,7 @@ class ActorCritic(nn.Module):
 
     def value(self, obs: Tensor) -> Tensor:
         obs = self._prepare(obs)
-        trunk = self.actor_trunk if self.critic_trunk is None else self.critic_trunk
-        return self._value_head(trunk(obs))
+        return self._value_head(self.trunk.critic(obs))
 
     def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
         """Actions (sampled, or the mode if deterministic) and values for ``obs``."""

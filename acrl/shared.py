@@ -62,17 +62,12 @@ def attach_shared_state(optimizer: torch.optim.Optimizer, state: SharedState) ->
         optimizer.state[p] = entry
 
 
-def push_gradients(local: nn.Module, shared: nn.Module) -> None:
-    """Copy the local model's gradients into the shared model's ``.grad`` tensors.
+def push_gradients(local_grad: Tensor, shared_vector: Tensor) -> None:
+    """Copy a worker's gradient vector into this process's gradient of the shared vector.
 
-    The copy is explicit on every call: the shared gradients never alias the local ones,
-    so it stays correct when the local model's ``zero_grad(set_to_none=True)`` replaces
-    its gradient tensors between updates.
+    The copy is explicit on every call: the shared gradient never aliases the local one, so
+    nothing the local model later does to its gradients can change what the optimizer reads.
     """
-    for local_p, shared_p in zip(local.parameters(), shared.parameters(), strict=True):
-        if local_p.grad is None:
-            shared_p.grad = None
-            continue
-        if shared_p.grad is None:
-            shared_p.grad = torch.empty_like(shared_p)
-        shared_p.grad.copy_(local_p.grad)
+    if shared_vector.grad is None:
+        shared_vector.grad = torch.empty_like(shared_vector)
+    shared_vector.grad.copy_(local_grad)

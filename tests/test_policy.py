@@ -9,7 +9,9 @@ from gymnasium import spaces
 from torch import nn
 
 from acrl.distributions import Categorical, DiagGaussian, make_distribution
+from acrl.networks import MLP, orthogonal_init
 from acrl.policy import ActorCritic, PolicyConfig
+from acrl.trunks import SharedTrunk, TwinTrunks
 
 OBS = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
 
@@ -75,12 +77,13 @@ def test_unsupported_observation_space_is_named():
 
 def test_separate_networks_by_default_with_orthogonal_init():
     policy = ActorCritic(OBS, spaces.Discrete(2))
-    assert policy.critic_trunk is not None
-    linears = list(policy.actor_trunk.linears)
-    assert [m.out_features for m in linears] == [64, 64]
-    w = linears[1].weight
-    # Orthogonal with gain sqrt(2): W W^T = 2 I for a square layer.
-    torch.testing.assert_close(w @ w.T, 2.0 * torch.eye(64), atol=1e-4, rtol=0)
+    assert isinstance(policy.trunk, TwinTrunks)
+    assert [tuple(w.shape) for w in policy.trunk.weights] == [(2, 64, 3), (2, 64, 64)]
+    for copy in range(2):  # the actor's and the critic's
+        w = policy.trunk.weights[1][copy]
+        # Orthogonal with gain sqrt(2): W W^T = 2 I for a square layer.
+        torch.testing.assert_close(w @ w.T, 2.0 * torch.eye(64), atol=1e-4, rtol=0)
+    assert not torch.equal(policy.trunk.weights[1][0], policy.trunk.weights[1][1])
     head = policy.actor_head.weight
     assert head.norm(dim=1).max().item() == pytest.approx(0.01, abs=1e-6)
     assert torch.count_nonzero(policy.critic_head.bias) == 0
@@ -91,8 +94,8 @@ def test_shared_trunk_layer_norm_and_activation():
         {"net_arch": [32], "shared_trunk": True, "layer_norm": True, "activation_fn": "nn.ReLU"}
     )
     policy = ActorCritic(OBS, spaces.Discrete(3), config)
-    assert policy.critic_trunk is None
-    trunk = policy.actor_trunk
+    assert isinstance(policy.trunk, SharedTrunk)
+    trunk = policy.trunk.mlp
     assert [m.out_features for m in trunk.linears] == [32]
     assert trunk.norms is not None and len(trunk.norms) == 1
     assert isinstance(trunk.activation, nn.ReLU)
@@ -135,3 +138,31 @@ def test_bad_policy_kwargs(kwargs, match):
 def test_policy_kwargs_must_be_a_mapping():
     with pytest.raises(ValueError, match="policy_kwargs must be a mapping"):
         PolicyConfig.from_kwargs(5)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+@pytest.mark.parametrize("ortho", [False, True])
+def test_twin_trunks_are_two_mlps_computed_as_one(layer_norm, ortho):
+    torch.manual_seed(7)
+    twin = TwinTrunks(5, [16, 8], nn.Tanh, layer_norm)
+    if ortho:
+        twin.orthogonal_(2**0.5)
+    torch.manual_seed(7)  # the same draws, in the same order, as two MLPs
+    actor, critic = MLP(5, [16, 8], nn.Tanh, layer_norm), MLP(5, [16, 8], nn.Tanh, layer_norm)
+    if ortho:
+        orthogonal_init(actor, 2**0.5)
+        orthogonal_init(critic, 2**0.5)
+    for i, (weight, bias) in enumerate(zip(twin.weights, twin.biases, strict=True)):
+        for copy, mlp in enumerate((actor, critic)):
+            assert torch.equal(weight[copy], mlp.linears[i].weight)
+            assert torch.equal(bias[copy, 0], mlp.linears[i].bias)
+    if layer_norm:  # make the affine part matter
+        with torch.no_grad():
+            for i, norm in enumerate(actor.norms):
+                twin.norm_weights[i][0].uniform_(0.5, 1.5)
+                norm.weight.copy_(twin.norm_weights[i][0, 0])
+    x = torch.randn(7, 5)
+    actor_features, critic_features = twin(x)
+    torch.testing.assert_close(actor_features, actor(x))
+    torch.testing.assert_close(critic_features, critic(x))
+    torch.testing.assert_close(twin.critic(x), critic(x))
