@@ -145,6 +145,9 @@ class A3C(Agent):
         meta["a3c"] = {"n_workers": self.n_workers, "lock_updates": self.lock_updates}
         return meta
 
+    def _hparams(self) -> dict[str, Any]:
+        return {**super()._hparams(), "n_workers": self.n_workers}
+
     def learn(
         self,
         total_timesteps: int,

@@ -35,6 +35,7 @@ from acrl.persistence import (
 )
 from acrl.policy import ActorCritic, flat_obs_dim
 from acrl.seeding import set_random_seed
+from acrl.tensorboard_log import TensorBoardLog
 from acrl.upgrade import is_old_layout, upgrade_file
 
 POLICIES = ("MlpPolicy",)
@@ -321,9 +322,25 @@ class Agent:
         if reset_num_timesteps:
             self.num_timesteps = 0
         if self.metrics is None or reset_num_timesteps:
-            csv_path = None if self.log_dir is None else self.log_dir / "metrics.csv"
-            self.metrics = MetricsLog(csv_path, start_timesteps=self.num_timesteps)
+            if self.metrics is not None and self.metrics.tensorboard is not None:
+                self.metrics.tensorboard.close()
+            csv_path = tensorboard = None
+            if self.log_dir is not None:
+                csv_path = self.log_dir / "metrics.csv"
+                tensorboard = TensorBoardLog(self.log_dir)
+                tensorboard.write_hparams(self._hparams())
+            self.metrics = MetricsLog(csv_path, self.num_timesteps, tensorboard)
         return self.num_timesteps, self.num_timesteps + total_timesteps
+
+    def _hparams(self) -> dict[str, Any]:
+        """What TensorBoard's HPARAMS tab shows for this run."""
+        return {
+            "algo": self.algo,
+            "env_id": str(self.env_id),
+            "n_envs": self.n_envs,
+            "seed": -1 if self.seed is None else self.seed,
+            **self.config.to_dict(),
+        }
 
     def _add_episodes(self, episodes: list[tuple[float, int]]) -> None:
         self.recent_episodes.extend(episodes)

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from acrl.tensorboard_log import TensorBoardLog
+
 COLUMNS = (
     "timesteps",
     "updates",
@@ -64,8 +66,15 @@ class UpdateStats:
 class MetricsLog:
     """Collects UpdateStats and writes one averaged row per log interval."""
 
-    def __init__(self, csv_path: Path | None = None, start_timesteps: int = 0) -> None:
+    def __init__(
+        self,
+        csv_path: Path | None = None,
+        start_timesteps: int = 0,
+        tensorboard: TensorBoardLog | None = None,
+    ) -> None:
+        """Rows go to ``csv_path`` (appended to if it exists) and ``tensorboard``, if given."""
         self.csv_path = csv_path
+        self.tensorboard = tensorboard
         self.rows: list[dict[str, Any]] = []
         self._pending: list[UpdateStats] = []
         self._start = time.perf_counter()
@@ -109,6 +118,8 @@ class MetricsLog:
         if self.csv_path is not None:
             with self.csv_path.open("a", newline="") as fh:
                 csv.writer(fh).writerow([_fmt(row[c]) for c in COLUMNS])
+        if self.tensorboard is not None:
+            self.tensorboard.write_row(row)
         return row
 
     @property
