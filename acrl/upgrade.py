@@ -33,7 +33,10 @@ def is_old_layout(tensors: dict[str, Tensor]) -> bool:
 def upgrade_file(
     tensors: dict[str, Tensor], meta: dict[str, Any], policy: ActorCritic
 ) -> dict[str, Tensor]:
-    """The file's tensors (policy and optimizer) in today's names and shapes."""
+    """The file's tensors (policy and optimizer) in today's names and shapes.
+
+    ``meta["optimizer"]`` is updated in place to describe the one parameter vector.
+    """
     old_policy = {
         k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
     }
@@ -50,9 +53,9 @@ def upgrade_file(
             raise ValueError(
                 f"optimizer state {key!r} has {len(by_index)} entries for {len(names)} parameters"
             )
-        values = by_index["0"] if by_index["0"].dim() == 0 else None
-        if values is not None:  # a step count, the same for every parameter
-            out[f"optimizer.0.{key}"] = values
+        first = by_index["0"]
+        if first.dim() == 0:  # a step count, the same for every parameter
+            out[f"optimizer.0.{key}"] = first
             continue
         named = upgrade_policy_state(
             {n: by_index[str(j)] for j, n in enumerate(names)}, policy.trunk
