@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
@@ -51,6 +52,12 @@ def compute_gradients(
         explained_variance=explained_variance(values, targets.returns, targets.mask),
         learning_rate=learning_rate,
     )
+
+
+def raw_advantages(rollout: Rollout, config: A2CConfig) -> np.ndarray:
+    """The rollout's GAE advantages before any normalization, valid steps only."""
+    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, normalize_advantage=False)
+    return targets.advantages[targets.mask.bool()].detach().cpu().numpy()
 
 
 class A2C(Agent):
@@ -160,6 +167,7 @@ class A2C(Agent):
         per_update = self.config.n_steps * self.n_envs
         bar = ProgressBar(-(-total_timesteps // per_update) * per_update, enabled=progress_bar)
         checkpoints = self._checkpointer(checkpoint_every)
+        rollout = None
         try:
             while self.num_timesteps < end:
                 rollout = collector.collect()
@@ -179,4 +187,6 @@ class A2C(Agent):
                 self._write_metrics()
         finally:
             bar.close()
+        if rollout is not None:
+            self._save_advantages(raw_advantages(rollout, self.config))
         return self

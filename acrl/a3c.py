@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.multiprocessing as mp
 
@@ -135,6 +136,7 @@ class A3C(Agent):
         self.n_workers = n_workers
         self.lock_updates = bool(lock_updates)
         self.workers: list[Any] = []
+        self._last_advantages: list[np.ndarray] = []  # of each worker's last rollout
 
     @classmethod
     def _engine_kwargs(cls, meta: dict[str, Any]) -> dict[str, Any]:
@@ -208,6 +210,8 @@ class A3C(Agent):
             bar.close()
         if self.metrics is not None and self.metrics.has_pending:
             self._write_metrics()
+        if self._last_advantages:
+            self._save_advantages(np.concatenate(self._last_advantages))
         return self
 
     def _monitor(
@@ -221,6 +225,7 @@ class A3C(Agent):
         """Aggregate reports until every worker is done; raise on a worker failure."""
         assert self.metrics is not None
         finished: set[int] = set()
+        self._last_advantages = []
         shown = self.num_timesteps
         next_row = self.num_updates + log_interval
         while len(finished) < len(self.workers):
@@ -234,11 +239,13 @@ class A3C(Agent):
                     raise WorkerError(f"worker {rank} failed: {payload[0]}")
                 if kind == "done":
                     finished.add(rank)
+                    self._last_advantages.append(payload[0])
                     continue
                 stats, episodes = payload
                 for values in stats:
                     self.metrics.record(UpdateStats.from_floats(values))
                 self.num_updates += len(stats)
+                self.num_timesteps = shared.timesteps.value
                 self._add_episodes(episodes)
             self._check_alive(shared, finished)
             self.num_timesteps = shared.timesteps.value

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
-from acrl.a2c import compute_gradients
+from acrl.a2c import compute_gradients, raw_advantages
 from acrl.agent import make_optimizer
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
@@ -82,8 +83,8 @@ def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> 
             env_kwargs=spec.env_kwargs,
             vectorization=spec.vectorization,
         )
-        _train(rank, spec, shared, env, env_seed, parent_pid)
-        shared.queue.put(("done", rank))
+        advantages = _train(rank, spec, shared, env, env_seed, parent_pid)
+        shared.queue.put(("done", rank, advantages))
     except BaseException as exc:  # reported, then the process exits non-zero
         summary = f"{type(exc).__name__}: {exc}".splitlines()[0]
         shared.queue.put(("error", rank, summary, traceback.format_exc()))
@@ -95,7 +96,8 @@ def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> 
 
 def _train(
     rank: int, spec: WorkerSpec, shared: Shared, env: Any, env_seed: int, parent_pid: int
-) -> None:
+) -> np.ndarray:
+    """Train until done; the advantages of this worker's last rollout (empty if none)."""
     config = spec.config
     local = ActorCritic(
         spec.observation_space,
@@ -121,6 +123,7 @@ def _train(
     schedule = config.lr_schedule
     steps_per_update = config.n_steps * env.num_envs
     stats: list[list[float]] = []
+    rollout = None
     while not shared.stop.is_set() and os.getppid() == parent_pid:
         done_steps = shared.timesteps.value
         if done_steps >= spec.end_timesteps:
@@ -156,3 +159,4 @@ def _train(
             shared.queue.put(("report", rank, stats, collector.episodes.drain()))
             stats = []
     shared.queue.put(("report", rank, stats, collector.episodes.drain()))
+    return np.zeros(0, np.float32) if rollout is None else raw_advantages(rollout, config)

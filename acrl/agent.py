@@ -343,8 +343,11 @@ class Agent:
         }
 
     def _add_episodes(self, episodes: list[tuple[float, int]]) -> None:
+        """Count episodes that finished by ``num_timesteps`` steps and log them."""
         self.recent_episodes.extend(episodes)
         self.total_episodes += len(episodes)
+        if self.metrics is not None:
+            self.metrics.record_episodes(self.num_timesteps, episodes)
 
     def recent_mean_return(self) -> float:
         """Mean return of the last 100 finished training episodes (NaN before the first)."""
@@ -370,6 +373,16 @@ class Agent:
                     f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
                 )
             )
+
+    def _save_advantages(self, advantages: np.ndarray) -> None:
+        """Write the last rollout's advantages and their histogram into the run directory."""
+        if self.log_dir is None or advantages.size == 0:
+            return
+        from acrl.plotting.advantages import advantage_histogram
+
+        np.save(self.log_dir / "advantages.npy", advantages)
+        title = f"{self.env_id} {self.algo.upper()} at {self.num_timesteps:,} steps"
+        advantage_histogram(advantages, title).savefig(self.log_dir / "advantages.png")
 
     def _checkpointer(self, every: int | None) -> Checkpointer:
         path = None if self.log_dir is None else self.log_dir / "model.acrl"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from acrl.agent import RECENT_EPISODES
+from acrl.video import Episode, record_episodes
 
 
 @dataclass
@@ -32,4 +34,35 @@ class StopOnReturn:
         ):
             self.solved_at = model.num_timesteps
             return False
+        return True
+
+
+@dataclass
+class RecordVideoEvery:
+    """Record one deterministic episode each time training passes another ``every`` steps.
+
+    Videos go to ``out_dir/step-{N}.mp4`` (N: the step count when recorded), rendered in a
+    separate environment reset with ``seed``, so training itself is unchanged.
+    """
+
+    every: int
+    out_dir: Path
+    seed: int = 0
+    recorded: list[Episode] = field(default_factory=list)
+    _next: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {self.every!r}")
+        self.out_dir = Path(self.out_dir)
+
+    def __call__(self, model: Any) -> bool:
+        if self._next is None:
+            self._next = (model.num_timesteps // self.every + 1) * self.every
+        if model.num_timesteps >= self._next:
+            name = f"step-{model.num_timesteps:09d}"
+            self.recorded += record_episodes(
+                model, model.env_id, self.out_dir, 1, self.seed, model.env_kwargs, name
+            )
+            self._next = (model.num_timesteps // self.every + 1) * self.every
         return True

@@ -1,4 +1,5 @@
-"""Training metrics: per-update statistics, aggregated per log interval into metrics.csv."""
+"""Training metrics: per-update statistics averaged per log interval into metrics.csv, and
+every finished training episode in episodes.csv (the raw learning curve)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ COLUMNS = (
     "explained_variance",
     "learning_rate",
 )
+EPISODE_COLUMNS = ("timesteps", "wall_time", "return", "length")
 
 
 @dataclass(frozen=True)
@@ -72,19 +74,27 @@ class MetricsLog:
         start_timesteps: int = 0,
         tensorboard: TensorBoardLog | None = None,
     ) -> None:
-        """Rows go to ``csv_path`` (appended to if it exists) and ``tensorboard``, if given."""
+        """Rows go to ``csv_path`` (appended to if it exists) and ``tensorboard``, if given;
+        episodes go to episodes.csv beside ``csv_path``, written with each row."""
         self.csv_path = csv_path
+        self.episodes_path = None if csv_path is None else csv_path.with_name("episodes.csv")
         self.tensorboard = tensorboard
         self.rows: list[dict[str, Any]] = []
         self._pending: list[UpdateStats] = []
+        self._pending_episodes: list[tuple[int, float, float, int]] = []
         self._start = time.perf_counter()
         self._last_time = self._start
         self._last_steps = start_timesteps
-        if csv_path is not None:
+        if csv_path is not None and self.episodes_path is not None:
             csv_path.parent.mkdir(parents=True, exist_ok=True)
-            if not csv_path.exists() or csv_path.stat().st_size == 0:
-                with csv_path.open("w", newline="") as fh:
-                    csv.writer(fh).writerow(COLUMNS)
+            _start_csv(csv_path, COLUMNS)
+            _start_csv(self.episodes_path, EPISODE_COLUMNS)
+
+    def record_episodes(self, timesteps: int, episodes: list[tuple[float, int]]) -> None:
+        """Episodes (return, length) that finished by step ``timesteps``."""
+        if episodes:
+            wall = round(time.perf_counter() - self._start, 3)
+            self._pending_episodes.extend((timesteps, wall, r, n) for r, n in episodes)
 
     def record(self, stats: UpdateStats) -> None:
         self._pending.append(stats)
@@ -115,16 +125,28 @@ class MetricsLog:
         self._pending = []
         self._last_time, self._last_steps = now, timesteps
         self.rows.append(row)
-        if self.csv_path is not None:
+        if self.csv_path is not None and self.episodes_path is not None:
             with self.csv_path.open("a", newline="") as fh:
                 csv.writer(fh).writerow([_fmt(row[c]) for c in COLUMNS])
+            with self.episodes_path.open("a", newline="") as fh:
+                csv.writer(fh).writerows(
+                    (t, w, f"{r:.6g}", n) for t, w, r, n in self._pending_episodes
+                )
+        self._pending_episodes = []
         if self.tensorboard is not None:
             self.tensorboard.write_row(row)
         return row
 
     @property
     def has_pending(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending or self._pending_episodes)
+
+
+def _start_csv(path: Path, columns: tuple[str, ...]) -> None:
+    """Write the header of a new (or empty) CSV file; an existing one is appended to."""
+    if not path.exists() or path.stat().st_size == 0:
+        with path.open("w", newline="") as fh:
+            csv.writer(fh).writerow(columns)
 
 
 def _average(stats: list[UpdateStats]) -> dict[str, float]:

@@ -147,8 +147,12 @@ def test_worker_crash_ends_the_run_with_its_error():
 
 
 def test_save_load_a3c_model(tmp_path):
-    model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=2, seed=0)
+    model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=2, seed=0, log_dir=tmp_path)
     model.learn(1_000)
+    # the run directory has the episodes of both workers and their last rollouts' advantages
+    episodes = (tmp_path / "episodes.csv").read_text().splitlines()
+    assert len(episodes) - 1 == model.total_episodes > 0
+    assert np.load(tmp_path / "advantages.npy").shape == (2 * 2 * 5,)  # 2 workers x 2 envs x 5
     path = model.save(tmp_path / "a3c")
     loaded = load_model(path)
     assert isinstance(loaded, A3C) and loaded.n_workers == 2 and loaded.num_timesteps >= 1_000

@@ -1,0 +1,216 @@
+"""The ``acrl`` command line: train, eval, plot, video, presets.
+
+Each command lives in its own module; this one builds the parser and turns a user's
+mistake (UserError) into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from acrl.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake as one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="acrl", description="Advantage actor-critic (A2C, A3C) on Gymnasium.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_train(sub.add_parser("train", help="train an agent and write a run directory"))
+    _add_eval(sub.add_parser("eval", help="evaluate a saved model on its environment"))
+    _add_plot(sub.add_parser("plot", help="plot learning curves, diagnostics, policy slices"))
+    _add_video(sub.add_parser("video", help="record MP4 videos of a saved model"))
+    sub.add_parser("presets", help="list the presets")
+    return parser
+
+
+def _add_train(train: argparse.ArgumentParser) -> None:
+    train.add_argument("env_id", help="Gymnasium env id, or a preset name (see `acrl presets`)")
+    train.add_argument("--algo", default="a2c", help="algorithm: a2c or a3c (default: a2c)")
+    train.add_argument("--timesteps", type=int, help="environment steps (default: the preset's)")
+    train.add_argument("--seed", type=int, help="random seed (default: 0)")
+    train.add_argument(
+        "--seeds", help="comma-separated seeds: one run per seed, then summary.json and plots"
+    )
+    train.add_argument(
+        "--jobs", type=int, default=1, help="with --seeds: runs at a time (default: 1)"
+    )
+    train.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
+    train.add_argument("--preset", help="preset name (default: the env's own preset, if any)")
+    train.add_argument("--workers", type=int, help="A3C worker processes (default: one per core)")
+    train.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100_000,
+        metavar="STEPS",
+        help="save the model into the run directory every STEPS steps (default: 100000)",
+    )
+    train.add_argument(
+        "--video-every",
+        type=int,
+        metavar="STEPS",
+        help="record one deterministic episode into RUN_DIR/videos every STEPS steps",
+    )
+    train.add_argument(
+        "--target",
+        type=float,
+        help="return that counts as solved in summary.json (default: the env's threshold)",
+    )
+    train.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set learning_rate=1e-3 "
+        "--set policy_kwargs.net_arch=[64,64]",
+    )
+    train.add_argument(
+        "--run-dir", type=Path, help="output directory (default: runs/ENV__ALGO__sSEED__TIME)"
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument("--log-interval", type=int, default=100, help="updates between metrics rows")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--device", default="cpu", help="torch device (default: cpu, fastest for MLPs)"
+    )
+    _add_threads(train)
+
+
+def _add_eval(evaluate: argparse.ArgumentParser) -> None:
+    evaluate.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
+    evaluate.add_argument(
+        "--episodes", type=int, default=10, help="complete episodes (default: 10)"
+    )
+    evaluate.add_argument(
+        "--stochastic", action="store_true", help="sample actions instead of the mode"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print {mean, std, episodes} as JSON")
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="seed of the evaluation envs (default: 0)"
+    )
+    evaluate.add_argument("--n-envs", type=int, help="parallel evaluation envs (default: up to 8)")
+    _add_threads(evaluate)
+
+
+def _add_plot(plot: argparse.ArgumentParser) -> None:
+    plot.add_argument(
+        "run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run or multi-seed directories"
+    )
+    plot.add_argument(
+        "--out",
+        type=Path,
+        help="learning-curve PNG; diagnostics go beside it as NAME-diagnostics.png "
+        "(default: learning_curve.png in the first RUN_DIR)",
+    )
+    plot.add_argument("--target", type=float, help="dashed line (default: the env's threshold)")
+    plot.add_argument(
+        "--window", type=int, default=100, help="episodes in the moving average (default: 100)"
+    )
+    plot.add_argument(
+        "--band", choices=("std", "ci95"), default="std", help="band across seeds (default: std)"
+    )
+    plot.add_argument(
+        "--policy-slice",
+        action="store_true",
+        help="heatmaps of the policy and value over two observation dims of one run",
+    )
+    plot.add_argument("--dims", default="0,1", help="with --policy-slice: I,J (default: 0,1)")
+    plot.add_argument(
+        "--fixed",
+        help="with --policy-slice: a value per observation dim (default: zeros); "
+        "write --fixed=-1,0,... when the first is negative",
+    )
+    plot.add_argument(
+        "--range",
+        dest="ranges",
+        help="with --policy-slice: LOW:HIGH,LOW:HIGH for dims I and J "
+        "(default: the ranges that the trained policy visits); write --range=-1:1,... "
+        "when the first is negative",
+    )
+    plot.add_argument(
+        "--resolution", type=int, default=101, help="grid points per axis (default: 101)"
+    )
+
+
+def _add_video(video: argparse.ArgumentParser) -> None:
+    video.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
+    video.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
+    video.add_argument("--out", type=Path, help="output directory (default: PATH's videos/)")
+    video.add_argument(
+        "--seed", type=int, default=0, help="episode i is reset with seed+i (default: 0)"
+    )
+    video.add_argument(
+        "--stochastic", action="store_true", help="sample actions instead of the mode"
+    )
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default: 1, the fastest for classic-control MLPs; "
+        "results depend on it, so keep it fixed to reproduce a run)",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "threads", 1) < 1:
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(getattr(args, "threads", 1))
+        if args.command == "train":
+            from acrl.cli.train import cmd_train
+
+            return cmd_train(args)
+        if args.command == "eval":
+            from acrl.cli.evaluate import cmd_eval
+
+            return cmd_eval(args)
+        if args.command == "plot":
+            from acrl.cli.plot import cmd_plot
+
+            return cmd_plot(args)
+        if args.command == "video":
+            from acrl.cli.video import cmd_video
+
+            return cmd_video(args)
+        return cmd_presets()
+    except UserError as exc:
+        print(f"acrl: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _version() -> str:
+    from acrl import __version__
+
+    return f"acrl {__version__}"
+
+
+def cmd_presets() -> int:
+    from acrl.run_config import ALGOS, preset_summaries
+
+    rows = [(algo, *row) for algo in ALGOS for row in preset_summaries(algo)]
+    width = max(len(r[1]) for r in rows)
+    env_width = max(len(r[2]) for r in rows)
+    for algo, name, env, budget, comment in rows:
+        print(f"{name:<{width}}  {algo}  {env:<{env_width}}  {budget:>6}  {comment}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

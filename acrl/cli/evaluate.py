@@ -1,0 +1,42 @@
+"""``acrl eval``: deterministic (or sampled) evaluation of a saved model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from acrl.errors import UserError
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from acrl.evaluation import evaluate_policy
+    from acrl.registry import load_model
+
+    if args.episodes < 1:
+        raise UserError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.seed < 0:
+        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    if args.n_envs is not None and args.n_envs < 1:
+        raise UserError(f"--n-envs must be >= 1, got {args.n_envs}")
+    model = load_model(args.path, device="cpu")
+    n_envs = args.n_envs or min(args.episodes, 8)
+    env = model.make_env(n_envs, seed=args.seed)
+    try:
+        mean, std = evaluate_policy(
+            model,
+            env,
+            n_eval_episodes=args.episodes,
+            deterministic=not args.stochastic,
+            seed=args.seed,
+        )
+    finally:
+        env.close()
+    if args.json:
+        print(json.dumps({"mean": mean, "std": std, "episodes": args.episodes}))
+    else:
+        kind = "stochastic" if args.stochastic else "deterministic"
+        print(
+            f"{model.env_id}: mean return {mean:.2f} ± {std:.2f} "
+            f"over {args.episodes} {kind} episodes"
+        )
+    return 0
