@@ -28,8 +28,8 @@ bench: $(STAMP)
 	cd benchmarks && ../$(BIN)/python run_all.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check acrl tests
-	$(BIN)/ruff format --check acrl tests
+	$(BIN)/ruff check acrl tests benchmarks examples
+	$(BIN)/ruff format --check acrl tests benchmarks examples
 	$(BIN)/mypy acrl
 
 clean:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
+import yaml
 from gymnasium.vector import VectorEnv
 
 from acrl import __version__
@@ -34,6 +35,7 @@ from acrl.persistence import (
     write_model,
 )
 from acrl.policy import ActorCritic, flat_obs_dim
+from acrl.run_config import RunConfig
 from acrl.seeding import set_random_seed
 from acrl.tensorboard_log import TensorBoardLog
 from acrl.upgrade import is_old_layout, upgrade_file
@@ -330,7 +332,27 @@ class Agent:
                 tensorboard = TensorBoardLog(self.log_dir)
                 tensorboard.write_hparams(self._hparams())
             self.metrics = MetricsLog(csv_path, self.num_timesteps, tensorboard)
+            self._write_config(total_timesteps)
         return self.num_timesteps, self.num_timesteps + total_timesteps
+
+    def _write_config(self, total_timesteps: int) -> None:
+        """config.yaml in the run directory, as ``acrl train`` writes it (which it keeps)."""
+        if self.log_dir is None or (self.log_dir / "config.yaml").exists():
+            return
+        run = RunConfig(
+            env_id=str(self.env_id),
+            algo=self.algo,
+            n_envs=self.n_envs,
+            n_timesteps=total_timesteps,
+            seed=self.seed,  # type: ignore[arg-type]  # None: an unseeded run
+            vectorization=self.vectorization,
+            env_kwargs=self.env_kwargs,
+            hyperparams=self.config,
+            n_workers=getattr(self, "n_workers", None),
+            lock_updates=getattr(self, "lock_updates", False),
+        )
+        text = yaml.safe_dump(run.to_dict(), sort_keys=False)
+        (self.log_dir / "config.yaml").write_text(text)
 
     def _hparams(self) -> dict[str, Any]:
         """What TensorBoard's HPARAMS tab shows for this run."""

@@ -72,7 +72,8 @@ def train_seeds(args: argparse.Namespace, seeds: list[int], parent: Path) -> int
         while pending or running:
             while pending and len(running) < jobs:
                 seed = pending.pop(0)
-                argv = child_argv(args, seed, parent / f"seed-{seed}", progress=jobs == 1)
+                progress = jobs == 1 and not args.no_progress
+                argv = child_argv(args, seed, parent / f"seed-{seed}", progress)
                 log = None if jobs == 1 else (parent / f"seed-{seed}.log").open("wb")
                 running[seed] = (subprocess.Popen(argv, stdout=log, stderr=log), log)
             time.sleep(0.05)

@@ -6,6 +6,7 @@ Not part of `make test`: the full run takes hours on 2 cores (LunarLanderContinu
 5M steps per seed). `--scale 0.2` runs every budget at a fifth, for a first look.
 
     .venv/bin/python benchmarks/quality.py [--presets CartPole-v1,Pendulum-v1] [--seeds 0,1,2]
+        [--log-dir runs/quality]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,10 +31,12 @@ ZOO = {
 }
 
 
-def run(preset: str, seed: int, scale: float) -> tuple[float, float, int]:
+def run(preset: str, seed: int, scale: float, log_dir: Path | None) -> tuple[float, float, int]:
     config = resolve_run_config(preset, overrides={"seed": seed})
     budget = max(int(config.n_timesteps * scale), config.n_envs * config.hyperparams.n_steps)
-    model = make_model(config)
+    model = make_model(
+        config, log_dir=None if log_dir is None else log_dir / preset / f"seed-{seed}"
+    )
     start = time.perf_counter()
     model.learn(budget)
     wall = time.perf_counter() - start
@@ -45,11 +49,14 @@ def main() -> None:
     parser.add_argument("--presets", default=",".join(ZOO))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each budget")
+    parser.add_argument(
+        "--log-dir", type=Path, help="keep each run's logs in LOG_DIR/PRESET/seed-S (for acrl plot)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{'preset':<22} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
     for preset in args.presets.split(","):
-        results = [run(preset, int(s), args.scale) for s in args.seeds.split(",")]
+        results = [run(preset, int(s), args.scale, args.log_dir) for s in args.seeds.split(",")]
         returns = [r for r, _, _ in results]
         zoo_mean, zoo_std, zoo_budget = ZOO.get(preset, (float("nan"), float("nan"), 0))
         print(

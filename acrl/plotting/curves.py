@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 
 from acrl.plotting.runs import Run, group_runs, moving_average
 
@@ -56,6 +57,7 @@ def learning_curve(
     if target is not None:
         ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:g}")
     ax.set_xlabel("environment steps")
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     ax.set_ylabel("episodic return")
     ax.set_title(_title(runs, "learning curve"))
     ax.grid(alpha=0.3)
@@ -86,6 +88,7 @@ def diagnostics(runs: list[Run], band: str = "std") -> Figure:
                 _mean_with_band(ax, curves, color, label, band)
         ax.set_title(title, fontsize="medium")
         ax.set_xlabel("environment steps", fontsize="small")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize="small")
     axes[0].legend(fontsize="x-small")
