@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 
-from acrl.a3c_worker import Shared, WorkerSpec, run_worker
+from acrl.a3c_worker import STOP_SIGNALS, Shared, WorkerSpec, run_worker
 from acrl.agent import Agent
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
@@ -199,7 +199,7 @@ class A3C(Agent):
         bar = ProgressBar(total_timesteps, enabled=progress_bar)
         checkpoints = self._checkpointer(checkpoint_every)
         try:
-            with _sigint_ignored_by_children():
+            with _signals_ignored_by_children():
                 for process in self.workers:
                     process.start()
             self._monitor(shared, bar, log_interval, checkpoints, callback)
@@ -295,17 +295,19 @@ class A3C(Agent):
 
 
 @contextlib.contextmanager
-def _sigint_ignored_by_children() -> Iterator[None]:
-    """Start processes with SIGINT ignored, so that Ctrl-C (sent to the whole process group)
-    reaches only the main process, even while a worker is still importing its modules."""
+def _signals_ignored_by_children() -> Iterator[None]:
+    """Start processes with SIGINT and SIGTERM ignored, so that a signal sent to the whole
+    process group (Ctrl-C in a terminal, a container stop) reaches only the main process,
+    which stops the workers, even while a worker is still importing its modules."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _drain(queue: Any) -> None:

@@ -29,6 +29,7 @@ from acrl.rollout import RolloutCollector
 from acrl.seeding import set_random_seed
 from acrl.shared import SharedState, attach_shared_state, push_gradients
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 REPORT_EVERY = 10  # updates between two reports of a worker
 LOCK_TIMEOUT = 10.0  # seconds
 
@@ -70,7 +71,8 @@ class Shared:
 
 def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> None:
     """Process entry point: train until the global budget is spent or the run is stopped."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+    for signum in STOP_SIGNALS:  # the main process handles Ctrl-C and SIGTERM, then stops us
+        signal.signal(signum, signal.SIG_IGN)
     torch.set_num_threads(1)
     env = None
     try:

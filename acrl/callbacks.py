@@ -10,6 +10,17 @@ from acrl.agent import RECENT_EPISODES
 from acrl.video import Episode, record_episodes
 
 
+class CallbackList:
+    """Several callbacks as one: each runs every time; training stops if any returns False."""
+
+    def __init__(self, callbacks: list[Any]) -> None:
+        self.callbacks = callbacks
+
+    def __call__(self, model: Any) -> bool:
+        results = [callback(model) for callback in self.callbacks]
+        return all(result is not False for result in results)
+
+
 @dataclass
 class StopOnReturn:
     """Stop once the mean return of the last ``window`` training episodes reaches ``threshold``.
@@ -42,7 +53,9 @@ class RecordVideoEvery:
     """Record one deterministic episode each time training passes another ``every`` steps.
 
     Videos go to ``out_dir/step-{N}.mp4`` (N: the step count when recorded), rendered in a
-    separate environment reset with ``seed``, so training itself is unchanged.
+    separate environment reset with ``seed``, so training itself is unchanged. A3C workers
+    keep training while the main process records: a recording that lasts longer than
+    ``every`` steps of training (about a second for a CartPole episode) skips a multiple.
     """
 
     every: int

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from acrl.cli.stop import StopSignals
 from acrl.errors import UserError
 from acrl.plotting.runs import SUMMARY, load_run, solved_threshold
 
@@ -68,28 +70,42 @@ def train_seeds(args: argparse.Namespace, seeds: list[int], parent: Path) -> int
     pending = list(seeds)
     running: dict[int, tuple[subprocess.Popen[bytes], Any]] = {}
     codes: dict[int, int] = {}
+    stop = StopSignals()
+    forwarded = False
     try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                seed = pending.pop(0)
-                progress = jobs == 1 and not args.no_progress
-                argv = child_argv(args, seed, parent / f"seed-{seed}", progress)
-                log = None if jobs == 1 else (parent / f"seed-{seed}.log").open("wb")
-                running[seed] = (subprocess.Popen(argv, stdout=log, stderr=log), log)
-            time.sleep(0.05)
-            for seed, (process, log) in list(running.items()):
-                if process.poll() is not None:
-                    codes[seed] = process.returncode
-                    if log is not None:
-                        log.close()
-                    del running[seed]
-                    if jobs > 1:
-                        print(f"seed {seed}: exit {process.returncode}", flush=True)
-    except KeyboardInterrupt:  # the children got the same SIGINT: they save and exit 130
-        for seed, (process, _) in running.items():
-            codes[seed] = process.wait()
-        print("interrupted: runs that finished are kept", file=sys.stderr)
+        with stop:
+            while pending or running:
+                if stop.received is not None and not forwarded:
+                    forwarded = True
+                    pending.clear()  # start no more; ask the running ones to stop and save
+                    for process, _ in running.values():
+                        process.send_signal(signal.SIGTERM)
+                while pending and len(running) < jobs:
+                    seed = pending.pop(0)
+                    progress = jobs == 1 and not args.no_progress
+                    argv = child_argv(args, seed, parent / f"seed-{seed}", progress)
+                    log = None if jobs == 1 else (parent / f"seed-{seed}.log").open("wb")
+                    running[seed] = (subprocess.Popen(argv, stdout=log, stderr=log), log)
+                time.sleep(0.05)
+                for seed, (process, log) in list(running.items()):
+                    if process.poll() is not None:
+                        codes[seed] = process.returncode
+                        if log is not None:
+                            log.close()
+                        del running[seed]
+                        if jobs > 1:
+                            print(f"seed {seed}: exit {process.returncode}", flush=True)
+    except KeyboardInterrupt:  # a second Ctrl-C, which the children got too
+        for process, _ in running.values():
+            process.wait()
+        print("interrupted twice: runs that finished are kept", file=sys.stderr)
         return 130
+    if stop.received is not None:
+        print(
+            f"interrupted by {stop.name}: each run stopped saved its model; no summary written",
+            file=sys.stderr,
+        )
+        return stop.exit_status
     done = [s for s in seeds if codes.get(s) == 0]
     for seed in seeds:
         if codes.get(seed) != 0:

@@ -23,6 +23,7 @@ import torch
 from matplotlib.figure import Figure
 
 from acrl import A2C
+from acrl.plotting.curves import save
 from acrl.returns import compute_gae, td_errors
 
 LAMBDAS = (0.0, 0.5, 0.95, 1.0)
@@ -103,9 +104,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
-    print(f"figure: {args.out}")
+    print(f"figure: {save(fig, args.out)}")
 
 
 if __name__ == "__main__":

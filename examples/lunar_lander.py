@@ -17,6 +17,7 @@ import torch
 from matplotlib.figure import Figure
 
 from acrl import evaluate_policy
+from acrl.plotting.curves import save
 from acrl.plotting.runs import load_run, moving_average
 from acrl.registry import make_model
 from acrl.run_config import resolve_run_config
@@ -57,9 +58,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
-    print(f"figure: {args.out}")
+    print(f"figure: {save(fig, args.out)}")
 
 
 if __name__ == "__main__":

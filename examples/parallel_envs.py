@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 
 from acrl import A2C, make_vec_env
 from acrl.a2c import compute_gradients
+from acrl.plotting.curves import save
 from acrl.plotting.runs import load_run, moving_average
 from acrl.rollout import RolloutCollector
 
@@ -94,9 +95,7 @@ def main() -> None:
     for ax in (curves, by_time, noise, clock):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out)
-    print(f"figure: {args.out}")
+    print(f"figure: {save(fig, args.out)}")
 
 
 if __name__ == "__main__":

@@ -220,6 +220,21 @@ def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_sigterm_to_the_process_group_stops_saves_and_exits_143(tmp_path):
+    """A container stop sends SIGTERM to every process: workers leave it to the main one."""
+    run_dir = tmp_path / "a3c-term"
+    proc = start_cli_a3c(run_dir, start_new_session=True)
+    wait_for_metrics_rows(run_dir)
+    workers = children_of(proc.pid)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
+    time.sleep(0.5)
+    assert alive(workers) == set()
+    assert load_model(run_dir).num_timesteps > 0
+
+
 def test_ctrl_c_in_a_terminal_during_worker_start_up(tmp_path):
     """Ctrl-C reaches the whole process group, here while the workers are still starting."""
     run_dir = tmp_path / "a3c-early"

@@ -163,7 +163,8 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
     assert acrl("eval", run_dir, "--episodes", 1, "--json").returncode == 0
 
 
-def test_ctrl_c_saves_the_model_and_exits_130(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_at_a_safe_point_saves_and_exits(tmp_path, signum, status):
     run_dir = tmp_path / "interrupted"
     args = [
         "train",
@@ -181,9 +182,23 @@ def test_ctrl_c_saves_the_model_and_exits_130(tmp_path):
         text=True,
     )
     wait_for_metrics_rows(run_dir)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert proc.returncode == status, stderr
+    name = signal.Signals(signum).name
+    assert f"interrupted by {name}" in stderr and str(run_dir / "model.acrl") in stderr
+    assert "Traceback" not in stderr
     result = acrl("eval", run_dir, "--episodes", 1, "--json")
     assert result.returncode == 0, result.stderr
+
+
+def test_a_second_sigint_stops_at_once():
+    from acrl.cli.stop import StopSignals
+
+    with StopSignals() as stop:
+        assert stop(None) is True
+        signal.raise_signal(signal.SIGINT)
+        assert stop(None) is False and stop.exit_status == 130
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -66,7 +66,8 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 
 def train_one(args: argparse.Namespace) -> int:
     from acrl.a3c import WorkerError
-    from acrl.callbacks import RecordVideoEvery
+    from acrl.callbacks import CallbackList, RecordVideoEvery
+    from acrl.cli.stop import StopSignals
     from acrl.registry import make_model
 
     run = _run_config(args)
@@ -89,23 +90,31 @@ def train_one(args: argparse.Namespace) -> int:
         if args.video_every is None
         else RecordVideoEvery(args.video_every, run_dir / "videos", seed=run.seed)
     )
+    stop = StopSignals()
+    callback = CallbackList([c for c in (videos, stop) if c is not None])
     start = time.perf_counter()
-    interrupted = False
-    try:
-        model.learn(
-            run.n_timesteps,
-            callback=videos,
-            log_interval=args.log_interval,
-            progress_bar=not args.no_progress,
-            checkpoint_every=args.checkpoint_every,
-        )
-    except KeyboardInterrupt:
-        interrupted = True
-    except WorkerError as exc:
-        print(f"acrl: error: {exc}; the last checkpoint in {run_dir} is kept", file=sys.stderr)
-        return 1
-    elapsed = time.perf_counter() - start
-    path = model.save(run_dir / "model.acrl")
+    with stop:
+        try:
+            model.learn(
+                run.n_timesteps,
+                callback=callback,
+                log_interval=args.log_interval,
+                progress_bar=not args.no_progress,
+                checkpoint_every=args.checkpoint_every,
+            )
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now, save nothing more
+            kept = (run_dir / "model.acrl").exists()
+            print(
+                "interrupted twice: stopped without saving; "
+                + (f"the last checkpoint in {run_dir} is kept" if kept else "no model is saved"),
+                file=sys.stderr,
+            )
+            return 130
+        except WorkerError as exc:
+            print(f"acrl: error: {exc}; the last checkpoint in {run_dir} is kept", file=sys.stderr)
+            return 1
+        elapsed = time.perf_counter() - start
+        path = model.save(run_dir / "model.acrl")
     mean = model.recent_mean_return()
     print(
         f"{model.num_timesteps} steps in {elapsed:.1f} s "
@@ -113,9 +122,13 @@ def train_one(args: argparse.Namespace) -> int:
         f"last-100 training return {mean:.1f}; model saved to {path}",
         flush=True,
     )
-    if interrupted:
-        print("interrupted: the model trained so far is saved", file=sys.stderr)
-        return 130
+    if stop.received is not None:
+        print(
+            f"interrupted by {stop.name} at {model.num_timesteps} steps (after a whole update): "
+            f"the model is saved to {path}",
+            file=sys.stderr,
+        )
+        return stop.exit_status
     return 0
 
 
