@@ -19,6 +19,7 @@ from gymnasium.vector import VectorEnv
 
 from acrl.agent import Agent
 from acrl.config import A2CConfig
+from acrl.errors import NonFiniteError
 from acrl.flat_params import FlatParameters, clip_grad_norm
 from acrl.losses import explained_variance, rollout_loss, rollout_targets
 from acrl.metrics import UpdateStats
@@ -36,13 +37,29 @@ def compute_gradients(
     rollout: Rollout,
     config: A2CConfig,
     learning_rate: float,
+    update: int = 0,
 ) -> UpdateStats:
-    """The clipped gradient of the A2C loss of ``rollout``, in ``params.grad`` (zeroed first)."""
+    """The clipped gradient of the A2C loss of ``rollout``, in ``params.grad`` (zeroed first).
+
+    Raises NonFiniteError, naming ``update`` and the culprit, if the loss or the gradient is
+    not finite: the caller then never applies it.
+    """
     targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
     params.zero_grad()
     terms = rollout_loss(policy, rollout, targets, config.ent_coef, config.vf_coef)
     terms.loss.backward()
     grad_norm = clip_grad_norm(params.grad, config.max_grad_norm)
+    if not torch.isfinite(grad_norm):  # a NaN or inf anywhere in the loss reaches the norm
+        culprits = {
+            "policy loss": terms.policy_loss,
+            "value loss": terms.value_loss,
+            "entropy": terms.entropy,
+            "gradient norm": grad_norm,
+        }
+        name, value = next((k, v) for k, v in culprits.items() if not torch.isfinite(v))
+        raise NonFiniteError(
+            f"update {update}: the {name} is {float(value)}; the update was not applied"
+        )
     values = rollout.values.reshape(-1)
     return UpdateStats(
         policy_loss=terms.policy_loss,
@@ -126,7 +143,9 @@ class A2C(Agent):
         """One A2C step: loss of the rollout, backward, clip, optimizer step."""
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
-        stats = compute_gradients(self.policy, self.params, rollout, self.config, learning_rate)
+        stats = compute_gradients(
+            self.policy, self.params, rollout, self.config, learning_rate, self.num_updates + 1
+        )
         self.optimizer.step()
         if self.policy.normalization is not None:  # after the step: acting and loss saw the same
             self.policy.normalization.update_obs(rollout.obs)

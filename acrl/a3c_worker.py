@@ -126,6 +126,7 @@ def _train(
     steps_per_update = config.n_steps * env.num_envs
     stats: list[list[float]] = []
     rollout = None
+    updates = 0  # this worker's
     while not shared.stop.is_set() and os.getppid() == parent_pid:
         done_steps = shared.timesteps.value
         if done_steps >= spec.end_timesteps:
@@ -136,7 +137,8 @@ def _train(
             for local_t, shared_t in zip(local_buffers, shared_buffers, strict=True):
                 local_t.copy_(shared_t)
         rollout = collector.collect()
-        update = compute_gradients(local, local_params, rollout, config, lr)
+        updates += 1
+        update = compute_gradients(local, local_params, rollout, config, lr, updates)
         push_gradients(local_params.grad, shared.params)
         for group in optimizer.param_groups:
             group["lr"] = lr

@@ -22,7 +22,7 @@ from acrl import __version__
 from acrl.checkpoints import Checkpointer
 from acrl.config import A2CConfig
 from acrl.envs import as_vector_env, make_vec_env
-from acrl.errors import UserError
+from acrl.errors import NonFiniteError, UserError
 from acrl.flat_params import FlatParameters
 from acrl.metrics import MetricsLog
 from acrl.normalization import Normalization
@@ -212,6 +212,8 @@ class Agent:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the model (weights, optimizer state, hyperparameters) to one file."""
+        if not torch.isfinite(self.params.vector).all():
+            raise NonFiniteError(f"the model's parameters hold a NaN or inf: not saved to {path}")
         tensors = {f"policy.{k}": v for k, v in self.policy.state_dict().items()}
         opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
         tensors.update(opt_tensors)

@@ -3,3 +3,8 @@
 
 class UserError(ValueError):
     """A mistake in what the user asked for (a bad value, a missing file, an unknown id)."""
+
+
+class NonFiniteError(ArithmeticError):
+    """A NaN or infinity during training, from the environment or in an update's loss or
+    gradient; the update it would have spoiled is not applied."""

@@ -27,6 +27,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
 from acrl.envs import autoreset_mode
+from acrl.errors import NonFiniteError
 from acrl.normalization import Normalization
 from acrl.policy import ActorCritic
 
@@ -184,6 +185,7 @@ class RolloutCollector:
                 self.episodes.step(reward, done_t, valid_t)
                 self._prev_done = done_t
             last_values = self.policy.value(self._obs_tensor(self.n_steps))
+        self._check_finite()
         if self.device.type != "cpu":
             ro.obs.copy_(self._obs_t[: self.n_steps])
             host = torch.from_numpy(self._flags).to(self.device)
@@ -195,6 +197,19 @@ class RolloutCollector:
         for (t, i), value in final_values.items():
             ro.next_values[t, i] = value
         return ro
+
+    def _check_finite(self) -> None:
+        """Raise NonFiniteError, blaming the env, if it returned a NaN or inf (checked once per
+        rollout: a few microseconds, and the rollout is never learned from)."""
+        for what, values in (("reward", self._flags[0]), ("observation", self._obs[1:])):
+            if not np.isfinite(values).all():
+                where = tuple(np.argwhere(~np.isfinite(values))[0])
+                t, i = where[0], where[1]
+                env_id = getattr(getattr(self.env, "spec", None), "id", None) or "the environment"
+                raise NonFiniteError(
+                    f"{env_id} returned a non-finite {what} ({values[where]}) at step "
+                    f"{t} of a rollout in env {i}: the environment's fault, not the learner's"
+                )
 
     def _scale_rewards(self, ro: Rollout) -> None:
         """Divide the rollout's rewards by the running std of the discounted return."""

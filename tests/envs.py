@@ -75,6 +75,8 @@ def register_test_envs() -> None:
         gym.register("acrl-tests/Counter-v0", entry_point=CounterEnv)
     if "acrl-tests/Broken-v0" not in gym.registry:
         gym.register("acrl-tests/Broken-v0", entry_point=BrokenEnv)
+    if "acrl-tests/Faulty-v0" not in gym.registry:
+        gym.register("acrl-tests/Faulty-v0", entry_point=FaultyEnv)
 
 
 class BrokenEnv(CounterEnv):
@@ -90,6 +92,27 @@ class BrokenEnv(CounterEnv):
         if self.steps > self.fail_after:
             raise RuntimeError("the simulator exploded")
         return super().step(action)
+
+
+class FaultyEnv(CounterEnv):
+    """Returns a bad number at its ``fault_at``-th step: a NaN ``reward``, a NaN
+    ``observation``, or a ``huge`` (finite) reward whose squared error overflows the loss."""
+
+    def __init__(self, fault_at: int = 30, fault: str = "reward") -> None:
+        super().__init__(length=10)
+        self.fault_at = fault_at
+        self.fault = fault
+        self.steps = 0
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        self.steps += 1
+        if self.steps == self.fault_at:
+            if self.fault == "observation":
+                obs = np.array([np.nan, 0.0], dtype=np.float32)
+            else:
+                reward = np.nan if self.fault == "reward" else 1e30
+        return obs, reward, terminated, truncated, info
 
 
 # Worker processes find these envs through "tests.envs:acrl-tests/..." ids, which import

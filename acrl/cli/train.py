@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from acrl.errors import UserError
+from acrl.errors import NonFiniteError, UserError
 from acrl.run_config import RunConfig
 
 # What a run directory holds; --overwrite removes exactly these (and TensorBoard events).
@@ -110,8 +110,13 @@ def train_one(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
-        except WorkerError as exc:
-            print(f"acrl: error: {exc}; the last checkpoint in {run_dir} is kept", file=sys.stderr)
+        except (WorkerError, NonFiniteError) as exc:
+            kept = (run_dir / "model.acrl").exists()
+            print(
+                f"acrl: error: {exc}; "
+                + (f"the last checkpoint in {run_dir} is kept" if kept else "no model is saved"),
+                file=sys.stderr,
+            )
             return 1
         elapsed = time.perf_counter() - start
         path = model.save(run_dir / "model.acrl")
