@@ -166,7 +166,7 @@ class A2C(Agent):
         training. A row of metrics is written every ``log_interval`` updates;
         with a ``log_dir``, the model is saved there every ``checkpoint_every`` steps.
         """
-        start, end = self._begin_learn(total_timesteps, reset_num_timesteps)
+        _, end = self._begin_learn(total_timesteps, reset_num_timesteps)
         if self.env is None:
             if self.env_id is None:
                 raise ValueError("this model has no environment: pass one with set_env(env)")
@@ -190,7 +190,9 @@ class A2C(Agent):
         try:
             while self.num_timesteps < end:
                 rollout = collector.collect()
-                progress_remaining = 1.0 - (self.num_timesteps - start) / total_timesteps
+                # As SB3: a continued run (reset_num_timesteps=False) picks the schedule up
+                # where its step count left it, so a resumed run follows the original one.
+                progress_remaining = 1.0 - self.num_timesteps / end
                 stats = self.update(rollout, schedule(progress_remaining))
                 self.num_timesteps += per_update
                 self.num_updates += 1

@@ -131,7 +131,7 @@ def _train(
         done_steps = shared.timesteps.value
         if done_steps >= spec.end_timesteps:
             break
-        lr = schedule(1.0 - (done_steps - spec.start_timesteps) / spec.total_timesteps)
+        lr = schedule(1.0 - done_steps / spec.end_timesteps)  # as A2C's learn
         with torch.no_grad():
             local_params.vector.copy_(shared.params)
             for local_t, shared_t in zip(local_buffers, shared_buffers, strict=True):

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
-import yaml
 from gymnasium.vector import VectorEnv
 
 from acrl import __version__
@@ -35,7 +34,7 @@ from acrl.persistence import (
     write_model,
 )
 from acrl.policy import ActorCritic, flat_obs_dim
-from acrl.run_config import RunConfig
+from acrl.run_files import rng_state, save_advantages, set_rng_state, write_config
 from acrl.seeding import set_random_seed
 from acrl.tensorboard_log import TensorBoardLog
 from acrl.upgrade import is_old_layout, upgrade_file
@@ -131,6 +130,8 @@ class Agent:
         self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=RECENT_EPISODES)
         self.log_dir: Path | None = None
         self.metrics: MetricsLog | None = None
+        self.keep_checkpoints = 2  # checkpoints kept in log_dir/checkpoints
+        self._saved_rng: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
 
     def _attach_env(self, env: str | gym.Env | VectorEnv) -> None:
         if isinstance(env, str):
@@ -208,6 +209,8 @@ class Agent:
             "action_space": space_to_json(self.action_space),
             "num_timesteps": self.num_timesteps,
             "num_updates": self.num_updates,
+            "total_episodes": self.total_episodes,
+            "recent_episodes": list(self.recent_episodes),  # logging continues after a resume
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -219,7 +222,18 @@ class Agent:
         tensors.update(opt_tensors)
         meta = self._meta()
         meta["optimizer"] = opt_meta
+        rng_tensors, meta["rng"] = rng_state()
+        tensors.update(rng_tensors)
         return write_model(path, tensors, meta)
+
+    def restore_rng_state(self) -> bool:
+        """Set the global torch, NumPy and Python RNGs to their states when this model was
+        saved (what an exact resume needs; ``load`` leaves them alone). False if the file had
+        none (acrl < 0.3)."""
+        if self._saved_rng is None:
+            return False
+        set_rng_state(*self._saved_rng)
+        return True
 
     @classmethod
     def load(
@@ -303,6 +317,13 @@ class Agent:
             ) from None
         model.num_timesteps = int(meta["num_timesteps"])
         model.num_updates = int(meta["num_updates"])
+        model.total_episodes = int(meta.get("total_episodes", 0))
+        model.recent_episodes.extend((float(r), int(n)) for r, n in meta.get("recent_episodes", []))
+        if "rng" in meta:
+            model._saved_rng = (
+                {k: v for k, v in tensors.items() if k.startswith("rng.")},
+                meta["rng"],
+            )
         return model
 
     @classmethod
@@ -334,27 +355,9 @@ class Agent:
                 tensorboard = TensorBoardLog(self.log_dir)
                 tensorboard.write_hparams(self._hparams())
             self.metrics = MetricsLog(csv_path, self.num_timesteps, tensorboard)
-            self._write_config(total_timesteps)
+            if self.log_dir is not None:
+                write_config(self.log_dir, self, total_timesteps)
         return self.num_timesteps, self.num_timesteps + total_timesteps
-
-    def _write_config(self, total_timesteps: int) -> None:
-        """config.yaml in the run directory, as ``acrl train`` writes it (which it keeps)."""
-        if self.log_dir is None or (self.log_dir / "config.yaml").exists():
-            return
-        run = RunConfig(
-            env_id=str(self.env_id),
-            algo=self.algo,
-            n_envs=self.n_envs,
-            n_timesteps=total_timesteps,
-            seed=self.seed,  # type: ignore[arg-type]  # None: an unseeded run
-            vectorization=self.vectorization,
-            env_kwargs=self.env_kwargs,
-            hyperparams=self.config,
-            n_workers=getattr(self, "n_workers", None),
-            lock_updates=getattr(self, "lock_updates", False),
-        )
-        text = yaml.safe_dump(run.to_dict(), sort_keys=False)
-        (self.log_dir / "config.yaml").write_text(text)
 
     def _hparams(self) -> dict[str, Any]:
         """What TensorBoard's HPARAMS tab shows for this run."""
@@ -399,18 +402,12 @@ class Agent:
             )
 
     def _save_advantages(self, advantages: np.ndarray) -> None:
-        """Write the last rollout's advantages and their histogram into the run directory."""
-        if self.log_dir is None or advantages.size == 0:
-            return
-        from acrl.plotting.advantages import advantage_histogram
-
-        np.save(self.log_dir / "advantages.npy", advantages)
-        title = f"{self.env_id} {self.algo.upper()} at {self.num_timesteps:,} steps"
-        advantage_histogram(advantages, title).savefig(self.log_dir / "advantages.png")
+        """The last rollout's advantages and their histogram, into the run directory."""
+        if self.log_dir is not None and advantages.size:
+            save_advantages(self.log_dir, self, advantages)
 
     def _checkpointer(self, every: int | None) -> Checkpointer:
-        path = None if self.log_dir is None else self.log_dir / "model.acrl"
-        return Checkpointer(self, path, every, self.num_timesteps)
+        return Checkpointer(self, self.log_dir, every, self.num_timesteps, self.keep_checkpoints)
 
 
 def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:

@@ -73,17 +73,19 @@ class MetricsLog:
         csv_path: Path | None = None,
         start_timesteps: int = 0,
         tensorboard: TensorBoardLog | None = None,
+        start_wall: float = 0.0,
     ) -> None:
         """Rows go to ``csv_path`` (appended to if it exists) and ``tensorboard``, if given;
-        episodes go to episodes.csv beside ``csv_path``, written with each row."""
+        episodes go to episodes.csv beside ``csv_path``, written with each row. Wall times
+        count from ``start_wall`` (a resumed run continues its clock)."""
         self.csv_path = csv_path
         self.episodes_path = None if csv_path is None else csv_path.with_name("episodes.csv")
         self.tensorboard = tensorboard
         self.rows: list[dict[str, Any]] = []
         self._pending: list[UpdateStats] = []
         self._pending_episodes: list[tuple[int, float, float, int]] = []
-        self._start = time.perf_counter()
-        self._last_time = self._start
+        self._start = time.perf_counter() - start_wall
+        self._last_time = time.perf_counter()
         self._last_steps = start_timesteps
         if csv_path is not None and self.episodes_path is not None:
             csv_path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,6 +49,7 @@ def child_argv(args: argparse.Namespace, seed: int, run_dir: Path, progress: boo
         "--preset": args.preset,
         "--workers": args.workers,
         "--checkpoint-every": args.checkpoint_every,
+        "--keep-checkpoints": args.keep_checkpoints,
         "--video-every": args.video_every,
         "--log-interval": args.log_interval,
         "--device": args.device,

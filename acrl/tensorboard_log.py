@@ -26,10 +26,11 @@ TAGS = {
 class TensorBoardLog:
     """Writes metrics rows (at their ``timesteps``) and a run's hyperparameters to ``log_dir``."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, purge_step: int | None = None) -> None:
+        """``purge_step``: a resumed run hides the events logged at or after it before."""
         from torch.utils.tensorboard import SummaryWriter  # imported only for runs that log
 
-        self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=30)
+        self.writer = SummaryWriter(log_dir=str(log_dir), flush_secs=30, purge_step=purge_step)
 
     def write_hparams(self, hparams: Mapping[str, Any]) -> None:
         from torch.utils.tensorboard.summary import hparams as hparams_summary

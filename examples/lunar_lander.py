@@ -2,10 +2,10 @@
 
 The discrete preset trains for 200k steps (under a minute here); the continuous one for 5M
 (about 20 minutes on one core). ``--scale 0.1`` trains each for a tenth of its budget, for a
-first look. Saves figures/lunar_lander.png and one video of each trained agent in
-output/lunar_lander/.
+first look; ``--continuous-scale`` scales the continuous one alone. Saves
+figures/lunar_lander.png and one video of each trained agent in output/lunar_lander/.
 
-    python examples/lunar_lander.py [--scale 1.0] [--seed 0] [--out FILE.png]
+    python examples/lunar_lander.py [--scale 1.0] [--continuous-scale 1.0] [--seed 0]
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ HERE = Path(__file__).parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each budget")
+    parser.add_argument(
+        "--continuous-scale", type=float, default=1.0, help="and of the continuous one's"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "figures/lunar_lander.png")
     parser.add_argument("--output", type=Path, default=HERE / "output/lunar_lander")
@@ -38,7 +41,8 @@ def main() -> None:
     fig = Figure(figsize=(12, 4.5), dpi=100)
     for ax, preset in zip(fig.subplots(1, 2), PRESETS, strict=True):
         run = resolve_run_config(preset, overrides={"seed": args.seed})
-        budget = int(run.n_timesteps * args.scale)
+        scale = args.scale * (args.continuous_scale if "Continuous" in preset else 1.0)
+        budget = int(run.n_timesteps * scale)
         run_dir = args.output / preset
         model = make_model(run, log_dir=run_dir)
         model.learn(budget)

@@ -35,7 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_train(train: argparse.ArgumentParser) -> None:
-    train.add_argument("env_id", help="Gymnasium env id, or a preset name (see `acrl presets`)")
+    train.add_argument(
+        "env_id", nargs="?", help="Gymnasium env id, or a preset name (see `acrl presets`)"
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue RUN_DIR from its latest checkpoint to its step budget (or --timesteps)",
+    )
     train.add_argument("--algo", default="a2c", help="algorithm: a2c or a3c (default: a2c)")
     train.add_argument("--timesteps", type=int, help="environment steps (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
@@ -54,6 +62,13 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         default=100_000,
         metavar="STEPS",
         help="save the model into the run directory every STEPS steps (default: 100000)",
+    )
+    train.add_argument(
+        "--keep-checkpoints",
+        type=int,
+        default=2,
+        metavar="K",
+        help="checkpoints kept in RUN_DIR/checkpoints (default: 2)",
     )
     train.add_argument(
         "--video-every",

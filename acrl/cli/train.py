@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from acrl.agent import Agent
 from acrl.errors import NonFiniteError, UserError
 from acrl.run_config import RunConfig
 
@@ -30,8 +31,12 @@ RUN_FILES = (
 def cmd_train(args: argparse.Namespace) -> int:
     for name in ("timesteps", "n_envs", "log_interval", "workers", "checkpoint_every"):
         _check_positive(args, name)
-    _check_positive(args, "video_every")
-    _check_positive(args, "jobs")
+    for name in ("video_every", "jobs", "keep_checkpoints"):
+        _check_positive(args, name)
+    if args.resume is not None:
+        return resume_one(args)
+    if args.env_id is None:
+        raise UserError("give an env id or preset name to train on, or --resume RUN_DIR")
     if args.seeds is None:
         if args.jobs != 1:
             raise UserError("--jobs runs seeds in parallel; add --seeds")
@@ -65,9 +70,6 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 
 
 def train_one(args: argparse.Namespace) -> int:
-    from acrl.a3c import WorkerError
-    from acrl.callbacks import CallbackList, RecordVideoEvery
-    from acrl.cli.stop import StopSignals
     from acrl.registry import make_model
 
     run = _run_config(args)
@@ -85,10 +87,65 @@ def train_one(args: argparse.Namespace) -> int:
         f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}",
         flush=True,
     )
+    model.keep_checkpoints = args.keep_checkpoints
+    return _learn_and_save(model, run_dir, run.n_timesteps, args, reset_num_timesteps=True)
+
+
+def resume_one(args: argparse.Namespace) -> int:
+    """Continue the run in ``args.resume`` from its latest checkpoint to its step budget."""
+    from acrl.registry import load_model
+    from acrl.run_files import latest_checkpoint, resume_logs
+
+    run_dir: Path = args.resume
+    fixed = {
+        "an env id": args.env_id,
+        "--seed": args.seed,
+        "--seeds": args.seeds,
+        "--n-envs": args.n_envs,
+        "--preset": args.preset,
+        "--workers": args.workers,
+        "--set": args.assignments,
+        "--run-dir": args.run_dir,
+        "--overwrite": args.overwrite,
+    }
+    given = [name for name, value in fixed.items() if value]
+    if given:
+        raise UserError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
+    try:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        total = int(args.timesteps or config["n_timesteps"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
+    path = latest_checkpoint(run_dir)
+    model = load_model(path, device=args.device, log_dir=run_dir)
+    if model.num_timesteps >= total:
+        print(f"{run_dir} is complete: {model.num_timesteps} of {total} steps")
+        return 0
+    model.restore_rng_state()
+    resume_logs(model, run_dir)
+    model.keep_checkpoints = args.keep_checkpoints
+    print(
+        f"resuming {model.algo.upper()} on {model.env_id} from {path} "
+        f"at {model.num_timesteps} of {total} steps",
+        flush=True,
+    )
+    return _learn_and_save(
+        model, run_dir, total - model.num_timesteps, args, reset_num_timesteps=False
+    )
+
+
+def _learn_and_save(
+    model: Agent, run_dir: Path, steps: int, args: argparse.Namespace, reset_num_timesteps: bool
+) -> int:
+    """Train, stop cleanly on a signal or a fault, save; the exit status."""
+    from acrl.a3c import WorkerError
+    from acrl.callbacks import CallbackList, RecordVideoEvery
+    from acrl.cli.stop import StopSignals
+
     videos = (
         None
         if args.video_every is None
-        else RecordVideoEvery(args.video_every, run_dir / "videos", seed=run.seed)
+        else RecordVideoEvery(args.video_every, run_dir / "videos", seed=model.seed or 0)
     )
     stop = StopSignals()
     callback = CallbackList([c for c in (videos, stop) if c is not None])
@@ -96,9 +153,10 @@ def train_one(args: argparse.Namespace) -> int:
     with stop:
         try:
             model.learn(
-                run.n_timesteps,
+                steps,
                 callback=callback,
                 log_interval=args.log_interval,
+                reset_num_timesteps=reset_num_timesteps,
                 progress_bar=not args.no_progress,
                 checkpoint_every=args.checkpoint_every,
             )
@@ -123,14 +181,14 @@ def train_one(args: argparse.Namespace) -> int:
     mean = model.recent_mean_return()
     print(
         f"{model.num_timesteps} steps in {elapsed:.1f} s "
-        f"({model.num_timesteps / elapsed:,.0f} steps/s); "
+        f"({steps / elapsed:,.0f} steps/s); "
         f"last-100 training return {mean:.1f}; model saved to {path}",
         flush=True,
     )
     if stop.received is not None:
         print(
             f"interrupted by {stop.name} at {model.num_timesteps} steps (after a whole update): "
-            f"the model is saved to {path}",
+            f"the model is saved to {path}; `acrl train --resume {run_dir}` continues it",
             file=sys.stderr,
         )
         return stop.exit_status
@@ -154,8 +212,9 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
             raise UserError(f"run dir {run_dir} already exists; pass --overwrite to replace it")
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
-        for path in [*run_dir.glob("events.out.tfevents.*"), *run_dir.glob("videos/step-*.mp4")]:
-            path.unlink()
+        for pattern in ("events.out.tfevents.*", "videos/step-*.mp4", "checkpoints/step-*.acrl"):
+            for path in run_dir.glob(pattern):
+                path.unlink()
 
 
 def _check_positive(args: argparse.Namespace, name: str) -> None:

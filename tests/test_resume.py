@@ -1,0 +1,85 @@
+"""Checkpoints and --resume: a run survives being killed at any moment."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from acrl.plotting.runs import read_columns
+from acrl.registry import load_model, make_model
+from acrl.run_config import resolve_run_config
+from tests.test_cli import acrl, assert_user_error
+
+TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]
+
+
+def test_resume_equals_a_run_whose_envs_were_reset_at_the_checkpoint(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*TRAIN, "--timesteps", 6000, "--checkpoint-every", 2000, "--run-dir", run_dir]
+    assert acrl(*args).returncode == 0
+    checkpoints = sorted((run_dir / "checkpoints").iterdir())
+    assert [p.name for p in checkpoints] == ["step-000000002016.acrl", "step-000000004032.acrl"]
+    # A crash right after the first checkpoint: only it is left.
+    (run_dir / "model.acrl").unlink()
+    checkpoints[1].unlink()
+    resumed = acrl("train", "--resume", run_dir, "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "from " + str(checkpoints[0]) + " at 2016 of 6000 steps" in resumed.stdout
+
+    # The same run in one process, its environments reset at step 2016 as a resume does.
+    run = resolve_run_config("CartPole-v1", overrides={"seed": 3, "n_envs": 4, "n_timesteps": 6000})
+    reference = make_model(run)
+    reference.learn(6000, callback=lambda m: m.num_timesteps < 2016)
+    reference.set_env("CartPole-v1")
+    reference.learn(6000 - 2016, reset_num_timesteps=False)
+
+    model = load_model(run_dir)
+    assert model.num_timesteps == reference.num_timesteps == 6016
+    assert torch.equal(model.params.vector, reference.params.vector)
+    assert model.optimizer.param_groups[0]["lr"] == reference.optimizer.param_groups[0]["lr"]
+    steps = read_columns(run_dir / "metrics.csv")["timesteps"]
+    assert np.all(np.diff(steps) > 0) and steps[-1] == 6016  # rows after 2016 logged once
+    wall = read_columns(run_dir / "metrics.csv")["wall_time"]
+    assert np.all(np.diff(wall) >= 0)  # the clock goes on from the checkpoint's row
+
+
+def test_kill_9_at_random_moments_then_resume_finishes(tmp_path):
+    run_dir = tmp_path / "killed"
+    total = 40_000
+    rng = random.Random(0)
+    argv = [*TRAIN, "--timesteps", str(total), "--checkpoint-every", "512", "--run-dir"]
+    argv = [*argv, str(run_dir), "--no-progress"]
+    for attempt in range(10):
+        if attempt:
+            argv = ["train", "--resume", str(run_dir), "--no-progress"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "acrl", *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not (run_dir / "model.acrl").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 1.0))  # often in the middle of writing a checkpoint
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        model = load_model(run_dir)  # the latest model is complete and loads
+        assert 0 < model.num_timesteps <= total + 32
+    done = acrl("train", "--resume", run_dir, "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert load_model(run_dir).num_timesteps >= total
+    assert len(list((run_dir / "checkpoints").iterdir())) <= 2  # the two newest, no temp files
+    steps = read_columns(run_dir / "metrics.csv")["timesteps"]
+    assert np.all(np.diff(steps) > 0)
+
+
+def test_resume_mistakes_are_one_line_with_status_2(tmp_path):
+    assert_user_error(acrl("train", "--resume", tmp_path), "not a run directory")
+    assert_user_error(acrl("train", "--resume", tmp_path, "CartPole-v1"), "drop an env id")
+    assert_user_error(acrl("train", "--resume", tmp_path, "--seed", 1), "drop --seed")
+    assert_user_error(acrl("train"), "or --resume RUN_DIR")
+    assert_user_error(acrl("train", "CartPole-v1", "--keep-checkpoints", 0), ">= 1")
