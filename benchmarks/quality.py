@@ -34,12 +34,13 @@ ZOO = {
 def run(preset: str, seed: int, scale: float, log_dir: Path | None) -> tuple[float, float, int]:
     config = resolve_run_config(preset, overrides={"seed": seed})
     budget = max(int(config.n_timesteps * scale), config.n_envs * config.hyperparams.n_steps)
-    model = make_model(
-        config, log_dir=None if log_dir is None else log_dir / preset / f"seed-{seed}"
-    )
+    run_dir = None if log_dir is None else log_dir / preset / f"seed-{seed}"
+    model = make_model(config, log_dir=run_dir)
     start = time.perf_counter()
     model.learn(budget)
     wall = time.perf_counter() - start
+    if run_dir is not None:
+        model.save(run_dir / "model.acrl")  # acrl eval / video / plot --policy-slice read it
     mean, _ = evaluate_policy(model, model.make_env(8, seed=10_000 + seed), 20, seed=10_000 + seed)
     return mean, wall, budget
 
