@@ -11,10 +11,12 @@ figures/lunar_lander.png and one video of each trained agent in output/lunar_lan
 from __future__ import annotations
 
 import argparse
+import shutil
 from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
 
 from acrl import evaluate_policy
 from acrl.plotting.curves import save
@@ -44,6 +46,7 @@ def main() -> None:
         scale = args.scale * (args.continuous_scale if "Continuous" in preset else 1.0)
         budget = int(run.n_timesteps * scale)
         run_dir = args.output / preset
+        shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run; logs in a used dir append
         model = make_model(run, log_dir=run_dir)
         model.learn(budget)
         mean, std = evaluate_policy(model, model.make_env(8, seed=10_000), 20, seed=10_000)
@@ -59,6 +62,7 @@ def main() -> None:
         ax.axhline(200, color="black", ls="--", lw=1, label="solved (200)")
         ax.set(xlabel="environment steps", ylabel="episodic return", ylim=(-600, 320),
                title=f"{preset}: eval {mean:.0f} ± {std:.0f} after {budget:,} steps")  # fmt: skip
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.tight_layout()
