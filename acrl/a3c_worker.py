@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from acrl.a2c import compute_gradients, raw_advantages
-from acrl.agent import make_optimizer
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
-from acrl.flat_params import FlatParameters
+from acrl.flat_params import FlatParameters, make_optimizer
 from acrl.policy import ActorCritic
 from acrl.rollout import RolloutCollector
 from acrl.seeding import set_random_seed

@@ -20,9 +20,9 @@ from gymnasium.vector import VectorEnv
 from acrl import __version__
 from acrl.checkpoints import Checkpointer
 from acrl.config import A2CConfig
-from acrl.envs import as_vector_env, make_vec_env
+from acrl.envs import as_vector_env, check_spaces, make_vec_env
 from acrl.errors import NonFiniteError, UserError
-from acrl.flat_params import FlatParameters
+from acrl.flat_params import FlatParameters, make_optimizer
 from acrl.metrics import MetricsLog
 from acrl.normalization import Normalization
 from acrl.persistence import (
@@ -54,16 +54,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for, but this torch build sees no CUDA device")
     return resolved
-
-
-def make_optimizer(vector: torch.Tensor, config: A2CConfig) -> torch.optim.Optimizer:
-    """RMSprop (alpha 0.99, as SB3's A2C) or Adam over the policy's one parameter vector."""
-    lr = config.lr_schedule(1.0)
-    if config.use_rms_prop:
-        return torch.optim.RMSprop(
-            [vector], lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=False
-        )
-    return torch.optim.Adam([vector], lr=lr, eps=1e-5, foreach=False)
 
 
 class Agent:
@@ -408,8 +398,3 @@ class Agent:
 
     def _checkpointer(self, every: int | None) -> Checkpointer:
         return Checkpointer(self, self.log_dir, every, self.num_timesteps, self.keep_checkpoints)
-
-
-def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:
-    if got != expected:
-        raise UserError(f"env {what} space {got} does not match the model's {expected}")

@@ -101,3 +101,9 @@ def env_id_of(env: gym.Env | VectorEnv) -> str | None:
     """The registered id behind an env, if Gymnasium knows it."""
     spec = getattr(env, "spec", None)
     return None if spec is None else spec.id
+
+
+def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:
+    """Raise a one-line UserError if an env's space differs from the model's."""
+    if got != expected:
+        raise UserError(f"env {what} space {got} does not match the model's {expected}")

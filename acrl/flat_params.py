@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from acrl.config import A2CConfig
+
 
 class FlatParameters:
     """Re-home ``module``'s parameters into ``vector`` and their gradients into ``vector.grad``.
@@ -63,3 +65,13 @@ def clip_grad_norm(grad: Tensor, max_norm: float) -> Tensor:
     norm = torch.linalg.vector_norm(grad)
     grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
     return norm
+
+
+def make_optimizer(vector: torch.Tensor, config: A2CConfig) -> torch.optim.Optimizer:
+    """RMSprop (alpha 0.99, as SB3's A2C) or Adam over the policy's one parameter vector."""
+    lr = config.lr_schedule(1.0)
+    if config.use_rms_prop:
+        return torch.optim.RMSprop(
+            [vector], lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=False
+        )
+    return torch.optim.Adam([vector], lr=lr, eps=1e-5, foreach=False)
