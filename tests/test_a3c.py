@@ -152,8 +152,10 @@ def test_save_load_a3c_model(tmp_path):
     # the run directory has the episodes of both workers and their last rollouts' advantages
     episodes = (tmp_path / "episodes.csv").read_text().splitlines()
     assert len(episodes) - 1 == model.total_episodes > 0
-    advantages = np.load(tmp_path / "advantages.npy")  # 2 workers x 2 envs x 5 steps, less
-    assert 2 * 2 * 4 <= advantages.size <= 2 * 2 * 5  # the steps that only reset an env
+    # The last rollout (2 envs x 5 steps, less the steps that only reset an env) of each
+    # worker that made an update: a worker that starts late may find the budget spent.
+    advantages = np.load(tmp_path / "advantages.npy")
+    assert 2 * 4 <= advantages.size <= 2 * 2 * 5
     assert np.isfinite(advantages).all()
     path = model.save(tmp_path / "a3c")
     loaded = load_model(path)
