@@ -98,6 +98,13 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return best[1]
 
 
+def remove_stale_temp_files(run_dir: Path) -> None:
+    """Delete the temporary files that a process killed mid-write left (never a whole model:
+    a file only gets its real name once complete)."""
+    for path in [*run_dir.glob(".*.tmp"), *(run_dir / CHECKPOINTS).glob(".*.tmp")]:
+        path.unlink(missing_ok=True)
+
+
 def truncate_logs(run_dir: Path, timesteps: int) -> float:
     """Drop rows of metrics.csv and episodes.csv logged after ``timesteps`` (they came after
     the checkpoint that a resume starts from); the wall time of the last row kept."""

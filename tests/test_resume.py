@@ -72,7 +72,9 @@ def test_kill_9_at_random_moments_then_resume_finishes(tmp_path):
     done = acrl("train", "--resume", run_dir, "--no-progress")
     assert done.returncode == 0, done.stderr
     assert load_model(run_dir).num_timesteps >= total
-    assert len(list((run_dir / "checkpoints").iterdir())) <= 2  # the two newest, no temp files
+    names = [p.name for p in (run_dir / "checkpoints").iterdir()]
+    assert len(names) == 2 and all(n.startswith("step-") for n in names)  # no temp files left
+    assert not list(run_dir.glob(".*.tmp"))
     steps = read_columns(run_dir / "metrics.csv")["timesteps"]
     assert np.all(np.diff(steps) > 0)
 

@@ -94,7 +94,7 @@ def train_one(args: argparse.Namespace) -> int:
 def resume_one(args: argparse.Namespace) -> int:
     """Continue the run in ``args.resume`` from its latest checkpoint to its step budget."""
     from acrl.registry import load_model
-    from acrl.run_files import latest_checkpoint, resume_logs
+    from acrl.run_files import latest_checkpoint, remove_stale_temp_files, resume_logs
 
     run_dir: Path = args.resume
     fixed = {
@@ -116,6 +116,7 @@ def resume_one(args: argparse.Namespace) -> int:
         total = int(args.timesteps or config["n_timesteps"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
         raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
+    remove_stale_temp_files(run_dir)
     path = latest_checkpoint(run_dir)
     model = load_model(path, device=args.device, log_dir=run_dir)
     if model.num_timesteps >= total:
