@@ -233,6 +233,7 @@ class A3C(Agent):
                 message = shared.queue.get(timeout=0.1)
             except queue_lib.Empty:
                 message = None
+            self.num_timesteps = shared.timesteps.value  # episodes below end by this count
             if message is not None:
                 kind, rank, *payload = message
                 if kind == "error":
@@ -245,10 +246,8 @@ class A3C(Agent):
                 for values in stats:
                     self.metrics.record(UpdateStats.from_floats(values))
                 self.num_updates += len(stats)
-                self.num_timesteps = shared.timesteps.value
                 self._add_episodes(episodes)
             self._check_alive(shared, finished)
-            self.num_timesteps = shared.timesteps.value
             bar.advance(self.num_timesteps - shown, self.recent_mean_return())
             shown = self.num_timesteps
             if self.num_updates >= next_row:

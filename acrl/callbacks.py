@@ -70,12 +70,12 @@ class RecordVideoEvery:
         self.out_dir = Path(self.out_dir)
 
     def __call__(self, model: Any) -> bool:
-        if self._next is None:
-            self._next = (model.num_timesteps // self.every + 1) * self.every
-        if model.num_timesteps >= self._next:
-            name = f"step-{model.num_timesteps:09d}"
+        steps = model.num_timesteps
+        if self._next is not None and steps >= self._next:
+            name = f"step-{steps:09d}"
             self.recorded += record_episodes(
                 model, model.env_id, self.out_dir, 1, self.seed, model.env_kwargs, name
             )
-            self._next = (model.num_timesteps // self.every + 1) * self.every
+        if self._next is None or steps >= self._next:  # the first multiple of every after now
+            self._next = (steps // self.every + 1) * self.every
         return True

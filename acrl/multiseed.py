@@ -199,12 +199,10 @@ def _last_finite(values: np.ndarray | None) -> float | None:
 
 
 def _plot(parent: Path, target: float | None) -> None:
-    from acrl.plotting.curves import diagnostics, learning_curve, save
+    from acrl.plotting.curves import save_curves
     from acrl.plotting.runs import load_runs
 
-    runs = load_runs([parent])
-    save(learning_curve(runs, target), parent / "learning_curve.png")
-    save(diagnostics(runs), parent / "learning_curve-diagnostics.png")
+    save_curves(load_runs([parent]), parent / "learning_curve.png", target)
 
 
 def _print_summary(summary: dict[str, Any], parent: Path) -> None:

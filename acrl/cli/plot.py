@@ -15,15 +15,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UserError(f"--resolution must be >= 2, got {args.resolution}")
     if args.policy_slice:
         return _policy_slice(args)
-    from acrl.plotting.curves import diagnostics, learning_curve, save
+    from acrl.plotting.curves import save_curves
     from acrl.plotting.runs import load_runs, solved_threshold
 
     runs = load_runs(args.run_dirs)
     target = args.target if args.target is not None else solved_threshold(runs[0].env_id)
     out = args.out or args.run_dirs[0] / "learning_curve.png"
     _check_png(out)
-    curve = save(learning_curve(runs, target, args.window, args.band), out)
-    diag = save(diagnostics(runs, args.band), out.with_name(f"{out.stem}-diagnostics.png"))
+    curve, diag = save_curves(runs, out, target, args.window, args.band)
     print(f"learning curve: {curve}\ndiagnostics: {diag}")
     return 0
 

@@ -162,20 +162,10 @@ def _learn_and_save(
                 checkpoint_every=args.checkpoint_every,
             )
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, save nothing more
-            kept = (run_dir / "model.acrl").exists()
-            print(
-                "interrupted twice: stopped without saving; "
-                + (f"the last checkpoint in {run_dir} is kept" if kept else "no model is saved"),
-                file=sys.stderr,
-            )
+            print(f"interrupted twice: stopped without saving; {_kept(run_dir)}", file=sys.stderr)
             return 130
         except (WorkerError, NonFiniteError) as exc:
-            kept = (run_dir / "model.acrl").exists()
-            print(
-                f"acrl: error: {exc}; "
-                + (f"the last checkpoint in {run_dir} is kept" if kept else "no model is saved"),
-                file=sys.stderr,
-            )
+            print(f"acrl: error: {exc}; {_kept(run_dir)}", file=sys.stderr)
             return 1
         elapsed = time.perf_counter() - start
         path = model.save(run_dir / "model.acrl")
@@ -194,6 +184,13 @@ def _learn_and_save(
         )
         return stop.exit_status
     return 0
+
+
+def _kept(run_dir: Path) -> str:
+    """What a run that stops without saving leaves behind."""
+    if (run_dir / "model.acrl").exists():
+        return f"the last checkpoint in {run_dir} is kept"
+    return "no model is saved"
 
 
 def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:

@@ -97,6 +97,14 @@ def diagnostics(runs: list[Run], band: str = "std") -> Figure:
     return fig
 
 
+def save_curves(
+    runs: list[Run], out: Path, target: float | None, window: int = 100, band: str = "std"
+) -> tuple[Path, Path]:
+    """The learning curve at ``out`` and the diagnostics beside it as NAME-diagnostics.png."""
+    curve = save(learning_curve(runs, target, window, band), out)
+    return curve, save(diagnostics(runs, band), out.with_name(f"{out.stem}-diagnostics.png"))
+
+
 def save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI)
