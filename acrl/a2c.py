@@ -19,6 +19,7 @@ from gymnasium.vector import VectorEnv
 
 from acrl.agent import Agent
 from acrl.config import A2CConfig
+from acrl.distributed import DistributedSync
 from acrl.errors import NonFiniteError
 from acrl.flat_params import FlatParameters, clip_grad_norm
 from acrl.losses import explained_variance, rollout_loss, rollout_targets
@@ -38,16 +39,20 @@ def compute_gradients(
     config: A2CConfig,
     learning_rate: float,
     update: int = 0,
+    average_gradients: Callable[[torch.Tensor], None] | None = None,
 ) -> UpdateStats:
     """The clipped gradient of the A2C loss of ``rollout``, in ``params.grad`` (zeroed first).
 
-    Raises NonFiniteError, naming ``update`` and the culprit, if the loss or the gradient is
-    not finite: the caller then never applies it.
+    ``average_gradients`` (several processes) replaces the gradient by its mean over them
+    before clipping. Raises NonFiniteError, naming ``update`` and the culprit, if the loss or
+    the gradient is not finite: the caller then never applies it.
     """
     targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
     params.zero_grad()
     terms = rollout_loss(policy, rollout, targets, config.ent_coef, config.vf_coef)
     terms.loss.backward()
+    if average_gradients is not None:
+        average_gradients(params.grad)
     grad_norm = clip_grad_norm(params.grad, config.max_grad_norm)
     if not torch.isfinite(grad_norm):  # a NaN or inf anywhere in the loss reaches the norm
         culprits = {
@@ -134,6 +139,15 @@ class A2C(Agent):
     def _init_engine(self, log_dir: str | Path | None = None) -> None:
         super()._init_engine(log_dir)
         self._collector: RolloutCollector | None = None
+        self.sync: DistributedSync | None = None
+
+    def distribute(self, sync: DistributedSync) -> None:
+        """Train as one rank of several (acrl.distributed): rank 0's weights and statistics
+        to all, then gradients averaged, episodes gathered and stops agreed every update."""
+        self.sync = sync
+        sync.episode_slots = self.n_envs * self.config.n_steps
+        sync.broadcast_model(self)
+        sync.attach(self)
 
     def set_env(self, env: str | gym.Env | VectorEnv) -> None:
         super().set_env(env)
@@ -144,7 +158,13 @@ class A2C(Agent):
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate
         stats = compute_gradients(
-            self.policy, self.params, rollout, self.config, learning_rate, self.num_updates + 1
+            self.policy,
+            self.params,
+            rollout,
+            self.config,
+            learning_rate,
+            self.num_updates + 1,
+            None if self.sync is None else self.sync.average_gradients,
         )
         self.optimizer.step()
         if self.policy.normalization is not None:  # after the step: acting and loss saw the same
@@ -183,13 +203,18 @@ class A2C(Agent):
             )
         collector = self._collector
         schedule = self.config.lr_schedule
-        per_update = self.config.n_steps * self.n_envs
+        sync = self.sync
+        per_update = self.config.n_steps * self.n_envs * (1 if sync is None else sync.world_size)
         bar = ProgressBar(-(-total_timesteps // per_update) * per_update, enabled=progress_bar)
         checkpoints = self._checkpointer(checkpoint_every)
         rollout = None
+        stop = False
         try:
             while self.num_timesteps < end:
                 rollout = collector.collect()
+                episodes = collector.episodes.drain()
+                if sync is not None:  # sent with the gradient; what all ranks sent comes back
+                    sync.post(episodes, stop)
                 # As SB3: a continued run (reset_num_timesteps=False) picks the schedule up
                 # where its step count left it, so a resumed run follows the original one.
                 progress_remaining = 1.0 - self.num_timesteps / end
@@ -197,12 +222,17 @@ class A2C(Agent):
                 self.num_timesteps += per_update
                 self.num_updates += 1
                 self.metrics.record(stats)
-                self._add_episodes(collector.episodes.drain())
+                if sync is not None:
+                    episodes, stop = sync.take()
+                self._add_episodes(episodes)
                 bar.advance(per_update, self.recent_mean_return())
                 if self.num_updates % log_interval == 0:
                     self._write_metrics()
                 checkpoints.maybe_save(self.num_timesteps)
-                if callback is not None and callback(self) is False:
+                if stop:  # a rank asked to stop at the last update: all stop after this one
+                    break
+                stop = callback is not None and callback(self) is False
+                if stop and sync is None:
                     break
             if self.metrics.has_pending:
                 self._write_metrics()

@@ -34,9 +34,8 @@ from acrl.persistence import (
     write_model,
 )
 from acrl.policy import ActorCritic, flat_obs_dim
-from acrl.run_files import rng_state, save_advantages, set_rng_state, write_config
+from acrl.run_files import open_logs, rng_state, save_advantages, set_rng_state
 from acrl.seeding import set_random_seed
-from acrl.tensorboard_log import TensorBoardLog
 from acrl.upgrade import is_old_layout, upgrade_file
 
 POLICIES = ("MlpPolicy",)
@@ -334,19 +333,14 @@ class Agent:
             or total_timesteps < 1
         ):
             raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
-        if reset_num_timesteps:
-            self.num_timesteps = 0
         if self.metrics is None or reset_num_timesteps:
+            start = 0 if reset_num_timesteps else self.num_timesteps
+            metrics = open_logs(self, start, total_timesteps, self._hparams())  # may refuse
             if self.metrics is not None and self.metrics.tensorboard is not None:
                 self.metrics.tensorboard.close()
-            csv_path = tensorboard = None
-            if self.log_dir is not None:
-                csv_path = self.log_dir / "metrics.csv"
-                tensorboard = TensorBoardLog(self.log_dir)
-                tensorboard.write_hparams(self._hparams())
-            self.metrics = MetricsLog(csv_path, self.num_timesteps, tensorboard)
-            if self.log_dir is not None:
-                write_config(self.log_dir, self, total_timesteps)
+            self.metrics = metrics
+        if reset_num_timesteps:
+            self.num_timesteps = 0
         return self.num_timesteps, self.num_timesteps + total_timesteps
 
     def _hparams(self) -> dict[str, Any]:

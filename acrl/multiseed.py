@@ -42,8 +42,11 @@ def parse_seeds(text: str) -> list[int]:
 
 def child_argv(args: argparse.Namespace, seed: int, run_dir: Path, progress: bool) -> list[str]:
     """The ``acrl train`` command line of one seed's run."""
-    argv = [sys.executable, "-m", "acrl", "train", args.env_id, "--algo", args.algo]
+    argv = [sys.executable, "-m", "acrl", "train"]
+    argv += [] if args.env_id is None else [args.env_id]
     options = {
+        "--algo": args.algo,
+        "--config": None if args.config is None else Path(args.config).resolve(),
         "--timesteps": args.timesteps,
         "--n-envs": args.n_envs,
         "--preset": args.preset,

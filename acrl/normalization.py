@@ -7,6 +7,8 @@ They change only when training calls ``update_*``; acting and evaluation never u
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -23,22 +25,48 @@ class RunningMeanStd(nn.Module):
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
         self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+        # With several processes (acrl.distributed): sums the batch moments over them, so
+        # every process merges the same combined batch and keeps the same statistics.
+        self.reduce: Callable[[Tensor], Tensor] | None = None
 
     @torch.no_grad()
     def update(self, batch: Tensor) -> None:
         """Merge a batch of shape (B, *shape) (Chan et al.'s parallel algorithm)."""
-        if batch.shape[0] == 0:
-            return
         batch = batch.to(torch.float64)
-        batch_mean = batch.mean(0)
-        batch_var = batch.var(0, correction=0)
-        n = float(batch.shape[0])
+        if self.reduce is not None:
+            batch_mean, batch_var, n = self._combined_moments(batch)
+        else:
+            if batch.shape[0] == 0:
+                return
+            batch_mean = batch.mean(0)
+            batch_var = batch.var(0, correction=0)
+            n = float(batch.shape[0])
+        if n == 0:
+            return
         total = self.count + n
         delta = batch_mean - self.mean
         m2 = self.var * self.count + batch_var * n + delta.pow(2) * self.count * n / total
         self.mean.add_(delta * n / total)
         self.var.copy_(m2 / total)
         self.count.copy_(total)
+
+    def _combined_moments(self, batch: Tensor) -> tuple[Tensor, Tensor, float]:
+        """Mean, variance and size of the union of every process's batch."""
+        assert self.reduce is not None
+        sums = torch.cat(
+            [
+                torch.tensor([float(batch.shape[0])], dtype=torch.float64),
+                batch.sum(0).reshape(-1),
+                batch.pow(2).sum(0).reshape(-1),
+            ]
+        )
+        sums = self.reduce(sums)
+        n, k = float(sums[0]), self.mean.numel()
+        if n == 0:
+            return self.mean, self.var, 0.0
+        mean = (sums[1 : 1 + k] / n).reshape(self.mean.shape)
+        var = (sums[1 + k :] / n).reshape(self.mean.shape) - mean.pow(2)
+        return mean, var.clamp_min(0.0), n
 
 
 class Normalization(nn.Module):

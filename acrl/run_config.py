@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -98,8 +99,10 @@ def resolve_run_config(
     preset: str | None = None,
     overrides: Mapping[str, Any] | None = None,
     assignments: Sequence[str] = (),
+    file_values: Mapping[str, Any] | None = None,
 ) -> RunConfig:
-    """The run's config: the preset (named, or the env's own), then overrides, then ``key=value``s.
+    """The run's config: the preset (named, or the env's own), then a config file's values
+    (``read_config_file``), then overrides, then ``key=value``s.
 
     ``env_or_preset`` is an env id, or a preset name that carries its env id.
     """
@@ -113,11 +116,41 @@ def resolve_run_config(
     values.setdefault("env_id", name)
     if env_or_preset != name:
         values["env_id"] = env_or_preset
+    values.update(file_values or {})
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     for assignment in assignments:
         key, value = parse_assignment(assignment)
         _assign(values, key, value)
     return build_run_config(values, algo, name)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a YAML file: a preset entry's flat keys, or a run's config.yaml (whose
+    ``hyperparams`` mapping is flattened; its ``algo`` and ``preset`` keys are kept for the
+    caller). Nothing is executed: tags beyond plain YAML are refused."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise UserError(f"cannot read config file {path}: {reason}") from None
+    try:
+        data = read_yaml(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UserError(f"config file {path}: {problem}{where}") from None
+    if not isinstance(data, dict):
+        raise UserError(
+            f"config file {path} must be a mapping of settings, not {type(data).__name__}"
+        )
+    values = {str(k): v for k, v in data.items()}
+    hyper = values.pop("hyperparams", None)
+    if hyper is not None:
+        if not isinstance(hyper, dict):
+            raise UserError(f"config file {path}: hyperparams must be a mapping")
+        values.update({str(k): v for k, v in hyper.items()})
+    return values
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ import torch
 import yaml
 
 from acrl.errors import UserError
+from acrl.metrics import MetricsLog
 from acrl.persistence import read_model
 from acrl.run_config import RunConfig
+from acrl.tensorboard_log import TensorBoardLog
 
 CHECKPOINTS = "checkpoints"
 
@@ -37,6 +40,40 @@ def write_config(log_dir: Path, agent: Any, total_timesteps: int) -> None:
         lock_updates=getattr(agent, "lock_updates", False),
     )
     path.write_text(yaml.safe_dump(run.to_dict(), sort_keys=False))
+
+
+def open_logs(
+    agent: Any, start: int, total_timesteps: int, hparams: Mapping[str, Any]
+) -> MetricsLog:
+    """The metrics log of a ``learn()`` call from step ``start``; with a log_dir, metrics.csv,
+    TensorBoard events and config.yaml there. A run that starts at step 0 never writes into
+    another run's logs: that raises before anything is written."""
+    log_dir: Path | None = agent.log_dir
+    if log_dir is None:
+        return MetricsLog(None, start, None)
+    if start == 0:
+        check_no_logs(log_dir)
+    tensorboard = TensorBoardLog(log_dir)
+    tensorboard.write_hparams(hparams)
+    metrics = MetricsLog(log_dir / "metrics.csv", start, tensorboard)
+    write_config(log_dir, agent, total_timesteps)
+    return metrics
+
+
+def check_no_logs(log_dir: Path) -> None:
+    """Refuse to start a new run's logs in a directory that holds another run's: its rows
+    would be mixed into theirs."""
+    found = [
+        path.name
+        for path in (log_dir / "metrics.csv", log_dir / "episodes.csv")
+        if path.is_file() and path.stat().st_size > 0
+    ] + [path.name for path in sorted(log_dir.glob("events.out.tfevents.*"))[:1]]
+    if found:
+        raise UserError(
+            f"log_dir {log_dir} already holds a run's logs ({', '.join(found)}); give a new "
+            "log_dir, or continue that run: load its model and learn(..., "
+            "reset_num_timesteps=False)"
+        )
 
 
 def save_advantages(log_dir: Path, agent: Any, advantages: np.ndarray) -> None:

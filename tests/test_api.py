@@ -73,6 +73,26 @@ def test_learn_returns_model_counts_steps_and_writes_metrics(tmp_path):
     assert model.num_timesteps == 500
 
 
+def test_a_new_run_never_writes_into_another_runs_logs(tmp_path):
+    first = small_model(log_dir=tmp_path)
+    first.learn(200, log_interval=5)
+    first.save(tmp_path / "model.acrl")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for again in (lambda: small_model(log_dir=tmp_path).learn(200), lambda: first.learn(200)):
+        with pytest.raises(UserError, match="already holds a run's logs"):
+            again()
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert first.num_timesteps == 200  # the refused learn() changed nothing
+    # Continuing that run appends to its logs, in this process or after loading it.
+    first.learn(200, log_interval=5, reset_num_timesteps=False)
+    loaded = A2C.load(tmp_path / "model.acrl", log_dir=tmp_path, env="CartPole-v1")
+    loaded.learn(200, log_interval=5, reset_num_timesteps=False)
+    steps = [
+        int(line.split(",")[0]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]
+    ]
+    assert steps == [100, 200, 300, 400, 300, 400]
+
+
 def test_learning_rate_schedule_reaches_optimizer():
     model = small_model(learning_rate="lin_0.001")
     rates = []

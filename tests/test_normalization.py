@@ -139,3 +139,28 @@ def test_a3c_workers_share_the_statistics():
     # Every worker's observations and returns reached the shared statistics.
     assert stats["normalization.obs_rms.count"].item() >= 2_000
     assert stats["normalization.ret_rms.count"].item() >= 2_000
+
+
+def test_ranks_merge_the_union_of_their_batches():
+    """With a reduce (acrl.distributed sums over ranks), each rank's update merges the union
+    of every rank's batch: the same statistics as one process that saw all of it."""
+    gen = torch.Generator().manual_seed(0)
+    mine = torch.randn(40, 3, generator=gen, dtype=torch.float64) * 2 + 1
+    theirs = torch.randn(24, 3, generator=gen, dtype=torch.float64) - 3
+
+    def sums(batch):
+        return torch.cat([torch.tensor([float(batch.shape[0])]), batch.sum(0), (batch**2).sum(0)])
+
+    ranked = RunningMeanStd((3,))
+    ranked.reduce = lambda local: local + sums(theirs)
+    alone = RunningMeanStd((3,))
+    for _ in range(3):
+        ranked.update(mine)
+        alone.update(torch.cat([mine, theirs]))
+    assert torch.allclose(ranked.mean, alone.mean, atol=1e-12)
+    assert torch.allclose(ranked.var, alone.var, atol=1e-12)
+    assert float(ranked.count) == pytest.approx(float(alone.count)) == 3 * 64 + 1e-4
+    empty = RunningMeanStd((3,))
+    empty.reduce = lambda local: local  # no rank saw anything: nothing changes
+    empty.update(torch.zeros(0, 3))
+    assert float(empty.count) == pytest.approx(1e-4)

@@ -12,7 +12,7 @@ import torch
 from acrl.plotting.runs import read_columns
 from acrl.registry import load_model, make_model
 from acrl.run_config import resolve_run_config
-from tests.test_cli import acrl, assert_user_error
+from tests.test_cli import acrl
 
 TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]
 
@@ -79,9 +79,28 @@ def test_kill_9_at_random_moments_then_resume_finishes(tmp_path):
     assert np.all(np.diff(steps) > 0)
 
 
-def test_resume_mistakes_are_one_line_with_status_2(tmp_path):
-    assert_user_error(acrl("train", "--resume", tmp_path), "not a run directory")
-    assert_user_error(acrl("train", "--resume", tmp_path, "CartPole-v1"), "drop an env id")
-    assert_user_error(acrl("train", "--resume", tmp_path, "--seed", 1), "drop --seed")
-    assert_user_error(acrl("train"), "or --resume RUN_DIR")
-    assert_user_error(acrl("train", "CartPole-v1", "--keep-checkpoints", 0), ">= 1")
+def test_a3c_resumes_from_its_checkpoint(tmp_path):
+    run_dir = tmp_path / "a3c"
+    args = ["train", "CartPole-v1", "--algo", "a3c", "--workers", "2", "--n-envs", "2"]
+    args += ["--seed", "1", "--timesteps", 4000, "--checkpoint-every", 1000]
+    args += ["--log-interval", 5, "--run-dir", run_dir, "--no-progress"]
+    assert acrl(*args).returncode == 0
+    checkpoints = sorted((run_dir / "checkpoints").iterdir())
+    assert len(checkpoints) == 2
+    # A crash right after the older checkpoint: only it is left.
+    (run_dir / "model.acrl").unlink()
+    checkpoints[1].unlink()
+    saved = load_model(checkpoints[0])
+    resumed = acrl("train", "--resume", run_dir, "--timesteps", 6000, "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming A3C on CartPole-v1 from {checkpoints[0]} at {saved.num_timesteps}" in (
+        resumed.stdout
+    )
+    model = load_model(run_dir)
+    assert type(model).__name__ == "A3C" and model.n_workers == 2
+    assert model.num_timesteps >= 6000 and model.num_updates > saved.num_updates
+    steps = read_columns(run_dir / "metrics.csv")["timesteps"]
+    assert np.all(np.diff(steps) > 0) and steps[-1] >= 6000  # rows after the checkpoint once
+    episodes = read_columns(run_dir / "episodes.csv")["timesteps"]
+    assert np.all(np.diff(episodes) >= 0)
+    assert model.total_episodes == len(episodes)

@@ -44,7 +44,14 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         metavar="RUN_DIR",
         help="continue RUN_DIR from its latest checkpoint to its step budget (or --timesteps)",
     )
-    train.add_argument("--algo", default="a2c", help="algorithm: a2c or a3c (default: a2c)")
+    train.add_argument("--algo", help="algorithm: a2c or a3c (default: a2c)")
+    train.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.yml",
+        help="settings from a YAML file: a preset entry's keys, or a run's config.yaml "
+        "(applied over the preset; --seed, --timesteps, --n-envs and --set apply over it)",
+    )
     train.add_argument("--timesteps", type=int, help="environment steps (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
     train.add_argument(
@@ -94,6 +101,12 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         "--run-dir", type=Path, help="output directory (default: runs/ENV__ALGO__sSEED__TIME)"
     )
     train.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="A2C as one rank of a torchrun job: `torchrun --nproc-per-node K -m acrl train "
+        "ENV --distributed` (gradients averaged over ranks; rank 0 writes the run)",
+    )
     train.add_argument("--log-interval", type=int, default=100, help="updates between metrics rows")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.add_argument(

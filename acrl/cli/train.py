@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import yaml
 
+from acrl.a2c import A2C
 from acrl.agent import Agent
+from acrl.distributed import DistributedSync, PeerLostError
 from acrl.errors import NonFiniteError, UserError
 from acrl.run_config import RunConfig
 
@@ -33,10 +36,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         _check_positive(args, name)
     for name in ("video_every", "jobs", "keep_checkpoints"):
         _check_positive(args, name)
+    if args.distributed and (args.resume is not None or args.seeds is not None):
+        raise UserError("--distributed trains one fresh run: drop --resume and --seeds")
     if args.resume is not None:
         return resume_one(args)
-    if args.env_id is None:
-        raise UserError("give an env id or preset name to train on, or --resume RUN_DIR")
     if args.seeds is None:
         if args.jobs != 1:
             raise UserError("--jobs runs seeds in parallel; add --seeds")
@@ -57,14 +60,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
     from acrl.envs import check_env_id
-    from acrl.run_config import resolve_run_config
+    from acrl.run_config import read_config_file, resolve_run_config
 
+    file_values = read_config_file(args.config) if args.config is not None else {}
+    algo = args.algo or file_values.get("algo") or "a2c"
+    preset = args.preset or file_values.get("preset")
+    env_id = args.env_id or file_values.get("env_id") or preset
+    if env_id is None:
+        raise UserError(
+            "give an env id or preset name to train on, a --config file with env_id, "
+            "or --resume RUN_DIR"
+        )
+    file_values = {k: v for k, v in file_values.items() if k not in ("algo", "preset")}
+    if algo != "a3c":  # a run's config.yaml lists the A3C keys at their defaults
+        for key, default in (("n_workers", None), ("lock_updates", False)):
+            if key in file_values and file_values[key] == default:
+                del file_values[key]
     overrides = {"n_timesteps": args.timesteps, "seed": args.seed, "n_envs": args.n_envs}
     if args.workers is not None:
-        if args.algo != "a3c":
+        if algo != "a3c":
             raise UserError("--workers is an A3C setting; add --algo a3c")
         overrides["n_workers"] = args.workers
-    run = resolve_run_config(args.env_id, args.algo, args.preset, overrides, args.assignments)
+    run = resolve_run_config(
+        str(env_id), algo, preset, overrides, args.assignments, file_values=file_values
+    )
     check_env_id(run.env_id)
     return run
 
@@ -73,22 +92,51 @@ def train_one(args: argparse.Namespace) -> int:
     from acrl.registry import make_model
 
     run = _run_config(args)
+    sync = _join_ranks(args, run) if args.distributed else None
+    main = sync is None or sync.is_main
     run_dir = args.run_dir or Path("runs") / (
         f"{run.env_id}__{run.algo}__s{run.seed}__{datetime.now():%Y%m%d-%H%M%S}"
     )
+    # rank r of several seeds its envs seed + r * n_envs + i; rank 0 alone writes files
+    rank_run = run if sync is None else replace(run, seed=run.seed + sync.rank * run.n_envs)
+    device = args.device if sync is None else str(sync.device)
     try:
-        model = make_model(run, log_dir=run_dir, device=args.device)
+        model = make_model(rank_run, log_dir=run_dir if main else None, device=device)
     except ValueError as exc:  # an env this algorithm cannot handle, a bad device
         raise UserError(str(exc)) from None
-    prepare_run_dir(run_dir, args.overwrite)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(run.to_dict(), sort_keys=False))
-    print(
-        f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps "
-        f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}",
-        flush=True,
-    )
+    if main:
+        prepare_run_dir(run_dir, args.overwrite)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(run.to_dict(), sort_keys=False))
+        ranks = "" if sync is None else f" on {sync.world_size} ranks"
+        print(
+            f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps{ranks} "
+            f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}",
+            flush=True,
+        )
+    if sync is not None:
+        assert isinstance(model, A2C)
+        model.distribute(sync)
     model.keep_checkpoints = args.keep_checkpoints
-    return _learn_and_save(model, run_dir, run.n_timesteps, args, reset_num_timesteps=True)
+    try:
+        status = _learn_and_save(model, run_dir, run.n_timesteps, args, reset_num_timesteps=True)
+        if sync is not None and status != 1:  # 1: a peer was lost; no collective can run
+            sync.check_identical(model)
+        return status
+    except PeerLostError as exc:
+        print(f"acrl: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if sync is not None:
+            sync.close()
+
+
+def _join_ranks(args: argparse.Namespace, run: RunConfig) -> DistributedSync:
+    """This process's rank among torchrun's (after the config is known to be valid)."""
+    from acrl.distributed import DistributedSync
+
+    if run.algo != "a2c":
+        raise UserError("--distributed trains A2C; A3C scales out with --backend ray")
+    return DistributedSync.from_torchrun(args.device)
 
 
 def resume_one(args: argparse.Namespace) -> int:
@@ -99,6 +147,8 @@ def resume_one(args: argparse.Namespace) -> int:
     run_dir: Path = args.resume
     fixed = {
         "an env id": args.env_id,
+        "--algo": args.algo,
+        "--config": args.config,
         "--seed": args.seed,
         "--seeds": args.seeds,
         "--n-envs": args.n_envs,
@@ -116,9 +166,10 @@ def resume_one(args: argparse.Namespace) -> int:
         total = int(args.timesteps or config["n_timesteps"])
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
         raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
-    remove_stale_temp_files(run_dir)
     path = latest_checkpoint(run_dir)
     model = load_model(path, device=args.device, log_dir=run_dir)
+    _check_same_run(model, config, path)
+    remove_stale_temp_files(run_dir)
     if model.num_timesteps >= total:
         print(f"{run_dir} is complete: {model.num_timesteps} of {total} steps")
         return 0
@@ -133,6 +184,17 @@ def resume_one(args: argparse.Namespace) -> int:
     return _learn_and_save(
         model, run_dir, total - model.num_timesteps, args, reset_num_timesteps=False
     )
+
+
+def _check_same_run(model: Agent, config: dict[str, object], path: Path) -> None:
+    """Refuse a checkpoint that another run put in this directory (other algorithm or env)."""
+    theirs = (config.get("algo", "a2c"), config.get("env_id"), config.get("env_kwargs") or {})
+    ours = (model.algo, model.env_id, dict(model.env_kwargs or {}))
+    if ours != theirs:
+        raise UserError(
+            f"{path} holds {ours[0].upper()} on {ours[1]}, but the run's config.yaml says "
+            f"{str(theirs[0]).upper()} on {theirs[1]}; it is not this run's checkpoint"
+        )
 
 
 def _learn_and_save(
@@ -158,16 +220,18 @@ def _learn_and_save(
                 callback=callback,
                 log_interval=args.log_interval,
                 reset_num_timesteps=reset_num_timesteps,
-                progress_bar=not args.no_progress,
+                progress_bar=not args.no_progress and model.log_dir is not None,
                 checkpoint_every=args.checkpoint_every,
             )
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, save nothing more
             print(f"interrupted twice: stopped without saving; {_kept(run_dir)}", file=sys.stderr)
             return 130
-        except (WorkerError, NonFiniteError) as exc:
+        except (WorkerError, NonFiniteError, PeerLostError) as exc:
             print(f"acrl: error: {exc}; {_kept(run_dir)}", file=sys.stderr)
             return 1
         elapsed = time.perf_counter() - start
+        if model.log_dir is None:  # a rank other than 0 of a distributed run: no files
+            return stop.exit_status if stop.received is not None else 0
         path = model.save(run_dir / "model.acrl")
     mean = model.recent_mean_return()
     print(

@@ -1,0 +1,133 @@
+"""A2C on torch.distributed: two ranks launched by torchrun on this machine (gloo, loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from acrl import evaluate_policy
+from acrl.registry import load_model
+from tests.helpers import wait_for_metrics_rows
+
+pytestmark = pytest.mark.slow
+
+
+def torchrun(*args: object, ranks: int = 2) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        str(ranks),
+        "-m",
+        "acrl",
+        "train",
+        *map(str, args),
+        "--distributed",
+        "--no-progress",
+    ]
+
+
+def digest(model) -> str:
+    state = [model.params.vector, *model.policy.buffers()]
+    return hashlib.sha256(b"".join(t.detach().numpy().tobytes() for t in state)).hexdigest()[:16]
+
+
+def test_two_ranks_solve_cartpole_with_identical_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        # 2 ranks x 16 envs: the global batch of the preset's 32 envs x 8 steps
+        torchrun("CartPole-v1", "--n-envs", 16, "--run-dir", run_dir, "--log-interval", 50),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "on 2 ranks" in done.stdout
+    digests = dict(re.findall(r"rank (\d) of 2: weights sha256 ([0-9a-f]{16})", done.stdout))
+    assert set(digests) == {"0", "1"}, done.stdout
+    model = load_model(run_dir)
+    assert digests["0"] == digests["1"] == digest(model)
+    assert model.num_timesteps >= 400_000  # the budget counts both ranks' steps
+    mean, _ = evaluate_policy(model, model.make_env(8, seed=10_000), 20, seed=10_000)
+    assert mean >= 475  # the same threshold as the single-process preset test
+    # rank 0's log holds both ranks' episodes: about twice what one rank's 8 envs finish
+    episodes = (run_dir / "episodes.csv").read_text().splitlines()[1:]
+    assert len(episodes) == model.total_episodes
+
+
+def test_normalization_statistics_stay_identical_across_ranks(tmp_path):
+    """Pendulum's preset normalizes observations and rewards: each rank merges every rank's
+    batches, so the statistics (in the digest with the weights) match."""
+    run_dir = tmp_path / "run"
+    args = ("Pendulum-v1", "--timesteps", 6000, "--run-dir", run_dir)
+    done = subprocess.run(torchrun(*args), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    digests = dict(re.findall(r"rank (\d) of 2: weights sha256 ([0-9a-f]{16})", done.stdout))
+    model = load_model(run_dir)
+    assert digests["0"] == digests["1"] == digest(model)
+    assert model.policy.normalization.obs_rms.count > 6000  # both ranks' observations
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+        except OSError:
+            continue
+        if int(fields.get("PPid", "0").strip()) == pid:
+            out.append(int(status.parent.name))
+    return out
+
+
+def _rank_of(pid: int) -> int | None:
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for entry in environ:
+        if entry.startswith(b"RANK="):
+            return int(entry[5:])
+    return None
+
+
+def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ("CartPole-v1", "--timesteps", 10_000_000, "--run-dir", run_dir)
+    proc = subprocess.Popen(
+        torchrun(*args, "--log-interval", 20, "--checkpoint-every", 4000),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_metrics_rows(run_dir, rows=3)
+        workers = {_rank_of(pid): pid for pid in _children(proc.pid)}
+        assert set(workers) >= {0, 1}, workers
+        os.kill(workers[1], signal.SIGKILL)
+        start = time.monotonic()
+        output, _ = proc.communicate(timeout=120)
+        assert time.monotonic() - start < 120
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0, output
+    # rank 0's own report (torchrun then adds its summary of the failed workers)
+    assert "acrl: error: rank 0 of 2: averaging gradients failed, another rank has stopped" in (
+        output
+    ), output
+    assert load_model(run_dir).num_timesteps > 0  # rank 0's last checkpoint is intact

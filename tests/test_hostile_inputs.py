@@ -1,0 +1,238 @@
+"""Malformed input of every kind: one line on stderr, exit status 2, and not one byte on disk
+changed (not the existing run, not the bad inputs themselves, no new file or directory).
+
+The cases run ``acrl``'s ``main`` in this process, in a directory that holds a finished run
+and a library of broken inputs; ``test_cli.py`` checks the same through real subprocesses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from acrl import A2C, A3C
+from acrl.cli import main
+from acrl.errors import UserError
+
+MARKER = "PWNED"  # what every payload below would create if anything executed it
+
+BAD_YAML = {
+    "list.yml": "- env_id\n- CartPole-v1\n",
+    "scalar.yml": "CartPole-v1\n",
+    "syntax.yml": "env_id: [CartPole-v1,\n",
+    "tag.yml": f"env_id: !!python/object/apply:os.system ['touch {MARKER}']\n",
+    "unknown.yml": "env_id: CartPole-v1\nno_such_setting: 1\n",
+    "type.yml": "env_id: CartPole-v1\nn_envs: eight\n",
+    "range.yml": "env_id: CartPole-v1\ngamma: 5\n",
+    "hyper.yml": "env_id: CartPole-v1\nhyperparams: 5\n",
+    "noenv.yml": "gamma: 0.9\n",
+}
+
+# (argv, a fragment of the one-line error)
+CLI_CASES = [
+    # train: env ids, presets, algorithms, flags
+    (["train", "NoSuchEnv-v0"], "unknown environment id 'NoSuchEnv-v0'"),
+    (["train", "CartPole"], "unknown environment id 'CartPole'"),
+    (["train", "FrozenLake-v1"], "unsupported observation space Discrete(16)"),
+    (["train", "CartPole-v1", "--preset", "nope"], "unknown preset 'nope'"),
+    (["train", "CartPole-v1", "--algo", "ppo"], "unknown algorithm 'ppo'"),
+    (["train", "CartPole-v1", "--bogus"], "unrecognized arguments"),
+    (["train"], "give an env id"),
+    (["train", "CartPole-v1", "--timesteps", "-5"], "--timesteps must be >= 1"),
+    (["train", "CartPole-v1", "--timesteps", "many"], "invalid int value"),
+    (["train", "CartPole-v1", "--n-envs", "0"], "--n-envs must be >= 1"),
+    (["train", "CartPole-v1", "--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
+    (["train", "CartPole-v1", "--keep-checkpoints", "0"], "--keep-checkpoints must be >= 1"),
+    (["train", "CartPole-v1", "--video-every", "0"], "--video-every must be >= 1"),
+    (["train", "CartPole-v1", "--threads", "0"], "--threads must be >= 1"),
+    (["train", "CartPole-v1", "--device", "cuda:7"], "device"),
+    (["train", "CartPole-v1", "--workers", "2"], "--workers is an A3C setting"),
+    (["train", "CartPole-v1", "--jobs", "2"], "--jobs runs seeds in parallel"),
+    (["train", "CartPole-v1", "--seeds", "1,x"], "--seeds takes comma-separated integers"),
+    (["train", "CartPole-v1", "--seeds", "0,1", "--seed", "3"], "either --seed or --seeds"),
+    (["train", "CartPole-v1", "--run-dir", "run"], "already exists"),
+    # train: --set
+    (["train", "CartPole-v1", "--set", "no_such_key=1"], "unknown setting 'no_such_key'"),
+    (["train", "CartPole-v1", "--set", "gamma"], "--set expects key=value"),
+    (["train", "CartPole-v1", "--set", "gamma=2"], "gamma must be in (0, 1]"),
+    (["train", "CartPole-v1", "--set", "n_steps=abc"], "n_steps must be an integer"),
+    (["train", "CartPole-v1", "--set", "n_envs=0"], "n_envs must be an integer >= 1"),
+    (["train", "CartPole-v1", "--set", "learning_rate=-1"], "learning_rate must be"),
+    (["train", "CartPole-v1", "--set", "learning_rate=lin_abc"], "learning_rate 'lin_abc'"),
+    (["train", "CartPole-v1", "--set", "vectorization=nope"], "vectorization must be one of"),
+    (["train", "CartPole-v1", "--set", "env_kwargs=[1,2]"], "env_kwargs must be a mapping"),
+    (["train", "Pendulum-v1", "--set", "env_kwargs.no_such_arg=1"], "bad env_kwargs"),
+    (["train", "CartPole-v1", "--set", "policy_kwargs=5"], "policy_kwargs must be a mapping"),
+    (["train", "CartPole-v1", "--set", "policy_kwargs.activation=nope"], "activation must be"),
+    (["train", "CartPole-v1", "--set", "policy_kwargs.net_arch=[0]"], "net_arch sizes"),
+    # train: YAML config files
+    (["train", "--config", "bad/list.yml"], "must be a mapping of settings, not list"),
+    (["train", "--config", "bad/scalar.yml"], "must be a mapping of settings, not str"),
+    (["train", "--config", "bad/syntax.yml"], "(line 2)"),
+    (["train", "--config", "bad/tag.yml"], "could not determine a constructor"),
+    (["train", "--config", "bad/unknown.yml"], "unknown setting 'no_such_setting'"),
+    (["train", "--config", "bad/type.yml"], "n_envs must be an integer"),
+    (["train", "--config", "bad/range.yml"], "gamma must be in (0, 1]"),
+    (["train", "--config", "bad/hyper.yml"], "hyperparams must be a mapping"),
+    (["train", "--config", "bad/noenv.yml"], "a --config file with env_id"),
+    (["train", "--config", "bad/missing.yml"], "cannot read config file"),
+    # train --resume
+    (["train", "--resume", "nowhere"], "is not a run directory written by `acrl train`"),
+    (["train", "--resume", "run", "--seed", "3"], "drop --seed"),
+    (["train", "--resume", "run", "CartPole-v1"], "drop an env id"),
+    (["train", "--resume", "run", "--config", "bad/noenv.yml"], "drop --config"),
+    (["train", "--resume", "list-config-run"], "is not a run directory"),
+    (["train", "--resume", "pickled-run"], "has no checkpoint to resume from"),
+    (["train", "--resume", "pendulum-config-run"], "not this run's checkpoint"),
+    (["train", "--resume", "a3c-checkpoint-run"], "not this run's checkpoint"),
+    # model files: eval, video, plot
+    (["eval", "nowhere/model.acrl"], "no model file at"),
+    (["eval", "notes.txt"], "is not an acrl model file"),
+    (["eval", "bad/empty.acrl"], "is not an acrl model file"),
+    (["eval", "bad/truncated.acrl"], "is not an acrl model file"),
+    (["eval", "bad/corrupt.acrl"], "is not an acrl model file"),
+    (["eval", "bad/damaged-meta.acrl"], "damaged header"),
+    (["eval", "bad/torch-pickle.acrl"], "is not an acrl model file"),
+    (["eval", "bad/pickle.acrl"], "is not an acrl model file"),
+    (["eval", "bad/weights.safetensors"], "no acrl header"),
+    (["eval", "run", "--episodes", "0"], "--episodes must be >= 1"),
+    (["eval", "run", "--seed", "-3"], "--seed must be >= 0"),
+    (["video", "bad/torch-pickle.acrl"], "is not an acrl model file"),
+    (["video", "run", "--episodes", "0"], "--episodes must be >= 1"),
+    (["plot", "nowhere"], "is not a run directory"),
+    (["plot", "run", "--window", "0"], "--window must be >= 1"),
+    (["plot", "run", "--band", "nope"], "invalid choice"),
+    (["plot", "run", "--policy-slice", "--dims", "0,9"], "dimension 9 is out of range"),
+    (["plot", "run", "--policy-slice", "--fixed=1,2"], "--fixed needs 4 values"),
+    (["plot", "run", "--policy-slice", "--range=1:0,0:1"], "LOW < HIGH"),
+    (["frobnicate"], "invalid choice"),
+]
+
+# Python API (code run with ``ws`` bound), and a fragment of the UserError's message
+API_CASES = [
+    ("A2C.load(ws / 'bad' / 'a3c.acrl')", "use A3C.load"),
+    ("A3C.load(ws / 'run' / 'model.acrl')", "use A2C.load"),
+    ("A2C.load(ws / 'run' / 'model.acrl', env='Pendulum-v1')", "does not match the model's"),
+    ("A2C.load(ws / 'bad' / 'torch-pickle.acrl')", "is not an acrl model file"),
+    ("A2C.load(ws / 'bad' / 'other-shape.acrl')", "weights do not match"),
+]
+
+
+class _Payload:
+    """Unpickling this creates the marker file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _write_bad_models(ws: Path) -> None:
+    bad = ws / "bad"
+    good = (ws / "run" / "model.acrl").read_bytes()
+    (bad / "empty.acrl").write_bytes(b"")
+    (bad / "truncated.acrl").write_bytes(good[: len(good) // 2])
+    (bad / "corrupt.acrl").write_bytes(good[:8] + b"\xff" * 64 + good[72:])
+    torch.save({"policy.w": _Payload(ws / MARKER)}, bad / "torch-pickle.acrl")
+    (bad / "pickle.acrl").write_bytes(pickle.dumps(_Payload(ws / MARKER)))
+    (bad / "notes.txt").write_text("not a model\n")
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    save_file({"w": torch.zeros(2)}, str(bad / "weights.safetensors"))
+    tensors = load_file(str(ws / "run" / "model.acrl"))
+    with safe_open(str(ws / "run" / "model.acrl"), framework="pt") as fh:
+        header = fh.metadata()
+    save_file(tensors, str(bad / "damaged-meta.acrl"), metadata={**header, "meta": "{not json"})
+    # the file of a wider network under the header of this one: shapes disagree
+    wide = A2C("MlpPolicy", "CartPole-v1", n_envs=1, policy_kwargs={"net_arch": [8]}, seed=0)
+    wide.save(bad / "wide.acrl")
+    save_file(load_file(str(bad / "wide.acrl")), str(bad / "other-shape.acrl"), metadata=header)
+    A3C("MlpPolicy", "CartPole-v1", n_envs=1, n_workers=1, seed=0).save(bad / "a3c.acrl")
+
+
+def _copy_run(ws: Path, name: str) -> Path:
+    target = ws / name
+    shutil.copytree(ws / "run", target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory) -> Path:
+    """A directory with a finished run, runs that were tampered with, and broken inputs."""
+    ws = tmp_path_factory.mktemp("ws")
+    done = subprocess.run(
+        [sys.executable, "-m", "acrl", "train", "CartPole-v1", "--timesteps", "1024"]
+        + ["--n-envs", "4", "--checkpoint-every", "256", "--run-dir", "run", "--no-progress"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (ws / "bad").mkdir()
+    for name, text in BAD_YAML.items():
+        (ws / "bad" / name).write_text(text)
+    (ws / "notes.txt").write_text("not a model\n")
+    _write_bad_models(ws)
+    (_copy_run(ws, "list-config-run") / "config.yaml").write_text("- not\n- a mapping\n")
+    pickled = _copy_run(ws, "pickled-run")
+    for model in [pickled / "model.acrl", *(pickled / "checkpoints").glob("*.acrl")]:
+        shutil.copyfile(ws / "bad" / "torch-pickle.acrl", model)
+    config = yaml.safe_load((ws / "run" / "config.yaml").read_text())
+    pendulum = _copy_run(ws, "pendulum-config-run") / "config.yaml"
+    pendulum.write_text(yaml.safe_dump({**config, "env_id": "Pendulum-v1"}))
+    a3c = _copy_run(ws, "a3c-checkpoint-run")
+    shutil.rmtree(a3c / "checkpoints")
+    shutil.copyfile(ws / "bad" / "a3c.acrl", a3c / "model.acrl")
+    return ws
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and directory under ``root``, with a digest of each file's bytes."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        out[key] = "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def test_the_table_is_large():
+    assert len(CLI_CASES) + len(API_CASES) >= 30
+
+
+@pytest.mark.parametrize("argv, fragment", CLI_CASES, ids=[" ".join(a) for a, _ in CLI_CASES])
+def test_cli_refuses_with_one_line_and_changes_nothing(ws, monkeypatch, capsys, argv, fragment):
+    monkeypatch.chdir(ws)
+    before = snapshot(ws)
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert fragment in lines[0], lines[0]
+    assert snapshot(ws) == before
+    assert not (ws / MARKER).exists()
+
+
+@pytest.mark.parametrize("code, fragment", API_CASES, ids=[c for c, _ in API_CASES])
+def test_api_refuses_with_one_line_and_changes_nothing(ws, code, fragment):
+    before = snapshot(ws)
+    with pytest.raises(UserError) as info:
+        eval(code, {"A2C": A2C, "A3C": A3C, "ws": ws})
+    message = str(info.value)
+    assert "\n" not in message and fragment in message, message
+    assert snapshot(ws) == before
+    assert not (ws / MARKER).exists()
