@@ -28,8 +28,9 @@ from acrl.errors import UserError
 TIMEOUT_S = float(os.environ.get("ACRL_DIST_TIMEOUT", "300"))
 
 
-class PeerLostError(RuntimeError):
-    """Another rank stopped (it died, or its host did): this one cannot go on."""
+class DistributedError(RuntimeError):
+    """The ranks cannot go on together: another rank stopped (it died, or its host did), or
+    their weights differ."""
 
 
 class DistributedSync:
@@ -85,7 +86,7 @@ class DistributedSync:
         except RuntimeError as exc:  # gloo and nccl raise RuntimeError subclasses
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             reason = re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0][:160]
-            raise PeerLostError(
+            raise DistributedError(
                 f"rank {self.rank} of {self.world_size}: {what} failed, another rank has "
                 f"stopped ({reason})"
             ) from None
@@ -157,7 +158,7 @@ class DistributedSync:
         with self._collective("comparing weights"):
             dist.all_gather(parts, mine)
         if any(int(p.item()) != int(mine.item()) for p in parts):
-            raise PeerLostError(f"rank {self.rank}: the ranks' weights differ after training")
+            raise DistributedError(f"rank {self.rank}: the ranks' weights differ after training")
         return digest
 
     def attach(self, agent: Any) -> None:

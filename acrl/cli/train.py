@@ -13,7 +13,7 @@ import yaml
 
 from acrl.a2c import A2C
 from acrl.agent import Agent
-from acrl.distributed import DistributedSync, PeerLostError
+from acrl.distributed import DistributedError, DistributedSync
 from acrl.errors import NonFiniteError, UserError
 from acrl.run_config import RunConfig
 
@@ -119,10 +119,10 @@ def train_one(args: argparse.Namespace) -> int:
     model.keep_checkpoints = args.keep_checkpoints
     try:
         status = _learn_and_save(model, run_dir, run.n_timesteps, args, reset_num_timesteps=True)
-        if sync is not None and status != 1:  # 1: a peer was lost; no collective can run
+        if sync is not None and status != 1:  # 1: a rank was lost; no collective can run
             sync.check_identical(model)
         return status
-    except PeerLostError as exc:
+    except DistributedError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -132,8 +132,6 @@ def train_one(args: argparse.Namespace) -> int:
 
 def _join_ranks(args: argparse.Namespace, run: RunConfig) -> DistributedSync:
     """This process's rank among torchrun's (after the config is known to be valid)."""
-    from acrl.distributed import DistributedSync
-
     if run.algo != "a2c":
         raise UserError("--distributed trains A2C; A3C scales out with --backend ray")
     return DistributedSync.from_torchrun(args.device)
@@ -226,7 +224,7 @@ def _learn_and_save(
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, save nothing more
             print(f"interrupted twice: stopped without saving; {_kept(run_dir)}", file=sys.stderr)
             return 130
-        except (WorkerError, NonFiniteError, PeerLostError) as exc:
+        except (WorkerError, NonFiniteError, DistributedError) as exc:
             print(f"acrl: error: {exc}; {_kept(run_dir)}", file=sys.stderr)
             return 1
         elapsed = time.perf_counter() - start
