@@ -2,12 +2,15 @@
 
 Worker processes collect rollouts and step a shared optimizer (acrl.a3c_worker); the main
 process does not train: it shows progress, logs what workers report and writes
-checkpoints from the shared model. A failing worker stops the whole run.
+checkpoints from the shared model. A failing worker stops the whole run. With
+``backend="ray"`` the workers are Ray actors and this process applies their gradients
+(acrl.a3c_ray); everything else (metrics, checkpoints, callbacks) is the same.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pickle
 import queue as queue_lib
@@ -22,10 +25,12 @@ import numpy as np
 import torch
 import torch.multiprocessing as mp
 
+from acrl.a3c_ray import RAY_MISSING, learn_on_ray
 from acrl.a3c_worker import STOP_SIGNALS, Shared, WorkerSpec, run_worker
 from acrl.agent import Agent
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
+from acrl.errors import UserError, WorkerError
 from acrl.metrics import UpdateStats
 from acrl.progress import ProgressBar
 from acrl.seeding import worker_seeds
@@ -33,10 +38,7 @@ from acrl.shared import share_model_and_optimizer
 
 Callback = Callable[["A3C"], "bool | None"]
 SHUTDOWN_SECONDS = 5.0
-
-
-class WorkerError(RuntimeError):
-    """A worker process failed; the message names the worker and its error."""
+BACKENDS = ("processes", "ray")
 
 
 class A3C(Agent):
@@ -44,7 +46,9 @@ class A3C(Agent):
 
     ``env`` is an env id (each worker makes its own ``n_envs`` copies). ``n_workers``
     defaults to the number of cores; ``lock_updates`` serializes optimizer steps
-    (default: lock-free Hogwild).
+    (default: lock-free Hogwild). ``backend="ray"`` runs the workers as Ray actors, on a
+    local Ray instance or the cluster at ``ray_address``; Ray restarts a worker whose
+    process dies up to ``worker_restarts`` times.
     """
 
     algo = "a3c"
@@ -70,6 +74,9 @@ class A3C(Agent):
         n_workers: int | None = None,
         n_envs: int = 1,
         lock_updates: bool = False,
+        backend: str = "processes",
+        ray_address: str | None = None,
+        worker_restarts: int = 3,
         seed: int | None = None,
         device: str | torch.device = "cpu",
         verbose: int = 0,
@@ -111,15 +118,42 @@ class A3C(Agent):
             action_space=spaces[1],
         )
         self.env_id = env
-        self._init_engine(log_dir=log_dir, n_workers=n_workers, lock_updates=lock_updates)
+        self._init_engine(
+            log_dir=log_dir,
+            n_workers=n_workers,
+            lock_updates=lock_updates,
+            backend=backend,
+            ray_address=ray_address,
+            worker_restarts=worker_restarts,
+        )
+        if backend == "ray" and importlib.util.find_spec("ray") is None:
+            raise UserError(RAY_MISSING)
 
     def _init_engine(
         self,
         log_dir: str | Path | None = None,
         n_workers: int | None = None,
         lock_updates: bool = False,
+        backend: str = "processes",
+        ray_address: str | None = None,
+        worker_restarts: int = 3,
     ) -> None:
         super()._init_engine(log_dir)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend == "ray" and lock_updates:
+            raise ValueError(
+                "lock_updates is a setting of the processes backend: on Ray the driver "
+                "applies the gradients one at a time"
+            )
+        if ray_address is not None and backend != "ray":
+            raise ValueError("ray_address joins a Ray cluster: it needs backend='ray'")
+        if (
+            isinstance(worker_restarts, bool)
+            or not isinstance(worker_restarts, int)
+            or worker_restarts < 0
+        ):
+            raise ValueError(f"worker_restarts must be an integer >= 0, got {worker_restarts!r}")
         if n_workers is None:
             n_workers = os.cpu_count() or 1
         if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
@@ -135,6 +169,9 @@ class A3C(Agent):
             ) from None
         self.n_workers = n_workers
         self.lock_updates = bool(lock_updates)
+        self.backend = backend
+        self.ray_address = ray_address  # not saved: where the cluster is is not the model's
+        self.worker_restarts = worker_restarts  # Ray backend only
         self.workers: list[Any] = []
         self._last_advantages: list[np.ndarray] = []  # of each worker's last rollout
 
@@ -144,11 +181,16 @@ class A3C(Agent):
 
     def _meta(self) -> dict[str, Any]:
         meta = super()._meta()
-        meta["a3c"] = {"n_workers": self.n_workers, "lock_updates": self.lock_updates}
+        meta["a3c"] = {
+            "n_workers": self.n_workers,
+            "lock_updates": self.lock_updates,
+            "backend": self.backend,
+            "worker_restarts": self.worker_restarts,
+        }
         return meta
 
     def _hparams(self) -> dict[str, Any]:
-        return {**super()._hparams(), "n_workers": self.n_workers}
+        return {**super()._hparams(), "n_workers": self.n_workers, "backend": self.backend}
 
     def learn(
         self,
@@ -159,24 +201,12 @@ class A3C(Agent):
         progress_bar: bool = False,
         checkpoint_every: int | None = None,
     ) -> A3C:
-        """Train with ``n_workers`` processes until ``total_timesteps`` global steps.
+        """Train with ``n_workers`` workers until ``total_timesteps`` global steps.
 
         ``callback(model)`` runs in the main process whenever reports arrive; returning
         False stops all workers. Raises WorkerError if a worker fails.
         """
         start, _ = self._begin_learn(total_timesteps, reset_num_timesteps)
-        ctx = mp.get_context("spawn")
-        optimizer_state = share_model_and_optimizer(self.policy, self.optimizer)
-        shared = Shared(
-            policy=self.policy,
-            params=self.params.vector,
-            optimizer_state=optimizer_state,
-            timesteps=ctx.Value("q", start, lock=False),
-            counter_lock=ctx.Lock(),
-            stop=ctx.Event(),
-            lock=ctx.Lock(),
-            queue=ctx.Queue(),
-        )
         spec = WorkerSpec(
             env_id=str(self.env_id),
             env_kwargs=dict(self.env_kwargs),
@@ -190,14 +220,50 @@ class A3C(Agent):
             lock_updates=self.lock_updates,
             seeds=worker_seeds(self.seed, self.num_updates, self.n_workers),
         )
+        bar = ProgressBar(total_timesteps, enabled=progress_bar)
+        checkpoints = self._checkpointer(checkpoint_every)
+        self._last_advantages = []
+        try:
+            if self.backend == "ray":
+                advantages = learn_on_ray(self, spec, log_interval, bar, checkpoints, callback)
+                self._last_advantages = [advantages]
+            else:
+                self._learn_in_processes(spec, bar, log_interval, checkpoints, callback)
+        finally:
+            bar.close()
+        if self.metrics is not None and self.metrics.has_pending:
+            self._write_metrics()
+        if self._last_advantages:
+            self._save_advantages(np.concatenate(self._last_advantages))
+        return self
+
+    def _learn_in_processes(
+        self,
+        spec: WorkerSpec,
+        bar: ProgressBar,
+        log_interval: int,
+        checkpoints: Any,
+        callback: Callback | None,
+    ) -> None:
+        """The processes backend: Hogwild workers around the model in shared memory."""
+        ctx = mp.get_context("spawn")
+        optimizer_state = share_model_and_optimizer(self.policy, self.optimizer)
+        shared = Shared(
+            policy=self.policy,
+            params=self.params.vector,
+            optimizer_state=optimizer_state,
+            timesteps=ctx.Value("q", spec.start_timesteps, lock=False),
+            counter_lock=ctx.Lock(),
+            stop=ctx.Event(),
+            lock=ctx.Lock(),
+            queue=ctx.Queue(),
+        )
         self.workers = [
             ctx.Process(
                 target=run_worker, args=(rank, spec, shared, os.getpid()), name=f"acrl-a3c-{rank}"
             )
             for rank in range(self.n_workers)
         ]
-        bar = ProgressBar(total_timesteps, enabled=progress_bar)
-        checkpoints = self._checkpointer(checkpoint_every)
         try:
             with _signals_ignored_by_children():
                 for process in self.workers:
@@ -206,13 +272,7 @@ class A3C(Agent):
         finally:
             shared.stop.set()
             self._shut_down_workers(shared)
-            self.num_timesteps = min(shared.timesteps.value, start + total_timesteps)
-            bar.close()
-        if self.metrics is not None and self.metrics.has_pending:
-            self._write_metrics()
-        if self._last_advantages:
-            self._save_advantages(np.concatenate(self._last_advantages))
-        return self
+            self.num_timesteps = min(shared.timesteps.value, spec.end_timesteps)
 
     def _monitor(
         self,

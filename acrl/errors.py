@@ -8,3 +8,7 @@ class UserError(ValueError):
 class NonFiniteError(ArithmeticError):
     """A NaN or infinity during training, from the environment or in an update's loss or
     gradient; the update it would have spoiled is not applied."""
+
+
+class WorkerError(RuntimeError):
+    """An A3C worker failed; the message names the worker and its error."""

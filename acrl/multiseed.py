@@ -51,6 +51,8 @@ def child_argv(args: argparse.Namespace, seed: int, run_dir: Path, progress: boo
         "--n-envs": args.n_envs,
         "--preset": args.preset,
         "--workers": args.workers,
+        "--backend": args.backend,
+        "--address": args.address,
         "--checkpoint-every": args.checkpoint_every,
         "--keep-checkpoints": args.keep_checkpoints,
         "--video-every": args.video_every,

@@ -25,8 +25,9 @@ class RunningMeanStd(nn.Module):
         self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
         self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
         self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
-        # With several processes (acrl.distributed): sums the batch moments over them, so
-        # every process merges the same combined batch and keeps the same statistics.
+        # With several processes: given a batch's moment_sums, the sums to merge instead
+        # (acrl.distributed: over every rank, so all keep the same statistics; the Ray
+        # backend of A3C: the same sums, recorded for the parameter server).
         self.reduce: Callable[[Tensor], Tensor] | None = None
 
     @torch.no_grad()
@@ -34,15 +35,21 @@ class RunningMeanStd(nn.Module):
         """Merge a batch of shape (B, *shape) (Chan et al.'s parallel algorithm)."""
         batch = batch.to(torch.float64)
         if self.reduce is not None:
-            batch_mean, batch_var, n = self._combined_moments(batch)
-        else:
-            if batch.shape[0] == 0:
-                return
-            batch_mean = batch.mean(0)
-            batch_var = batch.var(0, correction=0)
-            n = float(batch.shape[0])
+            self.merge_sums(self.reduce(moment_sums(batch)))
+        elif batch.shape[0] > 0:
+            self._merge(batch.mean(0), batch.var(0, correction=0), float(batch.shape[0]))
+
+    @torch.no_grad()
+    def merge_sums(self, sums: Tensor) -> None:
+        """Merge a batch given by its ``moment_sums`` (size, sum, sum of squares)."""
+        n, k = float(sums[0]), self.mean.numel()
         if n == 0:
             return
+        mean = (sums[1 : 1 + k] / n).reshape(self.mean.shape)
+        var = (sums[1 + k :] / n).reshape(self.mean.shape) - mean.pow(2)
+        self._merge(mean, var.clamp_min(0.0), n)
+
+    def _merge(self, batch_mean: Tensor, batch_var: Tensor, n: float) -> None:
         total = self.count + n
         delta = batch_mean - self.mean
         m2 = self.var * self.count + batch_var * n + delta.pow(2) * self.count * n / total
@@ -50,23 +57,18 @@ class RunningMeanStd(nn.Module):
         self.var.copy_(m2 / total)
         self.count.copy_(total)
 
-    def _combined_moments(self, batch: Tensor) -> tuple[Tensor, Tensor, float]:
-        """Mean, variance and size of the union of every process's batch."""
-        assert self.reduce is not None
-        sums = torch.cat(
-            [
-                torch.tensor([float(batch.shape[0])], dtype=torch.float64),
-                batch.sum(0).reshape(-1),
-                batch.pow(2).sum(0).reshape(-1),
-            ]
-        )
-        sums = self.reduce(sums)
-        n, k = float(sums[0]), self.mean.numel()
-        if n == 0:
-            return self.mean, self.var, 0.0
-        mean = (sums[1 : 1 + k] / n).reshape(self.mean.shape)
-        var = (sums[1 + k :] / n).reshape(self.mean.shape) - mean.pow(2)
-        return mean, var.clamp_min(0.0), n
+
+def moment_sums(batch: Tensor) -> Tensor:
+    """A batch of shape (B, *shape) as one float64 vector: B, the sums and the sums of
+    squares; what processes add up to merge their batches (``RunningMeanStd.merge_sums``)."""
+    batch = batch.to(torch.float64)
+    return torch.cat(
+        [
+            torch.tensor([float(batch.shape[0])], dtype=torch.float64),
+            batch.sum(0).reshape(-1),
+            batch.pow(2).sum(0).reshape(-1),
+        ]
+    )
 
 
 class Normalization(nn.Module):

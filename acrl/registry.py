@@ -16,8 +16,14 @@ from acrl.run_config import RunConfig
 ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C, "a3c": A3C}
 
 
-def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = "cpu") -> Agent:
-    """A fresh model for a resolved run config (preset, flags and overrides applied)."""
+def make_model(
+    run: RunConfig,
+    log_dir: str | Path | None = None,
+    device: str = "cpu",
+    ray_address: str | None = None,
+) -> Agent:
+    """A fresh model for a resolved run config (preset, flags and overrides applied);
+    ``ray_address``: the Ray cluster an A3C run on the Ray backend joins."""
     common: dict[str, Any] = dict(
         **run.hyperparams.as_kwargs(),
         n_envs=run.n_envs,
@@ -29,7 +35,13 @@ def make_model(run: RunConfig, log_dir: str | Path | None = None, device: str = 
     )
     if run.algo == "a3c":
         return A3C(
-            run.policy, run.env_id, n_workers=run.n_workers, lock_updates=run.lock_updates, **common
+            run.policy,
+            run.env_id,
+            n_workers=run.n_workers,
+            lock_updates=run.lock_updates,
+            backend=run.backend,
+            ray_address=ray_address,
+            **common,
         )
     return A2C(run.policy, run.env_id, **common)
 

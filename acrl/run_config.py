@@ -34,7 +34,9 @@ def read_yaml(text: str) -> Any:
 
 
 RUN_KEYS = ("env_id", "env_kwargs", "n_envs", "n_timesteps", "policy", "vectorization", "seed")
-A3C_KEYS = ("n_workers", "lock_updates")
+A3C_DEFAULTS = {"n_workers": None, "lock_updates": False, "backend": "processes"}
+A3C_KEYS = tuple(A3C_DEFAULTS)
+BACKENDS = ("processes", "ray")  # of A3C
 DEFAULT_N_ENVS = {"a2c": 8, "a3c": 1}
 
 
@@ -54,6 +56,7 @@ class RunConfig:
     hyperparams: A2CConfig = field(default_factory=A2CConfig)
     n_workers: int | None = None  # A3C only: None means one per core
     lock_updates: bool = False  # A3C only
+    backend: str = "processes"  # A3C only: worker processes on this machine, or Ray actors
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -224,7 +227,14 @@ def build_run_config(
         if values.get("n_workers") is None
         else _as_int("n_workers", values["n_workers"], low=1),
         lock_updates=_as_bool("lock_updates", values.get("lock_updates", False)),
+        backend=_as_choice("backend", values.get("backend", "processes"), BACKENDS),
     )
+
+
+def _as_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
 
 
 def _as_bool(name: str, value: Any) -> bool:

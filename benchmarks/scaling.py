@@ -2,7 +2,8 @@
 
 CartPole-v1 with the A2C preset's global batch (32 envs x 8 steps per update): one process;
 torchrun with 1 rank (32 envs) and 2 ranks (16 envs each); and the A3C preset with 1 and 2
-worker processes. Each figure is the steady-state rate of the run's metrics.csv (the rows
+worker processes, and with 1 and 2 Ray worker actors on a local Ray instance (the install of
+the `ray` extra). Each figure is the steady-state rate of the run's metrics.csv (the rows
 after the first, so start-up and the first update are left out), from `acrl train` as a
 user calls it.
 
@@ -51,6 +52,24 @@ def main() -> None:
         "A2C, torchrun 2 ranks x 16 envs": [*ranks, "2", *rest, "--n-envs", "16"],
         "A3C, 1 worker (preset)": [*one, "--algo", "a3c", "--workers", "1"],
         "A3C, 2 workers (preset)": [*one, "--algo", "a3c", "--workers", "2"],
+        "A3C on Ray, 1 worker (preset)": [
+            *one,
+            "--algo",
+            "a3c",
+            "--backend",
+            "ray",
+            "--workers",
+            "1",
+        ],
+        "A3C on Ray, 2 workers (preset)": [
+            *one,
+            "--algo",
+            "a3c",
+            "--backend",
+            "ray",
+            "--workers",
+            "2",
+        ],
     }
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:

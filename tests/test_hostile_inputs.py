@@ -55,6 +55,18 @@ CLI_CASES = [
     (["train", "CartPole-v1", "--threads", "0"], "--threads must be >= 1"),
     (["train", "CartPole-v1", "--device", "cuda:7"], "device"),
     (["train", "CartPole-v1", "--workers", "2"], "--workers is an A3C setting"),
+    (["train", "CartPole-v1", "--backend", "ray"], "--backend is an A3C setting"),
+    (["train", "CartPole-v1", "--algo", "a3c", "--backend", "spark"], "invalid choice"),
+    (["train", "CartPole-v1", "--algo", "a3c", "--address", "auto"], "joins a Ray cluster"),
+    (["train", "CartPole-v1", "--algo", "a3c", "--set", "backend=spark"], "backend must be"),
+    (
+        ["train", "CartPole-v1", "--algo", "a3c", "--backend", "ray", "--address", "127.0.0.1:1"],
+        "cannot reach the Ray cluster at 127.0.0.1:1",
+    ),
+    (
+        ["train", "CartPole-v1", "--algo", "a3c", "--backend", "ray", "--set", "lock_updates=true"],
+        "lock_updates is a setting of the processes backend",
+    ),
     (["train", "CartPole-v1", "--jobs", "2"], "--jobs runs seeds in parallel"),
     (["train", "CartPole-v1", "--seeds", "1,x"], "--seeds takes comma-separated integers"),
     (["train", "CartPole-v1", "--seeds", "0,1", "--seed", "3"], "either --seed or --seeds"),
@@ -93,6 +105,7 @@ CLI_CASES = [
     (["train", "--resume", "pickled-run"], "has no checkpoint to resume from"),
     (["train", "--resume", "pendulum-config-run"], "not this run's checkpoint"),
     (["train", "--resume", "a3c-checkpoint-run"], "not this run's checkpoint"),
+    (["train", "--resume", "run", "--address", "auto"], "this run does not use --backend ray"),
     # model files: eval, video, plot
     (["eval", "nowhere/model.acrl"], "no model file at"),
     (["eval", "notes.txt"], "is not an acrl model file"),

@@ -62,7 +62,20 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
     train.add_argument("--preset", help="preset name (default: the env's own preset, if any)")
-    train.add_argument("--workers", type=int, help="A3C worker processes (default: one per core)")
+    train.add_argument(
+        "--workers", type=int, help="A3C workers (default: one per core of this machine)"
+    )
+    train.add_argument(
+        "--backend",
+        choices=("processes", "ray"),
+        help="A3C workers: processes on this machine (default) or Ray actors (acrl[ray])",
+    )
+    train.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --backend ray: join the Ray cluster at ADDR (e.g. auto, or HOST:6379); "
+        "without it a local Ray instance starts",
+    )
     train.add_argument(
         "--checkpoint-every",
         type=int,

@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
     from acrl.envs import check_env_id
-    from acrl.run_config import read_config_file, resolve_run_config
+    from acrl.run_config import A3C_DEFAULTS, read_config_file, resolve_run_config
 
     file_values = read_config_file(args.config) if args.config is not None else {}
     algo = args.algo or file_values.get("algo") or "a2c"
@@ -73,7 +73,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         )
     file_values = {k: v for k, v in file_values.items() if k not in ("algo", "preset")}
     if algo != "a3c":  # a run's config.yaml lists the A3C keys at their defaults
-        for key, default in (("n_workers", None), ("lock_updates", False)):
+        for key, default in A3C_DEFAULTS.items():
             if key in file_values and file_values[key] == default:
                 del file_values[key]
     overrides = {"n_timesteps": args.timesteps, "seed": args.seed, "n_envs": args.n_envs}
@@ -81,10 +81,20 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         if algo != "a3c":
             raise UserError("--workers is an A3C setting; add --algo a3c")
         overrides["n_workers"] = args.workers
+    if args.backend is not None:
+        if algo != "a3c":
+            raise UserError("--backend is an A3C setting; add --algo a3c")
+        overrides["backend"] = args.backend
     run = resolve_run_config(
         str(env_id), algo, preset, overrides, args.assignments, file_values=file_values
     )
     check_env_id(run.env_id)
+    if args.address is not None:
+        if run.backend != "ray":
+            raise UserError("--address joins a Ray cluster; add --algo a3c --backend ray")
+        from acrl.a3c_ray import check_reachable
+
+        check_reachable(args.address)  # before the run directory is made
     return run
 
 
@@ -101,7 +111,9 @@ def train_one(args: argparse.Namespace) -> int:
     rank_run = run if sync is None else replace(run, seed=run.seed + sync.rank * run.n_envs)
     device = args.device if sync is None else str(sync.device)
     try:
-        model = make_model(rank_run, log_dir=run_dir if main else None, device=device)
+        model = make_model(
+            rank_run, log_dir=run_dir if main else None, device=device, ray_address=args.address
+        )
     except ValueError as exc:  # an env this algorithm cannot handle, a bad device
         raise UserError(str(exc)) from None
     if main:
@@ -152,6 +164,7 @@ def resume_one(args: argparse.Namespace) -> int:
         "--n-envs": args.n_envs,
         "--preset": args.preset,
         "--workers": args.workers,
+        "--backend": args.backend,
         "--set": args.assignments,
         "--run-dir": args.run_dir,
         "--overwrite": args.overwrite,
@@ -167,6 +180,10 @@ def resume_one(args: argparse.Namespace) -> int:
     path = latest_checkpoint(run_dir)
     model = load_model(path, device=args.device, log_dir=run_dir)
     _check_same_run(model, config, path)
+    if args.address is not None:
+        if getattr(model, "backend", None) != "ray":
+            raise UserError("--address joins a Ray cluster; this run does not use --backend ray")
+        model.ray_address = args.address  # type: ignore[attr-defined]
     remove_stale_temp_files(run_dir)
     if model.num_timesteps >= total:
         print(f"{run_dir} is complete: {model.num_timesteps} of {total} steps")
@@ -210,7 +227,7 @@ def _learn_and_save(
     )
     stop = StopSignals()
     callback = CallbackList([c for c in (videos, stop) if c is not None])
-    start = time.perf_counter()
+    start, first_step = time.perf_counter(), model.num_timesteps
     with stop:
         try:
             model.learn(
@@ -234,7 +251,7 @@ def _learn_and_save(
     mean = model.recent_mean_return()
     print(
         f"{model.num_timesteps} steps in {elapsed:.1f} s "
-        f"({steps / elapsed:,.0f} steps/s); "
+        f"({(model.num_timesteps - first_step) / elapsed:,.0f} steps/s); "
         f"last-100 training return {mean:.1f}; model saved to {path}",
         flush=True,
     )

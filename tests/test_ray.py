@@ -1,0 +1,218 @@
+"""A3C on Ray: a local Ray instance, worker actors, the driver as parameter server."""
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
+from acrl.errors import UserError, WorkerError
+from acrl.plotting.runs import read_columns
+from acrl.registry import load_model, make_model
+from acrl.run_config import resolve_run_config
+from tests.test_cli import acrl
+
+pytest.importorskip("ray")
+
+
+def ray_processes(prefix=b"ray::", anywhere=False):
+    """PIDs of live processes whose title starts with ``prefix`` (Ray names its workers
+    ray::ClassName), or holds it anywhere."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read()
+            with open(f"/proc/{entry}/status") as f:
+                zombie = "zombie" in f.read()
+        except OSError:
+            continue
+        if (prefix in title if anywhere else title.startswith(prefix)) and not zombie:
+            pids.append(int(entry))
+    return pids
+
+
+def kill_one_worker_at(update):
+    """A callback that kills one worker's process with SIGKILL at ``update``."""
+    killed = []
+
+    def callback(model):
+        if model.num_updates >= update and not killed:
+            pid = ray_processes(b"ray::GradientWorker")[0]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    callback.killed = killed
+    return callback
+
+
+def no_ray_left(timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while ray_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return ray_processes() == []
+
+
+@pytest.mark.slow
+def test_ray_a3c_solves_cartpole_with_two_workers():
+    run = resolve_run_config(
+        "CartPole-v1", algo="a3c", overrides={"seed": 0, "n_workers": 2, "backend": "ray"}
+    )
+    model = make_model(run)
+    stop = StopOnReturn(475)
+    model.learn(300_000, callback=stop)
+    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
+    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
+    assert mean >= 400
+    assert no_ray_left()
+
+
+def test_a_killed_ray_worker_is_restarted_and_the_run_finishes():
+    model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, backend="ray")
+    kill = kill_one_worker_at(update=20)
+    start = time.monotonic()
+    model.learn(12_000, callback=kill)
+    assert kill.killed and kill.killed[0] not in ray_processes()
+    assert model.num_timesteps >= 12_000 and model.num_updates == model.num_timesteps // 20
+    assert time.monotonic() - start < 90
+    assert no_ray_left()
+
+
+def test_a_ray_worker_without_restarts_left_fails_the_run_cleanly():
+    model = A3C(
+        "MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, backend="ray", worker_restarts=0
+    )
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=r"worker [01]'s process died and it has no restart"):
+        model.learn(1_000_000, callback=kill_one_worker_at(update=10))
+    assert time.monotonic() - start < 60
+    assert no_ray_left()
+
+
+def test_an_exception_in_a_ray_worker_ends_the_run_with_its_error():
+    model = A3C("MlpPolicy", "tests.envs:acrl-tests/Broken-v0", n_workers=2, seed=0, backend="ray")
+    with pytest.raises(
+        WorkerError, match="worker [01] failed: RuntimeError: the simulator exploded"
+    ):
+        model.learn(1_000_000)
+    assert no_ray_left()
+
+
+def test_ray_workers_share_the_normalization_statistics(tmp_path):
+    model = A3C(
+        "MlpPolicy",
+        "Pendulum-v1",
+        n_workers=2,
+        n_envs=2,
+        n_steps=5,
+        seed=0,
+        backend="ray",
+        normalize_obs=True,
+        normalize_reward=True,
+    )
+    model.learn(4_000)
+    stats = model.policy.normalization
+    # Every observation of every applied rollout was merged into the model's statistics
+    # once (a rollout that was not applied is not counted in either).
+    assert float(stats.obs_rms.count) == pytest.approx(model.num_timesteps + 1e-4, abs=1e-9)
+    assert 0 < float(stats.ret_rms.count) <= model.num_timesteps + 1e-4
+    assert 1.0 < float(stats.obs_rms.var[2]) < 30.0  # angular velocity: far from the prior 1
+    loaded = A3C.load(model.save(tmp_path / "pendulum"))
+    assert loaded.backend == "ray"
+    obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    assert np.array_equal(
+        loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+    )
+
+
+def test_cli_ray_run_writes_the_same_run_directory_and_resumes(tmp_path):
+    run_dir = tmp_path / "ray"
+    args = ["train", "CartPole-v1", "--algo", "a3c", "--backend", "ray", "--workers", "2"]
+    args += ["--n-envs", "4", "--timesteps", 4000, "--checkpoint-every", 1000]
+    args += ["--log-interval", 5, "--run-dir", run_dir, "--no-progress"]
+    result = acrl(*args)
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["algo"] == "a3c" and config["backend"] == "ray" and config["n_workers"] == 2
+    model = load_model(run_dir)
+    assert model.backend == "ray" and model.num_timesteps >= 4000
+    assert len(list((run_dir / "checkpoints").iterdir())) == 2
+    steps = read_columns(run_dir / "metrics.csv")["timesteps"]
+    assert len(steps) >= 5 and np.all(np.diff(steps) > 0)
+    assert model.total_episodes == len(read_columns(run_dir / "episodes.csv")["timesteps"])
+    assert np.load(run_dir / "advantages.npy").size > 0
+    resumed = acrl("train", "--resume", run_dir, "--timesteps", 6000, "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    model = load_model(run_dir)
+    assert model.backend == "ray" and model.num_timesteps >= 6000
+    assert no_ray_left()
+
+
+def test_the_ray_backend_without_ray_installed_says_how_to_get_it(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
+    )
+    with pytest.raises(UserError, match=r"pip install 'acrl\[ray\]'"):
+        A3C("MlpPolicy", "CartPole-v1", n_workers=2, backend="ray")
+
+
+def test_a_ray_worker_computes_the_same_gradient_from_the_same_seeds():
+    """A worker's report is the clipped A2C gradient of its rollout, reproducible from its
+    seeds (what a restarted worker relies on: its new seed stream is as well defined)."""
+    from acrl.a3c_ray import GradientWorker
+    from acrl.a3c_worker import WorkerSpec
+
+    model = A3C("MlpPolicy", "CartPole-v1", n_workers=1, n_envs=3, seed=0, backend="ray")
+    spec = WorkerSpec(
+        env_id="CartPole-v1",
+        env_kwargs={},
+        vectorization="auto",
+        n_envs=3,
+        config=model.config,
+        observation_space=model.observation_space,
+        action_space=model.action_space,
+        start_timesteps=0,
+        total_timesteps=100,
+        lock_updates=False,
+        seeds=[(1, 2)],
+    )
+    weights = model.params.vector.detach().numpy().copy()
+    reports = []
+    for _ in range(2):
+        worker = GradientWorker(0, spec)
+        reports.append(worker.compute(weights, [], 7e-4, 1))
+        assert torch.equal(worker.params.vector.detach(), torch.from_numpy(weights))
+    first, second = reports
+    assert first.steps == 15 and first.grad.shape == weights.shape
+    assert 0 < float(np.linalg.norm(first.grad)) <= model.config.max_grad_norm + 1e-5
+    assert np.array_equal(first.grad, second.grad) and first.stats == second.stats
+
+
+def test_cli_joins_a_running_ray_cluster_and_leaves_it_running(tmp_path):
+    """`--address auto` joins the cluster that `ray start --head` started on this machine;
+    the run's end disconnects from it without stopping it."""
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    head = [*ray_cli, "start", "--head", "--num-cpus", "2", "--include-dashboard", "false"]
+    started = subprocess.run(head, capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        run_dir = tmp_path / "cluster"
+        args = ["train", "CartPole-v1", "--algo", "a3c", "--backend", "ray", "--workers", "2"]
+        args += ["--address", "auto", "--timesteps", 3000, "--run-dir", run_dir, "--no-progress"]
+        result = acrl(*args)
+        assert result.returncode == 0, result.stderr
+        assert load_model(run_dir).num_timesteps >= 3000
+        assert ray_processes(b"ray::GradientWorker") == []  # the run's actors are gone
+        assert ray_processes(b"/raylet", anywhere=True)  # the cluster is still up
+    finally:
+        subprocess.run([*ray_cli, "stop", "--force"], capture_output=True, timeout=120)
