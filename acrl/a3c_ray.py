@@ -14,10 +14,11 @@ its copy of the statistics; the driver merges them into the model's and sends th
 with the weights.
 
 Failures: a worker whose process dies (killed, out of memory, its node lost) is restarted
-by Ray (actor restarts, ``worker_restarts`` times per worker), reseeded with a fresh seed
-stream, and the rollout it was collecting is dropped (its steps are not counted). One more
-death, an exception in a worker (a broken env, a non-finite loss) or workers that do not
-start in time end the run with WorkerError: never a hang.
+by Ray (actor restarts, ``worker_restarts`` times per worker) with a fresh seed stream, and
+the rollout it owed is asked of the new process (Ray's task retries). One more death, an
+exception in a worker (a broken env, a non-finite loss), workers that do not start in time
+or no gradient at all for ``ACRL_RAY_TIMEOUT`` seconds end the run with WorkerError: never
+a hang.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,13 +48,14 @@ from acrl.normalization import Normalization
 from acrl.policy import ActorCritic, flat_obs_dim
 from acrl.progress import ProgressBar
 from acrl.rollout import Rollout, RolloutCollector
-from acrl.seeding import set_random_seed, worker_seeds
+from acrl.seeding import set_random_seed
 
 if TYPE_CHECKING:
     from acrl.a3c import A3C, Callback
 
 START_TIMEOUT = 120.0  # seconds for all workers to be up (a cluster may need to find CPUs)
 WAIT_SECONDS = 0.1  # the driver's poll interval while no gradient has arrived
+STALL_SECONDS = 300.0  # default of ACRL_RAY_TIMEOUT: longest wait for any gradient
 RAY_MISSING = "the Ray backend needs Ray: pip install 'acrl[ray]'"
 
 
@@ -71,6 +75,7 @@ class GradientReport:
     stats: list[float]  # UpdateStats.as_floats()
     episodes: list[tuple[float, int]]  # (return, length) of episodes finished in the rollout
     steps: int
+    pid: int  # of the worker's process: a new one means Ray restarted the worker
     moments: list[tuple[str, np.ndarray]] = field(default_factory=list)  # (statistic, sums)
 
 
@@ -89,8 +94,11 @@ class GradientWorker:
         self.error: Exception | None = None
         self.rollout: Rollout | None = None
         self.moments: list[tuple[str, np.ndarray]] = []
+        seeds = spec.seeds[rank]
+        if _reconstructed():  # not the episodes of the process it replaces
+            seeds = fresh_seeds(seeds, os.getpid())
         try:
-            self._set_up(*spec.seeds[rank])
+            self._set_up(*seeds)
         except Exception as exc:
             self.error = exc
 
@@ -131,19 +139,6 @@ class GradientWorker:
     def ready(self) -> int:
         return os.getpid()
 
-    def reseed(self, torch_seed: int, env_seed: int) -> None:
-        """Start fresh seed streams (after Ray restarted this worker)."""
-        if self.error is None:
-            set_random_seed(torch_seed)
-            self.collector = RolloutCollector(
-                self.env,
-                self.policy,
-                self.spec.config.n_steps,
-                torch.device("cpu"),
-                env_seed,
-                self.spec.config.gamma,
-            )
-
     def compute(
         self, weights: np.ndarray, buffers: list[np.ndarray], lr: float, update: int
     ) -> GradientReport:
@@ -165,6 +160,7 @@ class GradientWorker:
             stats=stats.as_floats(),
             episodes=self.collector.episodes.drain(),
             steps=config.n_steps * self.spec.n_envs,
+            pid=os.getpid(),
             moments=self.moments,
         )
 
@@ -172,6 +168,23 @@ class GradientWorker:
         if self.rollout is None:
             return np.zeros(0, np.float32)
         return raw_advantages(self.rollout, self.spec.config)
+
+
+def _reconstructed() -> bool:
+    """True in an actor that Ray restarted after its process died."""
+    try:
+        import ray
+
+        context = ray.get_runtime_context()
+        return context.get_actor_id() is not None and context.was_current_actor_reconstructed
+    except Exception:  # not in a Ray actor (a worker built directly, as tests do)
+        return False
+
+
+def fresh_seeds(seeds: tuple[int, int], salt: int) -> tuple[int, int]:
+    """New (torch, env) seeds from a worker's own and a salt (a restarted worker's pid)."""
+    state = np.random.SeedSequence(entropy=list(seeds), spawn_key=(salt,)).generate_state(2)
+    return int(state[0] % 2**31), int(state[1] % 2**31)
 
 
 def check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -204,6 +217,8 @@ def connect(ray: Any, address: str | None, n_workers: int) -> bool:
     with _signal_handlers_kept():
         try:
             ray.init(**options)
+        except ImportError as exc:  # ray://ADDR needs Ray's client: pip install 'ray[client]'
+            raise UserError(f"cannot join {address}: {exc}") from None
         except (ConnectionError, RuntimeError, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             where = "a local Ray instance" if address is None else f"the Ray cluster at {address}"
@@ -241,19 +256,22 @@ class RayDriver:
         self.model, self.spec, self.ray = model, spec, ray
         self.end = spec.end_timesteps
         self.pending: dict[Any, tuple[int, float]] = {}  # task -> (worker, learning rate)
-        self.deaths = [0] * model.n_workers
-        self.salt = model.num_updates  # of the seed streams (as the spec's, see worker_seeds)
-        self.replacements = 0  # seed streams handed to restarted workers
+        self.pids: list[int] = []  # of each worker's process
+        self.restarts = 0  # restarts seen so far, all workers
         self.stopping = False  # no more rollouts once set
+        self.stall_seconds = float(os.environ.get("ACRL_RAY_TIMEOUT", STALL_SECONDS))
+        self.last_report = time.monotonic()
+        # A task under way when its worker dies is run again by the restarted worker, and
+        # tasks sent while it restarts wait for it (-1: as long as restarts are left).
         remote = ray.remote(GradientWorker).options(
-            num_cpus=1, max_restarts=model.worker_restarts, max_task_retries=0
+            num_cpus=1, max_restarts=model.worker_restarts, max_task_retries=-1
         )
         self.actors = [remote.remote(rank, spec) for rank in range(model.n_workers)]
 
     def wait_until_started(self) -> None:
         exceptions = self.ray.exceptions
         try:
-            self.ray.get([a.ready.remote() for a in self.actors], timeout=START_TIMEOUT)
+            self.pids = self.ray.get([a.ready.remote() for a in self.actors], timeout=START_TIMEOUT)
         except exceptions.GetTimeoutError:
             cpus = self.ray.cluster_resources().get("CPU", 0)
             raise WorkerError(
@@ -276,36 +294,44 @@ class RayDriver:
         self.pending[task] = (rank, lr)
 
     def next_report(self) -> tuple[int, float, GradientReport] | None:
-        """The next gradient to arrive (None after WAIT_SECONDS without one); a worker that
-        died is restarted and asked again, or the run fails."""
+        """The next gradient to arrive (None after WAIT_SECONDS without one)."""
         ready, _ = self.ray.wait(list(self.pending), num_returns=1, timeout=WAIT_SECONDS)
         if not ready:
+            silent = time.monotonic() - self.last_report
+            if silent > self.stall_seconds:
+                raise WorkerError(
+                    f"no gradient from any Ray worker for {silent:.0f} s "
+                    "(ACRL_RAY_TIMEOUT); the run stops"
+                )
             return None
+        self.last_report = time.monotonic()
         rank, lr = self.pending.pop(ready[0])
         exceptions = self.ray.exceptions
         try:
-            return rank, lr, self.ray.get(ready[0])
+            report: GradientReport = self.ray.get(ready[0])
         except exceptions.RayTaskError as exc:
             raise WorkerError(f"worker {rank} failed: {_summary(exc)}") from None
-        except exceptions.RayActorError:
-            self._restart(rank)
-            return None
-        except exceptions.RayError as exc:  # e.g. its result lost with a node
-            raise WorkerError(f"worker {rank}: {_summary(exc)}") from None
-
-    def _restart(self, rank: int) -> None:
-        self.deaths[rank] += 1
-        restarts = self.model.worker_restarts
-        if self.deaths[rank] > restarts:
+        except exceptions.RayActorError as exc:  # Ray restarts exhausted, or it cannot start
+            restarts = self.model.worker_restarts
+            why = getattr(exc, "error_msg", "") or ""
+            if "__init__" in why or "creation task" in why:
+                raise WorkerError(f"worker {rank} could not start again: {_summary(exc)}") from None
             raise WorkerError(
                 f"worker {rank}'s process died and it has no restart left "
                 f"(worker_restarts={restarts})"
+            ) from None
+        except exceptions.RayError as exc:  # e.g. its result lost with a node
+            raise WorkerError(f"worker {rank}: {_summary(exc)}") from None
+        if report.pid != self.pids[rank]:
+            self.pids[rank] = report.pid
+            self.restarts += 1
+            print(
+                f"acrl: Ray restarted worker {rank} after its process died "
+                f"({self.restarts} restart{'s' if self.restarts > 1 else ''} so far)",
+                file=sys.stderr,
+                flush=True,
             )
-        self.replacements += 1
-        n = self.model.n_workers
-        seeds = worker_seeds(self.model.seed, self.salt, n + self.replacements)[-1]
-        self.actors[rank].reseed.remote(*seeds)  # runs before the next compute (actor order)
-        self.dispatch(rank)
+        return rank, lr, report
 
     def apply(self, lr: float, report: GradientReport) -> None:
         """One optimizer step of the model along a worker's gradient; merge its statistics."""
@@ -320,13 +346,14 @@ class RayDriver:
             getattr(normalization, name).merge_sums(torch.tensor(sums))
 
     def last_advantages(self) -> np.ndarray:
-        """The advantages of every worker's last rollout (empty where a worker cannot say)."""
+        """The advantages of every worker's last rollout (of those that answer within 10 s)."""
         tasks = [a.last_advantages.remote() for a in self.actors]
+        ready, _ = self.ray.wait(tasks, num_returns=len(tasks), timeout=10.0)
         parts = []
-        for task in tasks:
+        for task in ready:
             try:
-                parts.append(self.ray.get(task, timeout=10.0))
-            except Exception:  # a dead or stuck worker: its advantages are not essential
+                parts.append(self.ray.get(task))
+            except self.ray.exceptions.RayError:  # not essential: the run is done
                 continue
         return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
@@ -347,8 +374,9 @@ def learn_on_ray(
     advantages of the workers' last rollouts."""
     ray = import_ray()
     started_ray = connect(ray, model.ray_address, model.n_workers)
-    driver = RayDriver(model, spec, ray)
+    driver = None
     try:
+        driver = RayDriver(model, spec, ray)
         driver.wait_until_started()
         for rank in range(model.n_workers):
             driver.dispatch(rank)
@@ -375,7 +403,8 @@ def learn_on_ray(
         return driver.last_advantages()
     finally:
         try:
-            driver.shut_down()
+            if driver is not None:
+                driver.shut_down()
         finally:
             if started_ray:
                 ray.shutdown()

@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,9 +23,15 @@ from tests.test_cli import acrl
 pytest.importorskip("ray")
 
 
-def ray_processes(prefix=b"ray::", anywhere=False):
+def _parent(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[1])
+
+
+def ray_processes(prefix=b"ray::", anywhere=False, mine=True):
     """PIDs of live processes whose title starts with ``prefix`` (Ray names its workers
-    ray::ClassName), or holds it anywhere."""
+    ray::ClassName), or holds it anywhere; with ``mine``, only this test process's
+    descendants (the local Ray instance it started), not another Ray on the machine."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -34,22 +41,28 @@ def ray_processes(prefix=b"ray::", anywhere=False):
                 title = f.read()
             with open(f"/proc/{entry}/status") as f:
                 zombie = "zombie" in f.read()
+            if not (prefix in title if anywhere else title.startswith(prefix)) or zombie:
+                continue
+            pid = int(entry)
+            while mine and pid > 1 and pid != os.getpid():
+                pid = _parent(pid)
         except OSError:
             continue
-        if (prefix in title if anywhere else title.startswith(prefix)) and not zombie:
+        if not mine or pid == os.getpid():
             pids.append(int(entry))
     return pids
 
 
-def kill_one_worker_at(update):
-    """A callback that kills one worker's process with SIGKILL at ``update``."""
+def kill_workers_at(update):
+    """A callback that kills every worker's process with SIGKILL at ``update``: one is busy
+    with a rollout, the other waits for its next one."""
     killed = []
 
     def callback(model):
         if model.num_updates >= update and not killed:
-            pid = ray_processes(b"ray::GradientWorker")[0]
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
+            for pid in ray_processes(b"ray::GradientWorker"):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
 
     callback.killed = killed
     return callback
@@ -76,14 +89,17 @@ def test_ray_a3c_solves_cartpole_with_two_workers():
     assert no_ray_left()
 
 
-def test_a_killed_ray_worker_is_restarted_and_the_run_finishes():
+def test_killed_ray_workers_are_restarted_and_the_run_finishes(capfd):
     model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, backend="ray")
-    kill = kill_one_worker_at(update=20)
+    kill = kill_workers_at(update=20)
     start = time.monotonic()
     model.learn(12_000, callback=kill)
-    assert kill.killed and kill.killed[0] not in ray_processes()
+    assert len(kill.killed) == 2 and not set(kill.killed) & set(ray_processes())
     assert model.num_timesteps >= 12_000 and model.num_updates == model.num_timesteps // 20
-    assert time.monotonic() - start < 90
+    assert time.monotonic() - start < 120
+    err = capfd.readouterr().err
+    assert "Ray restarted worker 0 after its process died" in err
+    assert "Ray restarted worker 1 after its process died" in err
     assert no_ray_left()
 
 
@@ -93,9 +109,17 @@ def test_a_ray_worker_without_restarts_left_fails_the_run_cleanly():
     )
     start = time.monotonic()
     with pytest.raises(WorkerError, match=r"worker [01]'s process died and it has no restart"):
-        model.learn(1_000_000, callback=kill_one_worker_at(update=10))
-    assert time.monotonic() - start < 60
+        model.learn(1_000_000, callback=kill_workers_at(update=10))
+    assert time.monotonic() - start < 120
     assert no_ray_left()
+
+
+def test_restarted_workers_draw_fresh_seeds():
+    from acrl.a3c_ray import fresh_seeds
+
+    seeds = (11, 22)
+    assert fresh_seeds(seeds, 1234) == fresh_seeds(seeds, 1234)
+    assert len({fresh_seeds(seeds, pid) for pid in range(100, 110)} | {seeds}) == 11
 
 
 def test_an_exception_in_a_ray_worker_ends_the_run_with_its_error():
@@ -202,7 +226,11 @@ def test_cli_joins_a_running_ray_cluster_and_leaves_it_running(tmp_path):
     """`--address auto` joins the cluster that `ray start --head` started on this machine;
     the run's end disconnects from it without stopping it."""
     ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
-    head = [*ray_cli, "start", "--head", "--num-cpus", "2", "--include-dashboard", "false"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    head = [*ray_cli, "start", "--head", "--port", str(port), "--num-cpus", "2"]
+    head += ["--include-dashboard", "false"]
     started = subprocess.run(head, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
     try:
@@ -212,7 +240,10 @@ def test_cli_joins_a_running_ray_cluster_and_leaves_it_running(tmp_path):
         result = acrl(*args)
         assert result.returncode == 0, result.stderr
         assert load_model(run_dir).num_timesteps >= 3000
-        assert ray_processes(b"ray::GradientWorker") == []  # the run's actors are gone
-        assert ray_processes(b"/raylet", anywhere=True)  # the cluster is still up
+        deadline = time.monotonic() + 15  # the run's actors are gone, the cluster is not
+        while ray_processes(b"ray::GradientWorker", mine=False) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ray_processes(b"ray::GradientWorker", mine=False) == []
+        assert ray_processes(b"/raylet", anywhere=True, mine=False)
     finally:
         subprocess.run([*ray_cli, "stop", "--force"], capture_output=True, timeout=120)
