@@ -29,6 +29,7 @@ from torch import Tensor
 from acrl.envs import autoreset_mode
 from acrl.errors import NonFiniteError
 from acrl.normalization import Normalization
+from acrl.numpy_policy import NumpyPolicy, one_blas_thread
 from acrl.policy import ActorCritic
 
 
@@ -143,11 +144,15 @@ class RolloutCollector:
         self._flags = np.zeros((4, n_steps, n), dtype=np.float32)  # reward, term, done, valid
         self._obs_t = torch.from_numpy(self._obs)
         self.rollout = Rollout.allocate(n_steps, n, policy, device)
+        self.numpy_policy = None
         if device.type == "cpu":
             self.rollout.obs = self._obs_t[:n_steps]
             flags = torch.from_numpy(self._flags)
             self.rollout.rewards, self.rollout.terminated = flags[0], flags[1]
             self.rollout.done, self.rollout.valid = flags[2], flags[3]
+            self.numpy_policy = NumpyPolicy.for_policy(policy)
+            self._actions = self.rollout.actions.numpy()  # views: NumPy writes the rollout
+            self._values = self.rollout.values.numpy()
 
     def reset(self, seed: int | None = None) -> None:
         obs, _ = self.env.reset(seed=seed)
@@ -170,13 +175,18 @@ class RolloutCollector:
         final_values: dict[tuple[int, int], Tensor] = {}
         same_step = self.mode is AutoresetMode.SAME_STEP
         to_env = self.policy.distribution.to_env
-        with torch.inference_mode():
+        fast = self.numpy_policy
+        with torch.inference_mode(), one_blas_thread():
             for t in range(self.n_steps):
-                actions, values = self.policy.act(self._obs_tensor(t))
-                ro.actions[t] = actions
-                ro.values[t] = values
+                if fast is not None:
+                    actions, values = fast.act(self._obs[t])
+                    self._actions[t], self._values[t] = actions, values
+                else:
+                    actions_t, values_t = self.policy.act(self._obs_tensor(t))
+                    ro.actions[t], ro.values[t] = actions_t, values_t
+                    actions = actions_t.cpu().numpy()
                 valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
-                obs, reward, term, trunc, info = self.env.step(to_env(actions.cpu().numpy()))
+                obs, reward, term, trunc, info = self.env.step(to_env(actions))
                 done_t = np.logical_or(term, trunc)
                 self._obs[t + 1] = np.asarray(obs).reshape(self.n_envs, -1)
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
@@ -184,7 +194,10 @@ class RolloutCollector:
                     final_values.update(self._final_values(t, info, trunc & ~term))
                 self.episodes.step(reward, done_t, valid_t)
                 self._prev_done = done_t
-            last_values = self.policy.value(self._obs_tensor(self.n_steps))
+            if fast is not None:
+                last_values = torch.from_numpy(fast.value(self._obs[self.n_steps]))
+            else:
+                last_values = self.policy.value(self._obs_tensor(self.n_steps))
         self._check_finite()
         if self.device.type != "cpu":
             ro.obs.copy_(self._obs_t[: self.n_steps])
