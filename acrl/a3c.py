@@ -310,7 +310,9 @@ class A3C(Agent):
             self._check_alive(shared, finished)
             bar.advance(self.num_timesteps - shown, self.recent_mean_return())
             shown = self.num_timesteps
-            if self.num_updates >= next_row:
+            # a row per log interval, never two at one step count (reports can arrive after
+            # the counter they were counted in)
+            if self.num_updates >= next_row and self.num_timesteps > self.metrics.last_timesteps:
                 self._write_metrics()
                 next_row = self.num_updates + log_interval
             checkpoints.maybe_save(self.num_timesteps)

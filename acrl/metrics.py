@@ -140,6 +140,11 @@ class MetricsLog:
         return row
 
     @property
+    def last_timesteps(self) -> int:
+        """The step count of the last row written (or of the start)."""
+        return self._last_steps
+
+    @property
     def has_pending(self) -> bool:
         return bool(self._pending or self._pending_episodes)
 
