@@ -44,7 +44,7 @@ from acrl.envs import make_vec_env
 from acrl.errors import UserError, WorkerError
 from acrl.flat_params import FlatParameters
 from acrl.metrics import UpdateStats
-from acrl.normalization import Normalization
+from acrl.normalization import make_normalization
 from acrl.policy import ActorCritic, flat_obs_dim
 from acrl.progress import ProgressBar
 from acrl.rollout import Rollout, RolloutCollector
@@ -112,14 +112,12 @@ class GradientWorker:
             env_kwargs=spec.env_kwargs,
             vectorization=spec.vectorization,
         )
-        normalization = None
-        if config.normalize_obs or config.normalize_reward:
-            obs_dim = flat_obs_dim(spec.observation_space)
-            normalization = Normalization(obs_dim, config.normalize_obs, config.normalize_reward)
-            for name in ("obs_rms", "ret_rms"):
-                rms = getattr(normalization, name)
-                if rms is not None:
-                    rms.reduce = self._recorder(name)
+        obs_dim = flat_obs_dim(spec.observation_space)
+        normalization = make_normalization(obs_dim, config.normalize_obs, config.normalize_reward)
+        for name in ("obs_rms", "ret_rms"):
+            rms = getattr(normalization, name, None)
+            if rms is not None:
+                rms.reduce = self._recorder(name)
         self.policy = ActorCritic(
             spec.observation_space, spec.action_space, config.policy_config, normalization
         )

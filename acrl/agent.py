@@ -24,7 +24,7 @@ from acrl.envs import as_vector_env, check_spaces, make_vec_env
 from acrl.errors import NonFiniteError, UserError
 from acrl.flat_params import FlatParameters, make_optimizer
 from acrl.metrics import MetricsLog
-from acrl.normalization import Normalization
+from acrl.normalization import make_normalization
 from acrl.persistence import (
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -102,11 +102,9 @@ class Agent:
         self.action_space: gym.Space = action_space
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
-        normalization = None
-        if config.normalize_obs or config.normalize_reward:
-            normalization = Normalization(
-                flat_obs_dim(self.observation_space), config.normalize_obs, config.normalize_reward
-            )
+        normalization = make_normalization(
+            flat_obs_dim(self.observation_space), config.normalize_obs, config.normalize_reward
+        )
         self.policy = ActorCritic(
             self.observation_space, self.action_space, config.policy_config, normalization
         )

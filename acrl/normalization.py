@@ -108,3 +108,12 @@ class Normalization(nn.Module):
     def update_returns(self, returns: Tensor) -> None:
         if self.ret_rms is not None:
             self.ret_rms.update(returns.reshape(-1))
+
+
+def make_normalization(
+    obs_dim: int, normalize_obs: bool, normalize_reward: bool
+) -> Normalization | None:
+    """The statistics a policy carries, or None when neither option is on."""
+    if not (normalize_obs or normalize_reward):
+        return None
+    return Normalization(obs_dim, normalize_obs, normalize_reward)
