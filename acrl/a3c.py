@@ -9,15 +9,12 @@ checkpoints from the shared model. A failing worker stops the whole run. With
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import pickle
 import queue as queue_lib
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ import torch
 import torch.multiprocessing as mp
 
 from acrl.a3c_ray import RAY_MISSING, learn_on_ray
-from acrl.a3c_worker import STOP_SIGNALS, Shared, WorkerSpec, run_worker
+from acrl.a3c_worker import Shared, WorkerSpec, run_worker, stop_handlers_restored
 from acrl.agent import Agent
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
@@ -265,7 +262,11 @@ class A3C(Agent):
             for rank in range(self.n_workers)
         ]
         try:
-            with _signals_ignored_by_children():
+            # SIGINT and SIGTERM ignored by the workers from their start, so that a signal
+            # sent to the whole process group (Ctrl-C in a terminal, a container stop)
+            # reaches only this process, which stops them, even while a worker is still
+            # importing its modules
+            with stop_handlers_restored(ignore=True):
                 for process in self.workers:
                     process.start()
             self._monitor(shared, bar, log_interval, checkpoints, callback)
@@ -353,22 +354,6 @@ class A3C(Agent):
             _drain(shared.queue)
         shared.queue.cancel_join_thread()
         shared.queue.close()
-
-
-@contextlib.contextmanager
-def _signals_ignored_by_children() -> Iterator[None]:
-    """Start processes with SIGINT and SIGTERM ignored, so that a signal sent to the whole
-    process group (Ctrl-C in a terminal, a container stop) reaches only the main process,
-    which stops the workers, even while a worker is still importing its modules."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def _drain(queue: Any) -> None:

@@ -23,15 +23,11 @@ a hang.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import signal
 import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +35,7 @@ import numpy as np
 import torch
 
 from acrl.a2c import compute_gradients, raw_advantages
-from acrl.a3c_worker import STOP_SIGNALS, WorkerSpec
+from acrl.a3c_worker import WorkerSpec, stop_handlers_restored
 from acrl.envs import make_vec_env
 from acrl.errors import UserError, WorkerError
 from acrl.flat_params import FlatParameters
@@ -212,7 +208,9 @@ def connect(ray: Any, address: str | None, n_workers: int) -> bool:
     else:
         check_reachable(address)
         options.update(address=address)
-    with _signal_handlers_kept():
+    # ray.init replaces the SIGINT and SIGTERM handlers with its own (which end the process
+    # at once): ours are put back, so that a stop signal still stops after a whole update
+    with stop_handlers_restored():
         try:
             ray.init(**options)
         except ImportError as exc:  # ray://ADDR needs Ray's client: pip install 'ray[client]'
@@ -222,22 +220,6 @@ def connect(ray: Any, address: str | None, n_workers: int) -> bool:
             where = "a local Ray instance" if address is None else f"the Ray cluster at {address}"
             raise UserError(f"cannot start or join {where}: {first}") from None
     return True
-
-
-@contextlib.contextmanager
-def _signal_handlers_kept() -> Iterator[None]:
-    """Put back the SIGINT and SIGTERM handlers that ``ray.init`` replaces with its own (which
-    end the process at once), so that a stop signal still stops after a whole update."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handlers = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, handler in handlers.items():
-            if handler is not None:
-                signal.signal(signum, handler)
 
 
 def _summary(exc: BaseException) -> str:

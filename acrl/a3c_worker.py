@@ -8,10 +8,13 @@ episodes to the main process through a queue, and any exception as an error mess
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
+import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +34,26 @@ from acrl.shared import SharedState, attach_shared_state, push_gradients
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 REPORT_EVERY = 10  # updates between two reports of a worker
 LOCK_TIMEOUT = 10.0  # seconds
+
+
+@contextlib.contextmanager
+def stop_handlers_restored(ignore: bool = False) -> Iterator[None]:
+    """The main thread's SIGINT and SIGTERM handlers as they are, put back on exit; with
+    ``ignore``, both are ignored meanwhile (processes started then inherit that). Elsewhere
+    than the main thread, which cannot set handlers, nothing happens."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    if ignore:
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(signum, handler)
 
 
 @dataclass(frozen=True)
