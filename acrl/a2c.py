@@ -108,6 +108,8 @@ class A2C(Agent):
         policy_kwargs: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,
         normalize_reward: bool = False,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         n_envs: int = 8,
         seed: int | None = None,
         device: str | torch.device = "auto",
@@ -130,6 +132,8 @@ class A2C(Agent):
             policy_kwargs=dict(policy_kwargs or {}),
             normalize_obs=normalize_obs,
             normalize_reward=normalize_reward,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
         )
         super().__init__(
             policy, env, config, n_envs, seed, device, verbose, env_kwargs, vectorization
@@ -200,6 +204,7 @@ class A2C(Agent):
                 self.device,
                 continued_seed(self.seed, self.num_updates),
                 gamma=self.config.gamma,
+                sde_sample_freq=self.config.sde_sample_freq,
             )
         collector = self._collector
         schedule = self.config.lr_schedule

@@ -68,6 +68,8 @@ class A3C(Agent):
         policy_kwargs: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,
         normalize_reward: bool = False,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
         n_workers: int | None = None,
         n_envs: int = 1,
         lock_updates: bool = False,
@@ -97,6 +99,8 @@ class A3C(Agent):
             policy_kwargs=dict(policy_kwargs or {}),
             normalize_obs=normalize_obs,
             normalize_reward=normalize_reward,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
         )
         probe = make_vec_env(env, 1, env_kwargs=env_kwargs, vectorization=vectorization)
         spaces = probe.single_observation_space, probe.single_action_space

@@ -120,7 +120,13 @@ class GradientWorker:
         self.params = FlatParameters(self.policy)
         self.buffers = list(self.policy.buffers())
         self.collector = RolloutCollector(
-            self.env, self.policy, config.n_steps, torch.device("cpu"), env_seed, config.gamma
+            self.env,
+            self.policy,
+            config.n_steps,
+            torch.device("cpu"),
+            env_seed,
+            config.gamma,
+            sde_sample_freq=config.sde_sample_freq,
         )
 
     def _recorder(self, name: str) -> Any:

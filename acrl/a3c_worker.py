@@ -143,6 +143,7 @@ def _train(
         gamma=config.gamma,
         normalization=shared.policy.normalization,
         stats_lock=shared.lock,
+        sde_sample_freq=config.sde_sample_freq,
     )
     schedule = config.lr_schedule
     steps_per_update = config.n_steps * env.num_envs

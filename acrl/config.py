@@ -29,6 +29,8 @@ class A2CConfig:
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
     normalize_obs: bool = False
     normalize_reward: bool = False
+    use_sde: bool = False
+    sde_sample_freq: int = -1
 
     def __post_init__(self) -> None:
         parse_schedule(self.learning_rate)
@@ -43,6 +45,18 @@ class A2CConfig:
         _check_bool("normalize_advantage", self.normalize_advantage)
         _check_bool("normalize_obs", self.normalize_obs)
         _check_bool("normalize_reward", self.normalize_reward)
+        _check_bool("use_sde", self.use_sde)
+        sde_freq = self.sde_sample_freq
+        if (
+            isinstance(sde_freq, bool)
+            or not isinstance(sde_freq, int)
+            or sde_freq == 0
+            or sde_freq < -1
+        ):
+            raise ValueError(
+                f"sde_sample_freq must be -1 (new noise each rollout) or an integer >= 1, "
+                f"got {sde_freq!r}"
+            )
         PolicyConfig.from_kwargs(self.policy_kwargs)
 
     @property
@@ -51,7 +65,8 @@ class A2CConfig:
 
     @property
     def policy_config(self) -> PolicyConfig:
-        return PolicyConfig.from_kwargs(self.policy_kwargs)
+        config = PolicyConfig.from_kwargs(self.policy_kwargs)
+        return dataclasses.replace(config, use_sde=self.use_sde)
 
     def as_kwargs(self) -> dict[str, Any]:
         """The hyperparameters as keyword arguments of an engine's constructor."""

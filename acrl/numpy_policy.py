@@ -28,7 +28,7 @@ from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
 from acrl.distributions import Categorical
-from acrl.policy import ActorCritic
+from acrl.policy import SDE_EPS, ActorCritic
 from acrl.trunks import SeparateTrunks, SharedTrunk, TwinTrunks
 
 Array = np.ndarray
@@ -133,8 +133,12 @@ class NumpyPolicy:
         weight, bias = self.critic_head
         return critic_features @ weight + bias
 
-    def act(self, obs: Array) -> tuple[Array, Array]:
-        """Sampled actions and values for a batch of observations (B, *obs_shape)."""
+    def act(self, obs: Array, exploration: Tensor | None = None) -> tuple[Array, Array]:
+        """Sampled actions and values for a batch of observations (B, *obs_shape).
+
+        A gSDE policy's noise is ``features @ E`` with ``exploration`` the per-row matrices E
+        (ActorCritic.exploration_noise); without them it is drawn from the marginal Gaussian.
+        """
         self._check_bound()
         actor, critic = self._features(self._prepare(obs))
         assert actor is not None
@@ -145,11 +149,20 @@ class NumpyPolicy:
             # the exponential race of Categorical.sample: argmax_i p_i / E_i, E_i ~ Exp(1)
             noise_t.exponential_()
             actions = np.argmax(np.exp(head - head.max(axis=1, keepdims=True)) / noise, axis=1)
+        elif exploration is not None:
+            actions = head + np.matmul(actor[:, None, :], _view(exploration))[:, 0]
         else:
             assert self.log_std is not None
             noise_t.normal_()
-            actions = head + np.exp(self.log_std) * noise
+            actions = head + self._std(actor) * noise
         return actions, self._values(critic)
+
+    def _std(self, actor: Array) -> Array:
+        assert self.log_std is not None
+        if not self.policy.use_sde:
+            return np.exp(self.log_std)
+        variance = np.square(actor) @ np.exp(2.0 * self.log_std)
+        return np.sqrt(variance + SDE_EPS)
 
     def value(self, obs: Array) -> Array:
         """Values of a batch of observations."""

@@ -35,6 +35,7 @@ class PolicyConfig:
     layer_norm: bool = False
     ortho_init: bool = True
     log_std_init: float = 0.0
+    use_sde: bool = False  # set by the algorithm's ``use_sde``, not through policy_kwargs
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any] | None) -> PolicyConfig:
@@ -124,12 +125,23 @@ def flat_obs_dim(observation_space: spaces.Space) -> int:
     return int(np.prod(observation_space.shape))
 
 
+SDE_EPS = 1e-6
+"""Added to gSDE's variance before the square root, as in Stable-Baselines3."""
+
+
 class ActorCritic(nn.Module):
     """Actor and critic over flattened Box observations.
 
     With ``shared_trunk`` both heads read one MLP; otherwise the actor and the
     critic have separate MLPs (acrl.trunks). The actor head outputs logits (Discrete) or the
     mean of a diagonal Gaussian (Box) with a learned state-independent log-std.
+
+    With ``use_sde`` (generalized state-dependent exploration, Raffin et al. 2021) the
+    Gaussian's noise is ``features @ E`` for a matrix ``E ~ N(0, exp(log_std)^2)`` of shape
+    (features, actions) that the collector draws per env and keeps for several steps
+    (``exploration_noise``): exploration is smooth in time and scales with the state. The
+    log-probabilities are those of its marginal N(mean, sqrt(features^2 @ exp(log_std)^2)),
+    with the features detached, as in Stable-Baselines3.
     """
 
     def __init__(
@@ -152,12 +164,17 @@ class ActorCritic(nn.Module):
         self.trunk = make_trunks(
             self.obs_dim, pi_arch, vf_arch, act, self.config.layer_norm, self.config.shared_trunk
         )
-        self.actor_head = nn.Linear(output_dim(self.obs_dim, pi_arch), self.distribution.param_dim)
+        latent_dim = output_dim(self.obs_dim, pi_arch)
+        self.actor_head = nn.Linear(latent_dim, self.distribution.param_dim)
         self.critic_head = nn.Linear(output_dim(self.obs_dim, vf_arch), 1)
+        self.use_sde = self.config.use_sde
+        if self.use_sde and not self.distribution.action_shape():
+            raise ValueError("use_sde needs a continuous (Box) action space")
         if self.distribution.action_shape():
-            self.log_std: nn.Parameter | None = nn.Parameter(
-                torch.full((self.distribution.param_dim,), float(self.config.log_std_init))
-            )
+            dim = self.distribution.param_dim
+            shape = (latent_dim, dim) if self.use_sde else (dim,)
+            init = float(self.config.log_std_init)
+            self.log_std: nn.Parameter | None = nn.Parameter(torch.full(shape, init))
         else:
             self.log_std = None
         if self.config.ortho_init:
@@ -167,11 +184,31 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Distribution parameters and state values for a batch of observations."""
-        obs = self._prepare(obs)
-        actor_features, critic_features = self.trunk(obs)
+        actor_features, head, values = self._heads(obs)
+        if self.log_std is None:
+            return (head,), values
+        if self.use_sde:
+            return (head, self.sde_log_std(actor_features)), values
+        return (head, self.log_std), values
+
+    def _heads(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Actor features, actor head output and values."""
+        actor_features, critic_features = self.trunk(self._prepare(obs))
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
-        params = (head,) if self.log_std is None else (head, self.log_std)
-        return params, self._value_head(critic_features)
+        return actor_features, head, self._value_head(critic_features)
+
+    def sde_log_std(self, actor_features: Tensor) -> Tensor:
+        """gSDE: per-sample log-std of the marginal Gaussian, log sqrt(f^2 @ sigma^2 + eps)."""
+        assert self.log_std is not None
+        variance = actor_features.detach().pow(2) @ torch.exp(2.0 * self.log_std)
+        return 0.5 * torch.log(variance + SDE_EPS)
+
+    def exploration_noise(self, n: int) -> Tensor:
+        """gSDE: one exploration matrix per env, (n, features, actions), drawn with torch's
+        generator from N(0, exp(log_std)^2)."""
+        assert self.use_sde and self.log_std is not None
+        std = self.log_std.detach().exp()
+        return torch.randn((n, *std.shape), dtype=std.dtype, device=std.device) * std
 
     def _value_head(self, critic_features: Tensor) -> Tensor:
         return F.linear(critic_features, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
@@ -184,8 +221,18 @@ class ActorCritic(nn.Module):
         obs = self._prepare(obs)
         return self._value_head(self.trunk.critic(obs))
 
-    def act(self, obs: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
-        """Actions (sampled, or the mode if deterministic) and values for ``obs``."""
+    def act(
+        self, obs: Tensor, deterministic: bool = False, exploration: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Actions (sampled, or the mode if deterministic) and values for ``obs``.
+
+        With gSDE, ``exploration`` (from ``exploration_noise``, one matrix per row) gives
+        the noise ``features @ E``; without it, actions are drawn from the marginal Gaussian.
+        """
+        if exploration is not None and not deterministic:
+            actor_features, head, values = self._heads(obs)
+            noise = torch.bmm(actor_features.unsqueeze(1), exploration).squeeze(1)
+            return head + noise, values
         params, values = self(obs)
         dist = self.distribution
         actions = dist.mode(params) if deterministic else dist.sample(params)

@@ -122,9 +122,12 @@ class RolloutCollector:
         gamma: float = 0.99,
         normalization: Normalization | None = None,
         stats_lock: AbstractContextManager[Any] | None = None,
+        sde_sample_freq: int = -1,
     ) -> None:
         """``normalization`` (default: the policy's) scales the rewards by the running std of
-        the discounted return, whose statistics are updated under ``stats_lock`` if given."""
+        the discounted return, whose statistics are updated under ``stats_lock`` if given.
+        A gSDE policy gets new exploration matrices at the start of every rollout and, with
+        ``sde_sample_freq`` > 0, every that many steps within it (Stable-Baselines3's rule)."""
         self.env = env
         self.policy = policy
         self.gamma = gamma
@@ -134,6 +137,8 @@ class RolloutCollector:
         self.mode = autoreset_mode(env)
         self.n_envs = n = env.num_envs
         self.n_steps = n_steps
+        self.sde_sample_freq = sde_sample_freq
+        self.exploration: Tensor | None = None
         self.episodes = EpisodeTracker(n)
         self._seed = seed
         self._started = False
@@ -178,11 +183,14 @@ class RolloutCollector:
         fast = self.numpy_policy
         with torch.inference_mode(), one_blas_thread():
             for t in range(self.n_steps):
+                self._draw_exploration(t)
                 if fast is not None:
-                    actions, values = fast.act(self._obs[t])
+                    actions, values = fast.act(self._obs[t], self.exploration)
                     self._actions[t], self._values[t] = actions, values
                 else:
-                    actions_t, values_t = self.policy.act(self._obs_tensor(t))
+                    actions_t, values_t = self.policy.act(
+                        self._obs_tensor(t), exploration=self.exploration
+                    )
                     ro.actions[t], ro.values[t] = actions_t, values_t
                     actions = actions_t.cpu().numpy()
                 valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
@@ -210,6 +218,11 @@ class RolloutCollector:
         for (t, i), value in final_values.items():
             ro.next_values[t, i] = value
         return ro
+
+    def _draw_exploration(self, t: int) -> None:
+        freq = self.sde_sample_freq
+        if self.policy.use_sde and (t == 0 or (freq > 0 and t % freq == 0)):
+            self.exploration = self.policy.exploration_noise(self.n_envs)
 
     def _check_finite(self) -> None:
         """Raise NonFiniteError, blaming the env, if it returned a NaN or inf (checked once per

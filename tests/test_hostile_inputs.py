@@ -78,6 +78,8 @@ CLI_CASES = [
     (["train", "CartPole-v1", "--set", "n_steps=abc"], "n_steps must be an integer"),
     (["train", "CartPole-v1", "--set", "n_envs=0"], "n_envs must be an integer >= 1"),
     (["train", "CartPole-v1", "--set", "learning_rate=-1"], "learning_rate must be"),
+    (["train", "CartPole-v1", "--set", "use_sde=true"], "use_sde needs a continuous"),
+    (["train", "Pendulum-v1", "--set", "sde_sample_freq=0"], "sde_sample_freq must be -1"),
     (["train", "CartPole-v1", "--set", "learning_rate=lin_abc"], "learning_rate 'lin_abc'"),
     (["train", "CartPole-v1", "--set", "vectorization=nope"], "vectorization must be one of"),
     (["train", "CartPole-v1", "--set", "env_kwargs=[1,2]"], "env_kwargs must be a mapping"),
