@@ -84,15 +84,13 @@ def rollout_targets(
     rollout: Rollout, gamma: float, gae_lambda: float, normalize_advantage: bool
 ) -> Targets:
     """GAE(lambda) advantages and returns of a rollout, optionally normalized."""
-    advantages, returns = compute_gae(
-        rollout.rewards,
-        rollout.values,
-        rollout.next_values,
-        rollout.terminated,
-        rollout.done,
-        gamma,
-        gae_lambda,
-    )
+    parts = (rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.done)
+    if rollout.rewards.device.type == "cpu":  # on the host buffers: ~10 µs instead of ~100
+        rewards, values, next_values, terminated, done = (part.numpy() for part in parts)
+        adv, ret = compute_gae(rewards, values, next_values, terminated, done, gamma, gae_lambda)
+        advantages, returns = torch.from_numpy(adv), torch.from_numpy(ret)
+    else:
+        advantages, returns = compute_gae(*parts, gamma, gae_lambda)
     mask = rollout.valid.reshape(-1)
     advantages = advantages.reshape(-1)
     if normalize_advantage:

@@ -93,11 +93,12 @@ class NumpyPolicy:
         normalization = policy.normalization
         rms = None if normalization is None else normalization.obs_rms
         self.obs_stats = None if rms is None else (_view(rms.mean), _view(rms.var))
-        self._anchor = policy.critic_head.bias.data_ptr()
+        self._anchor_param = policy.critic_head.bias  # one attribute lookup per step, not two
+        self._anchor = self._anchor_param.data_ptr()
 
     def _check_bound(self) -> None:
         # share_memory() or .to() move the parameters: views of the old memory would go stale
-        if self.policy.critic_head.bias.data_ptr() != self._anchor:
+        if self._anchor_param.data_ptr() != self._anchor:
             self._bind()
 
     def _prepare(self, obs: Array) -> Array:

@@ -65,12 +65,18 @@ def random_rollout(T=12, N=5, seed=0):
     return rewards, values, next_values, terminated.double(), done.double()
 
 
+@pytest.mark.parametrize("arrays", ["torch", "numpy"])
 @pytest.mark.parametrize(
     "gamma,lam", list(itertools.product([0.9, 0.99, 1.0], [0.0, 0.5, 0.95, 1.0]))
 )
-def test_gae_matches_brute_force(gamma, lam):
+def test_gae_matches_brute_force(gamma, lam, arrays):
     rewards, values, next_values, terminated, done = random_rollout()
-    adv, returns = compute_gae(rewards, values, next_values, terminated, done, gamma, lam)
+    inputs = [rewards, values, next_values, terminated, done]
+    if arrays == "numpy":  # the collector's host buffers on the CPU
+        inputs = [x.numpy() for x in inputs]
+    adv, returns = compute_gae(*inputs, gamma, lam)
+    assert isinstance(adv, type(inputs[0])) and isinstance(returns, type(inputs[0]))
+    adv, returns = torch.as_tensor(adv), torch.as_tensor(returns)
     expected = brute_force_gae(
         rewards, values, next_values, terminated.bool(), done.bool(), gamma, lam
     )
@@ -114,6 +120,7 @@ def test_functions_are_pure():
     rewards, values, next_values, terminated, done = random_rollout(seed=2)
     copies = [x.clone() for x in (rewards, values, next_values, terminated, done)]
     compute_gae(rewards, values, next_values, terminated, done, 0.99, 0.95)
+    compute_gae(*(x.numpy() for x in (rewards, values, next_values, terminated, done)), 0.9, 0.9)
     compute_nstep_returns(rewards, next_values, terminated, done, 0.99)
     for a, b in zip(copies, (rewards, values, next_values, terminated, done), strict=True):
         assert torch.equal(a, b)
