@@ -103,10 +103,17 @@ def test_ray_a3c_solves_cartpole_with_two_workers():
         "CartPole-v1", algo="a3c", overrides={"seed": 0, "n_workers": 2, "backend": "ray"}
     )
     model = make_model(run)
-    stop = StopOnReturn(475)
-    model.learn(300_000, callback=stop)
-    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
-    model.learn(100_000, reset_num_timesteps=False)  # on to settle, as the preset's budget does
+    solved = StopOnReturn(475)
+
+    def note_first_solve(model):  # records when, without stopping the run
+        if solved.solved_at is None:
+            solved(model)
+
+    # The preset's whole budget, its learning rate decaying to 0: updates that arrive out of
+    # order make a policy evaluated mid-run, at a high learning rate, a matter of timing.
+    model.learn(run.n_timesteps, callback=note_first_solve)
+    assert solved.solved_at, f"last-100 mean {model.recent_mean_return():.1f} at the budget"
+    assert solved.solved_at <= 300_000
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
     assert mean >= 400
     assert no_ray_left()
