@@ -313,7 +313,7 @@ class A3C(Agent):
                 self.num_updates += len(stats)
                 self._add_episodes(episodes)
             self._check_alive(shared, finished)
-            bar.advance(self.num_timesteps - shown, self.recent_mean_return())
+            bar.advance(self.num_timesteps - shown, self.recent_mean_return)
             shown = self.num_timesteps
             # a row per log interval, never two at one step count (reports can arrive after
             # the counter they were counted in)

@@ -41,6 +41,7 @@ from acrl.errors import UserError, WorkerError
 from acrl.flat_params import FlatParameters
 from acrl.metrics import UpdateStats
 from acrl.normalization import make_normalization
+from acrl.numpy_loss import NumpyLoss
 from acrl.policy import ActorCritic, flat_obs_dim
 from acrl.progress import ProgressBar
 from acrl.rollout import Rollout, RolloutCollector
@@ -118,6 +119,7 @@ class GradientWorker:
             spec.observation_space, spec.action_space, config.policy_config, normalization
         )
         self.params = FlatParameters(self.policy)
+        self.numpy_loss = NumpyLoss.for_policy(self.policy)
         self.buffers = list(self.policy.buffers())
         self.collector = RolloutCollector(
             self.env,
@@ -152,7 +154,9 @@ class GradientWorker:
         self.moments = []
         self.rollout = self.collector.collect()
         config = self.spec.config
-        stats = compute_gradients(self.policy, self.params, self.rollout, config, lr, update)
+        stats = compute_gradients(
+            self.policy, self.params, self.rollout, config, lr, update, numpy_loss=self.numpy_loss
+        )
         if self.policy.normalization is not None:
             self.policy.normalization.update_obs(self.rollout.obs)
         return GradientReport(
@@ -378,7 +382,7 @@ def learn_on_ray(
             assert model.metrics is not None
             model.metrics.record(UpdateStats.from_floats(report.stats))
             model._add_episodes(report.episodes)
-            bar.advance(report.steps, model.recent_mean_return())
+            bar.advance(report.steps, model.recent_mean_return)
             if model.num_updates >= next_row:
                 model._write_metrics()
                 next_row = model.num_updates + log_interval

@@ -26,6 +26,7 @@ from acrl.a2c import compute_gradients, raw_advantages
 from acrl.config import A2CConfig
 from acrl.envs import make_vec_env
 from acrl.flat_params import FlatParameters, make_optimizer
+from acrl.numpy_loss import NumpyLoss
 from acrl.policy import ActorCritic
 from acrl.rollout import RolloutCollector
 from acrl.seeding import set_random_seed
@@ -130,6 +131,7 @@ def _train(
         copy.deepcopy(shared.policy.normalization),
     )
     local_params = FlatParameters(local)
+    numpy_loss = NumpyLoss.for_policy(local)
     shared_buffers = list(shared.policy.buffers())  # normalization statistics, if any
     local_buffers = list(local.buffers())
     optimizer = make_optimizer(shared.params, config)
@@ -161,7 +163,9 @@ def _train(
                 local_t.copy_(shared_t)
         rollout = collector.collect()
         updates += 1
-        update = compute_gradients(local, local_params, rollout, config, lr, updates)
+        update = compute_gradients(
+            local, local_params, rollout, config, lr, updates, numpy_loss=numpy_loss
+        )
         push_gradients(local_params.grad, shared.params)
         for group in optimizer.param_groups:
             group["lr"] = lr

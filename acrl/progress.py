@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from tqdm import tqdm
 
@@ -15,12 +16,14 @@ class ProgressBar:
         )
         self._last = 0.0
 
-    def advance(self, steps: int, mean_return: float) -> None:
+    def advance(self, steps: int, mean_return: Callable[[], float]) -> None:
+        """Count ``steps`` more; ``mean_return()`` is asked for only when the bar is redrawn."""
         self._bar.update(steps)
         now = time.monotonic()
         if now - self._last > 0.25 and not self._bar.disable:
             self._last = now
-            ret = "-" if math.isnan(mean_return) else f"{mean_return:.1f}"
+            value = mean_return()
+            ret = "-" if math.isnan(value) else f"{value:.1f}"
             self._bar.set_postfix_str(f"return={ret}", refresh=False)
 
     def close(self) -> None:
