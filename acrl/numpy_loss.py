@@ -66,7 +66,6 @@ class NumpyLoss:
     """
 
     def __init__(self, policy: ActorCritic, forward: NumpyPolicy) -> None:
-        self.policy = policy
         self.forward = forward
         self.tanh = policy.config.activation == "tanh"
         self.categorical = isinstance(policy.distribution, Categorical)
@@ -110,12 +109,12 @@ class NumpyLoss:
     ) -> NumpyLossTerms:
         """The loss of a whole rollout (as ``rollout_loss``); its gradient overwrites ``.grad``."""
         forward = self.forward
-        forward._check_bound()
+        forward.check_bound()
         views = self._grad_views()
         # overflows become inf and NaN as in torch, for compute_gradients to report
         with one_blas_thread(), np.errstate(all="ignore"):
             obs = rollout.obs.numpy()
-            x = forward._prepare(obs.reshape(-1, obs.shape[-1]))
+            x = forward.prepare(obs.reshape(-1, obs.shape[-1]))
             actions = rollout.actions.numpy().reshape(len(x), -1)
             adv, ret = targets.advantages.numpy(), targets.returns.numpy()
             valid = targets.mask.numpy()
@@ -158,9 +157,6 @@ class NumpyLoss:
         terms = torch.tensor([loss, policy_loss, value_loss, mean_entropy, explained])
         return NumpyLossTerms(*terms.unbind())
 
-    def _activate(self, x: Array) -> Array:
-        return np.tanh(x) if self.tanh else np.maximum(x, 0.0)
-
     def _through_activation(self, out: Array, d_out: Array) -> Array:
         """d loss / d pre-activation, from the activation's output and d loss / d output."""
         if self.tanh:
@@ -170,7 +166,7 @@ class NumpyLoss:
     def _mlp_forward(self, x: Array, layers: list[tuple[Array, Array]]) -> list[Array]:
         acts = [x]
         for weight, bias in layers:
-            acts.append(self._activate(acts[-1] @ weight + bias))
+            acts.append(self.forward.activation(acts[-1] @ weight + bias))
         return acts
 
     def _trunk_forward(self, x: Array) -> tuple[list[Array], Array, Array]:
@@ -183,7 +179,7 @@ class NumpyLoss:
         if forward.twin:
             acts = [x]
             for weight, bias in forward.twin:  # (B, in) or (2, B, in) @ (2, in, out)
-                acts.append(self._activate(np.matmul(acts[-1], weight) + bias))
+                acts.append(self.forward.activation(np.matmul(acts[-1], weight) + bias))
             return acts, acts[-1][0], acts[-1][1]
         critic = self._mlp_forward(x, forward.critic_layers)
         if forward.shared:

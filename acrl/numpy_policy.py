@@ -96,12 +96,14 @@ class NumpyPolicy:
         self._anchor_param = policy.critic_head.bias  # one attribute lookup per step, not two
         self._anchor = self._anchor_param.data_ptr()
 
-    def _check_bound(self) -> None:
+    def check_bound(self) -> None:
+        """Retake the views if the parameters moved (call before using them)."""
         # share_memory() or .to() move the parameters: views of the old memory would go stale
         if self._anchor_param.data_ptr() != self._anchor:
             self._bind()
 
-    def _prepare(self, obs: Array) -> Array:
+    def prepare(self, obs: Array) -> Array:
+        """Observations flattened to (B, obs_dim) and normalized as the policy would."""
         obs = obs.reshape(obs.shape[0], -1)
         if self.obs_stats is None:
             return obs
@@ -140,8 +142,8 @@ class NumpyPolicy:
         A gSDE policy's noise is ``features @ E`` with ``exploration`` the per-row matrices E
         (ActorCritic.exploration_noise); without them it is drawn from the marginal Gaussian.
         """
-        self._check_bound()
-        actor, critic = self._features(self._prepare(obs))
+        self.check_bound()
+        actor, critic = self._features(self.prepare(obs))
         assert actor is not None
         weight, bias = self.actor_head
         head = actor @ weight + bias
@@ -167,8 +169,8 @@ class NumpyPolicy:
 
     def value(self, obs: Array) -> Array:
         """Values of a batch of observations."""
-        self._check_bound()
-        return self._values(self._features(self._prepare(obs), critic_only=True)[1])
+        self.check_bound()
+        return self._values(self._features(self.prepare(obs), critic_only=True)[1])
 
     def _noise_for(self, shape: tuple[int, ...]) -> tuple[Tensor, Array]:
         """A (B, k) tensor for torch's generator to fill, and its NumPy view."""
