@@ -36,6 +36,7 @@ def main() -> None:
         "--continuous-scale", type=float, default=1.0, help="and of the continuous one's"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=20, help="evaluation episodes")
     parser.add_argument("--out", type=Path, default=HERE / "figures/lunar_lander.png")
     parser.add_argument("--output", type=Path, default=HERE / "output/lunar_lander")
     args = parser.parse_args()
@@ -49,11 +50,13 @@ def main() -> None:
         shutil.rmtree(run_dir, ignore_errors=True)  # a fresh run; logs in a used dir append
         model = make_model(run, log_dir=run_dir)
         model.learn(budget)
-        mean, std = evaluate_policy(model, model.make_env(8, seed=10_000), 20, seed=10_000)
+        mean, std = evaluate_policy(
+            model, model.make_env(8, seed=10_000), args.episodes, seed=10_000
+        )
         video = record_episodes(model, run.env_id, run_dir, 1, 0, run.env_kwargs, "video")[0]
         print(
             f"{preset}: {budget:,} steps, deterministic evaluation {mean:.1f} ± {std:.1f} "
-            f"(20 episodes); video {video.path} (return {video.episode_return:.1f})"
+            f"({args.episodes} episodes); video {video.path} (return {video.episode_return:.1f})"
         )
         episodes = load_run(run_dir).episodes
         ax.plot(episodes["timesteps"], episodes["return"], ".", ms=2, alpha=0.3, color="C0")
