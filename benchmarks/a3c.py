@@ -9,8 +9,9 @@ process start-up is left out; the time to solve counts everything from `learn()`
 from __future__ import annotations
 
 import argparse
+from functools import partial
 
-from common import SOLVED, Result, median, print_table, set_threads, timed
+from common import SOLVED, Result, median, median_round, print_table, set_threads, timed
 
 from acrl import A3C, StopOnReturn
 from acrl.registry import make_model
@@ -24,17 +25,17 @@ def steady_steps_per_second(n_workers: int, n_envs: int, steps: int) -> float:
     return (last["timesteps"] - first["timesteps"]) / (last["wall_time"] - first["wall_time"])
 
 
+def one_and_two_workers(n_envs: int, steps: int) -> tuple[float, float]:
+    """Steps/s of 2 workers and of 1 (measured first)."""
+    one = steady_steps_per_second(1, n_envs, steps)
+    return steady_steps_per_second(2, n_envs, steps), one
+
+
 def scaling(rounds: int = 3) -> list[Result]:
-    """1 and 2 workers take turns for ``rounds`` rounds; the ratio is the median round's, which
-    this VM's drift between minutes moves far less than a single pair of runs."""
+    """1 and 2 workers take turns for ``rounds`` rounds (``median_round``)."""
     results = []
     for n_envs, steps in ((1, 40_000), (8, 200_000)):
-        pairs = []
-        for _ in range(rounds):
-            one = steady_steps_per_second(1, n_envs, steps)
-            two = steady_steps_per_second(2, n_envs, steps)
-            pairs.append((two / one, two, one))
-        ratio, two, one = sorted(pairs)[len(pairs) // 2]
+        ratio, two, one, note = median_round(partial(one_and_two_workers, n_envs, steps), rounds)
         results.append(
             Result(
                 f"A3C 2 workers / 1 worker, {n_envs} env(s) each (steps/s)",
@@ -43,8 +44,7 @@ def scaling(rounds: int = 3) -> list[Result]:
                 ratio,
                 1.7,
                 "steps/s",
-                f"median of {rounds} alternating rounds; ratios "
-                + ", ".join(f"{r:.2f}" for r, _, _ in pairs),
+                note,
             )
         )
     return results

@@ -11,6 +11,7 @@ from common import (
     SOLVED,
     Result,
     median,
+    median_round,
     print_table,
     sb3_a2c,
     sb3_solve_callback,
@@ -37,20 +38,18 @@ ZOO = dict(
 def throughput(steps: int, rounds: int = 3) -> Result:
     """Steps/s of learn() at the zoo config (8 envs x 5 steps, identical hyperparameters).
 
-    acrl and SB3 take turns for ``rounds`` rounds of ``steps`` each; the ratio is the median of
-    the rounds' ratios, which this VM's drift of up to +-25% between minutes moves far less
-    than a single pair of timings.
+    acrl and SB3 take turns for ``rounds`` rounds of ``steps`` each (``median_round``).
     """
     ours = A2C("MlpPolicy", "CartPole-v1", n_envs=8, seed=0, device="cpu", **ZOO)
     theirs = sb3_a2c("CartPole-v1", 8, 0, **ZOO)
     ours.learn(2_000)  # warm-up, outside the timing
     theirs.learn(2_000)
-    pairs = []
-    for _ in range(rounds):
+
+    def one_round() -> tuple[float, float]:
         acrl_sps = steps / timed(lambda: ours.learn(steps, reset_num_timesteps=False))
-        sb3_sps = steps / timed(lambda: theirs.learn(steps, reset_num_timesteps=False))
-        pairs.append((acrl_sps / sb3_sps, acrl_sps, sb3_sps))
-    ratio, acrl_sps, sb3_sps = sorted(pairs)[len(pairs) // 2]
+        return acrl_sps, steps / timed(lambda: theirs.learn(steps, reset_num_timesteps=False))
+
+    ratio, acrl_sps, sb3_sps, note = median_round(one_round, rounds)
     return Result(
         "throughput, CartPole 8 envs x 5 steps (steps/s)",
         acrl_sps,
@@ -58,8 +57,7 @@ def throughput(steps: int, rounds: int = 3) -> Result:
         ratio,
         2.5,
         "steps/s",
-        f"median of {rounds} alternating rounds; ratios "
-        + ", ".join(f"{r:.2f}" for r, _, _ in pairs),
+        note,
     )
 
 

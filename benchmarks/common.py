@@ -55,6 +55,22 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+def median_round(
+    one_round: Callable[[], tuple[float, float]], rounds: int
+) -> tuple[float, float, float, str]:
+    """Run ``one_round`` (acrl's rate and the yardstick's, measured back to back) ``rounds``
+    times: the median round's ratio, acrl's and the yardstick's rates, and a note listing
+    every round's ratio. Alternating rounds keep this VM's drift of up to +-25% between
+    minutes out of the ratio far better than a single pair of timings."""
+    pairs = []
+    for _ in range(rounds):
+        ours, theirs = one_round()
+        pairs.append((ours / theirs, ours, theirs))
+    ratio, ours, theirs = sorted(pairs)[len(pairs) // 2]
+    ratios = ", ".join(f"{r:.2f}" for r, _, _ in pairs)
+    return ratio, ours, theirs, f"median of {rounds} alternating rounds; ratios {ratios}"
+
+
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 

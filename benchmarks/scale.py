@@ -10,7 +10,7 @@ samples (forward, loss, backward, clip, RMSprop), with the same network and no e
 from __future__ import annotations
 
 import torch
-from common import Result, print_table, set_threads, timed
+from common import Result, median_round, print_table, set_threads, timed
 from torch import nn
 
 from acrl import A2C
@@ -65,12 +65,10 @@ def main(rounds: int = 3) -> list[Result]:
     set_threads(2)  # large batches: both cores, for both sides
     model = A2C("MlpPolicy", "CartPole-v1", n_envs=N_ENVS, n_steps=N_STEPS, seed=0, device="cpu")
     model.learn(N_ENVS * N_STEPS * 5)  # warm-up, outside the timing
-    pairs = []
-    for _ in range(rounds):
-        ours = acrl_steps_per_second(model, 1_000_000)
-        ceiling = bare_pytorch_steps_per_second(200)
-        pairs.append((ours / ceiling, ours, ceiling))
-    ratio, ours, ceiling = sorted(pairs)[len(pairs) // 2]
+    ratio, ours, ceiling, note = median_round(
+        lambda: (acrl_steps_per_second(model, 1_000_000), bare_pytorch_steps_per_second(200)),
+        rounds,
+    )
     results = [
         Result(
             "scale, 1024 envs x 5 steps, vs bare PyTorch (steps/s)",
@@ -79,8 +77,7 @@ def main(rounds: int = 3) -> list[Result]:
             ratio,
             0.8,
             "steps/s",
-            f"median of {rounds} alternating rounds; ratios "
-            + ", ".join(f"{r:.2f}" for r, _, _ in pairs),
+            note,
         )
     ]
     print_table(results)
