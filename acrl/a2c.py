@@ -18,7 +18,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from acrl.agent import Agent
-from acrl.config import A2CConfig
+from acrl.config import ADAM_BETAS, A2CConfig
 from acrl.distributed import DistributedSync
 from acrl.errors import NonFiniteError
 from acrl.flat_params import FlatParameters, clip_grad_norm
@@ -116,6 +116,7 @@ class A2C(Agent):
         max_grad_norm: float = 0.5,
         rms_prop_eps: float = 1e-5,
         use_rms_prop: bool = True,
+        adam_betas: tuple[float, float] = ADAM_BETAS,
         normalize_advantage: bool = False,
         policy_kwargs: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,
@@ -140,6 +141,7 @@ class A2C(Agent):
             max_grad_norm=max_grad_norm,
             rms_prop_eps=rms_prop_eps,
             use_rms_prop=use_rms_prop,
+            adam_betas=adam_betas,
             normalize_advantage=normalize_advantage,
             policy_kwargs=dict(policy_kwargs or {}),
             normalize_obs=normalize_obs,

@@ -25,7 +25,7 @@ import torch.multiprocessing as mp
 from acrl.a3c_ray import RAY_MISSING, learn_on_ray
 from acrl.a3c_worker import Shared, WorkerSpec, run_worker, stop_handlers_restored
 from acrl.agent import Agent
-from acrl.config import A2CConfig
+from acrl.config import ADAM_BETAS, A2CConfig
 from acrl.envs import make_vec_env
 from acrl.errors import UserError, WorkerError
 from acrl.metrics import UpdateStats
@@ -64,6 +64,7 @@ class A3C(Agent):
         max_grad_norm: float = 0.5,
         rms_prop_eps: float = 1e-5,
         use_rms_prop: bool = True,
+        adam_betas: tuple[float, float] = ADAM_BETAS,
         normalize_advantage: bool = False,
         policy_kwargs: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,
@@ -95,6 +96,7 @@ class A3C(Agent):
             max_grad_norm=max_grad_norm,
             rms_prop_eps=rms_prop_eps,
             use_rms_prop=use_rms_prop,
+            adam_betas=adam_betas,
             normalize_advantage=normalize_advantage,
             policy_kwargs=dict(policy_kwargs or {}),
             normalize_obs=normalize_obs,

@@ -11,6 +11,8 @@ from typing import Any
 from acrl.policy import PolicyConfig
 from acrl.schedules import Schedule, ScheduleSpec, parse_schedule
 
+ADAM_BETAS = (0.9, 0.999)  # torch's and SB3's default
+
 
 @dataclass(frozen=True)
 class A2CConfig:
@@ -25,6 +27,7 @@ class A2CConfig:
     max_grad_norm: float = 0.5
     rms_prop_eps: float = 1e-5
     use_rms_prop: bool = True
+    adam_betas: tuple[float, float] = ADAM_BETAS
     normalize_advantage: bool = False
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
     normalize_obs: bool = False
@@ -42,6 +45,9 @@ class A2CConfig:
         _check_range("max_grad_norm", self.max_grad_norm, 0.0, math.inf, low_open=True)
         _check_range("rms_prop_eps", self.rms_prop_eps, 0.0, math.inf, low_open=True)
         _check_bool("use_rms_prop", self.use_rms_prop)
+        object.__setattr__(self, "adam_betas", _as_betas(self.adam_betas))
+        if self.use_rms_prop and self.adam_betas != ADAM_BETAS:
+            raise ValueError("adam_betas applies to Adam: set use_rms_prop to false")
         _check_bool("normalize_advantage", self.normalize_advantage)
         _check_bool("normalize_obs", self.normalize_obs)
         _check_bool("normalize_reward", self.normalize_reward)
@@ -76,6 +82,7 @@ class A2CConfig:
         """JSON/YAML-ready hyperparameters (a callable learning rate cannot be)."""
         out = self.as_kwargs()
         out["policy_kwargs"] = self.policy_config.to_kwargs()
+        out["adam_betas"] = list(self.adam_betas)
         return out
 
     @classmethod
@@ -91,6 +98,17 @@ def _check_int(name: str, value: Any, low: int) -> None:
 def _check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _as_betas(value: Any) -> tuple[float, float]:
+    """Adam's (beta1, beta2), each in [0, 1), from a pair of numbers."""
+    pair = tuple(value) if isinstance(value, (list, tuple)) else ()
+    ok = len(pair) == 2 and all(
+        isinstance(b, (int, float)) and not isinstance(b, bool) and 0.0 <= b < 1.0 for b in pair
+    )
+    if not ok:
+        raise ValueError(f"adam_betas must be two numbers in [0, 1), got {value!r}")
+    return float(pair[0]), float(pair[1])
 
 
 def _check_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:

@@ -76,10 +76,11 @@ def clip_grad_norm(grad: Tensor, max_norm: float) -> Tensor:
 
 
 def make_optimizer(vector: torch.Tensor, config: A2CConfig) -> torch.optim.Optimizer:
-    """RMSprop (alpha 0.99, as SB3's A2C) or Adam over the policy's one parameter vector."""
+    """RMSprop (alpha 0.99, as SB3's A2C) or Adam (``adam_betas``, eps 1e-5) over the policy's
+    one parameter vector."""
     lr = config.lr_schedule(1.0)
     if config.use_rms_prop:
         return torch.optim.RMSprop(
             [vector], lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=False
         )
-    return torch.optim.Adam([vector], lr=lr, eps=1e-5, foreach=False)
+    return torch.optim.Adam([vector], lr=lr, betas=config.adam_betas, eps=1e-5, foreach=False)

@@ -31,6 +31,10 @@ def small_model(**kwargs):
         ({"max_grad_norm": 0.0}, "max_grad_norm"),
         ({"rms_prop_eps": -1.0}, "rms_prop_eps"),
         ({"use_rms_prop": "yes"}, "use_rms_prop"),
+        ({"use_rms_prop": False, "adam_betas": (1.0, 0.99)}, "adam_betas"),
+        ({"use_rms_prop": False, "adam_betas": (0.9,)}, "adam_betas"),
+        ({"use_rms_prop": False, "adam_betas": "0.9"}, "adam_betas"),
+        ({"adam_betas": (0.0, 0.99)}, "use_rms_prop to false"),
         ({"n_envs": 0}, "n_envs"),
         ({"seed": -3}, "seed"),
         ({"policy_kwargs": {"net_arch": [0]}}, "net_arch"),
@@ -110,10 +114,38 @@ def test_callback_can_stop_training():
     assert model.num_updates == 3
 
 
-def test_adam_option():
+def test_adam_option(tmp_path):
     model = small_model(use_rms_prop=False)
     assert isinstance(model.optimizer, torch.optim.Adam)
+    assert model.optimizer.param_groups[0]["betas"] == (0.9, 0.999)
     model.learn(100)
+    no_momentum = small_model(use_rms_prop=False, adam_betas=[0, 0.99])
+    assert no_momentum.config.adam_betas == (0.0, 0.99)
+    assert no_momentum.optimizer.param_groups[0]["betas"] == (0.0, 0.99)
+    no_momentum.learn(100)
+    loaded = A2C.load(no_momentum.save(tmp_path / "adam"))
+    assert loaded.config.adam_betas == (0.0, 0.99)
+    assert tuple(loaded.optimizer.param_groups[0]["betas"]) == (0.0, 0.99)
+
+
+def test_adam_without_momentum_steps_by_lr_times_the_gradient_sign():
+    """betas (0, b2): the first step is lr * g / (|g| + eps), whatever b2 (bias correction);
+    plain RMSprop's first step is lr * g / (sqrt(1 - alpha) |g| + eps), ~10x at alpha 0.99."""
+    grad = torch.tensor([0.5, -2.0, 1e-3])
+
+    def first_step(**kwargs):
+        model = small_model(learning_rate=0.01, **kwargs)
+        start = model.params.vector.detach().clone()
+        model.params.zero_grad()
+        model.params.grad[:3] = grad
+        model.optimizer.step()
+        return (model.params.vector.detach() - start)[:3]
+
+    for betas in ((0.0, 0.99), (0.0, 0.999)):
+        step = first_step(use_rms_prop=False, adam_betas=betas)
+        assert torch.allclose(step, -0.01 * grad / (grad.abs() + 1e-5), rtol=1e-5, atol=0)
+    step = first_step(use_rms_prop=True)
+    assert torch.allclose(step, -0.01 * grad / (0.1 * grad.abs() + 1e-5), rtol=1e-4, atol=0)
 
 
 def test_predict_single_and_batch():
