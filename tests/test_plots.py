@@ -1,5 +1,8 @@
 """Learning curves, diagnostics, policy slices and the advantage histogram."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -11,25 +14,43 @@ from acrl.registry import load_model
 from tests.pngs import png_size
 from tests.test_cli import acrl, assert_user_error
 
+TRAIN = ["train", "CartPole-v1", "--timesteps", 4000, "--n-envs", 4, "--log-interval", 5]
+
 
 def train(run_dir, *extra):
-    result = acrl(
-        "train", "CartPole-v1", "--timesteps", 4000, "--n-envs", 4, "--log-interval", 5,
-        "--run-dir", run_dir, "--no-progress", *extra,
-    )  # fmt: skip
+    result = acrl(*TRAIN, "--run-dir", run_dir, "--no-progress", *extra)
     assert result.returncode == 0, result.stderr
     return run_dir
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Two seeds of one config and one run of another (a different learning rate)."""
+    """Two seeds of one config and one run of another (a different learning rate), trained
+    side by side."""
     root = tmp_path_factory.mktemp("plots")
-    return {
-        "s0": train(root / "s0", "--seed", 0),
-        "s1": train(root / "s1", "--seed", 1),
-        "lr": train(root / "lr", "--seed", 0, "--set", "learning_rate=1e-4"),
+    extras = {
+        "s0": ["--seed", 0],
+        "s1": ["--seed", 1],
+        "lr": ["--seed", 0, "--set", "learning_rate=1e-4"],
     }
+    procs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "acrl",
+                *map(str, [*TRAIN, "--run-dir", root / name, "--no-progress", *extra]),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, extra in extras.items()
+    }
+    for proc in procs.values():
+        _, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr
+    return {name: root / name for name in procs}
 
 
 def test_moving_average_is_the_mean_of_the_last_window_values():
