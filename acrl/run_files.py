@@ -135,11 +135,18 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return best[1]
 
 
+# Ours (".model.acrl.XXXX.tmp") and safetensors' (".tmpXXXXXX": save_file writes one in the
+# target's folder, then renames it).
+TEMP_PATTERNS = (".*.tmp", ".tmp*")
+
+
 def remove_stale_temp_files(run_dir: Path) -> None:
     """Delete the temporary files that a process killed mid-write left (never a whole model:
     a file only gets its real name once complete)."""
-    for path in [*run_dir.glob(".*.tmp"), *(run_dir / CHECKPOINTS).glob(".*.tmp")]:
-        path.unlink(missing_ok=True)
+    for folder in (run_dir, run_dir / CHECKPOINTS):
+        for pattern in TEMP_PATTERNS:
+            for path in folder.glob(pattern):
+                path.unlink(missing_ok=True)
 
 
 def truncate_logs(run_dir: Path, timesteps: int) -> float:

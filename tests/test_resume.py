@@ -12,6 +12,7 @@ import torch
 from acrl.plotting.runs import read_columns
 from acrl.registry import load_model, make_model
 from acrl.run_config import resolve_run_config
+from acrl.run_files import remove_stale_temp_files
 from tests.test_cli import acrl
 
 TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]
@@ -74,7 +75,7 @@ def test_kill_9_at_random_moments_then_resume_finishes(tmp_path):
     assert load_model(run_dir).num_timesteps >= total
     names = [p.name for p in (run_dir / "checkpoints").iterdir()]
     assert len(names) == 2 and all(n.startswith("step-") for n in names)  # no temp files left
-    assert not list(run_dir.glob(".*.tmp"))
+    assert not list(run_dir.glob(".*.tmp")) and not list(run_dir.glob(".tmp*"))
     steps = read_columns(run_dir / "metrics.csv")["timesteps"]
     assert np.all(np.diff(steps) > 0)
 
@@ -104,3 +105,22 @@ def test_a3c_resumes_from_its_checkpoint(tmp_path):
     episodes = read_columns(run_dir / "episodes.csv")["timesteps"]
     assert np.all(np.diff(episodes) >= 0)
     assert model.total_episodes == len(episodes)
+
+
+def test_resume_removes_the_temp_files_of_a_killed_write(tmp_path):
+    """A kill mid-save leaves our temp file (".NAME.XXXX.tmp") or safetensors' own
+    (".tmpXXXXXX", written in the target's folder before its rename); nothing else goes."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    stale = [
+        run_dir / ".model.acrl.k2j4.tmp",
+        run_dir / ".tmpAS6QXl",
+        run_dir / "checkpoints" / ".step-000000000512.acrl.x1y2.tmp",
+        run_dir / "checkpoints" / ".tmp5BNEbW",
+    ]
+    kept = [run_dir / "model.acrl", run_dir / "checkpoints" / "step-000000000512.acrl"]
+    kept += [run_dir / "notes.tmp.txt"]
+    for path in stale + kept:
+        path.write_bytes(b"x")
+    remove_stale_temp_files(run_dir)
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
