@@ -20,6 +20,7 @@ from acrl.registry import load_model, make_model
 from acrl.run_config import resolve_run_config
 from acrl.shared import allocate_optimizer_state, push_gradients, share_model_and_optimizer
 from tests.helpers import wait_for_metrics_rows
+from tests.test_cli import acrl_argv
 
 OBS = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
 ACT = spaces.Discrete(2)
@@ -196,7 +197,7 @@ CLI_A3C = "train CartPole-v1 --algo a3c --workers 2 --timesteps 50000000 --no-pr
 def start_cli_a3c(run_dir, start_new_session=False):
     args = [*CLI_A3C.split(), "--run-dir", str(run_dir), "--log-interval", "20"]
     return subprocess.Popen(
-        [sys.executable, "-m", "acrl", *args],
+        acrl_argv(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -217,7 +218,7 @@ def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
     time.sleep(0.5)
     assert alive(workers) == set()
     result = subprocess.run(
-        [sys.executable, "-m", "acrl", "eval", str(run_dir), "--episodes", "2", "--json"],
+        acrl_argv("eval", run_dir, "--episodes", 2, "--json"),
         capture_output=True,
         text=True,
     )

@@ -11,9 +11,14 @@ import pytest
 from tests.helpers import wait_for_metrics_rows
 
 
+def acrl_argv(*args):
+    """The command line of ``acrl ARGS`` in this interpreter."""
+    return [sys.executable, "-m", "acrl", *map(str, args)]
+
+
 def acrl(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "acrl", *map(str, args)],
+        acrl_argv(*args),
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -190,7 +195,7 @@ def test_a_signal_stops_at_a_safe_point_saves_and_exits(tmp_path, signum, status
         "5",
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "acrl", *args, "--run-dir", str(run_dir)],
+        acrl_argv(*args, "--run-dir", run_dir),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,7 +11,6 @@ import hashlib
 import pickle
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import yaml
 from acrl import A2C, A3C
 from acrl.cli import main
 from acrl.errors import UserError
+from tests.test_cli import acrl_argv
 
 MARKER = "PWNED"  # what every payload below would create if anything executed it
 
@@ -187,8 +187,8 @@ def ws(tmp_path_factory) -> Path:
     """A directory with a finished run, runs that were tampered with, and broken inputs."""
     ws = tmp_path_factory.mktemp("ws")
     done = subprocess.run(
-        [sys.executable, "-m", "acrl", "train", "CartPole-v1", "--timesteps", "1024"]
-        + ["--n-envs", "4", "--checkpoint-every", "256", "--run-dir", "run", "--no-progress"],
+        acrl_argv("train", "CartPole-v1", "--timesteps", 1024, "--n-envs", 4)
+        + ["--checkpoint-every", "256", "--run-dir", "run", "--no-progress"],
         cwd=ws,
         capture_output=True,
         text=True,

@@ -24,7 +24,8 @@ def test_seeds_in_parallel_write_runs_summary_and_plots(tmp_path):
         assert s["timesteps"] >= 4000
         assert s["steps_to_target"] is None or 0 < s["steps_to_target"] <= s["timesteps"]
     last = summary["seeds"][-1]  # its figure is what `acrl eval` says of its run
-    check = acrl("eval", parent / last["run_dir"], "--episodes", 10, "--seed", 10_001, "--json")
+    eval_seed = 10_000 + last["seed"]
+    check = acrl("eval", parent / last["run_dir"], "--episodes", 10, "--seed", eval_seed, "--json")
     assert json.loads(check.stdout)["mean"] == pytest.approx(last["eval_mean_return"])
     returns = [s["eval_mean_return"] for s in summary["seeds"]]
     assert summary["eval_mean_return"]["median"] == pytest.approx(sum(returns) / 2)

@@ -1,7 +1,6 @@
 """Learning curves, diagnostics, policy slices and the advantage histogram."""
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,13 +11,17 @@ from acrl.plotting.policy_slice import policy_slice
 from acrl.plotting.runs import group_runs, load_runs, moving_average, read_columns
 from acrl.registry import load_model
 from tests.pngs import png_size
-from tests.test_cli import acrl, assert_user_error
+from tests.test_cli import acrl, acrl_argv, assert_user_error
 
 TRAIN = ["train", "CartPole-v1", "--timesteps", 4000, "--n-envs", 4, "--log-interval", 5]
 
 
+def train_args(run_dir, *extra):
+    return [*TRAIN, "--run-dir", run_dir, "--no-progress", *extra]
+
+
 def train(run_dir, *extra):
-    result = acrl(*TRAIN, "--run-dir", run_dir, "--no-progress", *extra)
+    result = acrl(*train_args(run_dir, *extra))
     assert result.returncode == 0, result.stderr
     return run_dir
 
@@ -35,12 +38,7 @@ def runs(tmp_path_factory):
     }
     procs = {
         name: subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "acrl",
-                *map(str, [*TRAIN, "--run-dir", root / name, "--no-progress", *extra]),
-            ],
+            acrl_argv(*train_args(root / name, *extra)),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -3,7 +3,6 @@
 import random
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -13,7 +12,7 @@ from acrl.plotting.runs import read_columns
 from acrl.registry import load_model, make_model
 from acrl.run_config import resolve_run_config
 from acrl.run_files import remove_stale_temp_files
-from tests.test_cli import acrl
+from tests.test_cli import acrl, acrl_argv
 
 TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]
 
@@ -58,7 +57,7 @@ def test_kill_9_at_random_moments_then_resume_finishes(tmp_path):
         if attempt:
             argv = ["train", "--resume", str(run_dir), "--no-progress"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "acrl", *argv],
+            acrl_argv(*argv),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
