@@ -10,25 +10,29 @@ __version__ = "0.2.0"
 # Public names and the module of each. They load on first use, so that `acrl --help` and a
 # mistyped command line answer without importing torch.
 _EXPORTS = {
-    "A2C": "acrl.a2c",
-    "A3C": "acrl.a3c",
-    "StopOnReturn": "acrl.callbacks",
+    "A2C": "acrl.algorithms.a2c",
+    "A3C": "acrl.algorithms.a3c",
+    "CallbackList": "acrl.run.callbacks",
+    "RecordVideoEvery": "acrl.run.callbacks",
+    "StopOnReturn": "acrl.run.callbacks",
     "make_vec_env": "acrl.envs",
-    "evaluate_policy": "acrl.evaluation",
-    "ActorCritic": "acrl.policy",
+    "evaluate_policy": "acrl.run.evaluation",
+    "ActorCritic": "acrl.model.policy",
 }
 
 if TYPE_CHECKING:
-    from acrl.a2c import A2C
-    from acrl.a3c import A3C
-    from acrl.callbacks import StopOnReturn
+    from acrl.algorithms.a2c import A2C
+    from acrl.algorithms.a3c import A3C
     from acrl.envs import make_vec_env
-    from acrl.evaluation import evaluate_policy
-    from acrl.policy import ActorCritic
+    from acrl.model.policy import ActorCritic
+    from acrl.run.callbacks import CallbackList, RecordVideoEvery, StopOnReturn
+    from acrl.run.evaluation import evaluate_policy
 
 __all__ = [
     "A2C",
     "A3C",
+    "CallbackList",
+    "RecordVideoEvery",
     "StopOnReturn",
     "ActorCritic",
     "evaluate_policy",

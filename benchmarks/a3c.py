@@ -14,8 +14,8 @@ from functools import partial
 from common import SOLVED, Result, median, median_round, print_table, set_threads, timed
 
 from acrl import A3C, StopOnReturn
-from acrl.registry import make_model
-from acrl.run_config import resolve_run_config
+from acrl.algorithms.registry import make_model
+from acrl.config.runs import resolve_run_config
 
 
 def steady_steps_per_second(n_workers: int, n_envs: int, steps: int) -> float:

@@ -20,8 +20,8 @@ from common import (
 )
 
 from acrl import A2C, StopOnReturn
-from acrl.registry import make_model
-from acrl.run_config import resolve_run_config
+from acrl.algorithms.registry import make_model
+from acrl.config.runs import resolve_run_config
 
 ZOO = dict(
     learning_rate=7e-4,

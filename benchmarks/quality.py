@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 from acrl import evaluate_policy
-from acrl.registry import make_model
-from acrl.run_config import resolve_run_config
+from acrl.algorithms.registry import make_model
+from acrl.config.runs import resolve_run_config
 
 # rl-baselines3-zoo's A2C results (one run each, deterministic evaluation); LunarLander on v2.
 ZOO = {

@@ -16,10 +16,10 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from acrl.algorithms.registry import make_model
+from acrl.config.runs import resolve_run_config
 from acrl.plotting.curves import save
 from acrl.plotting.runs import load_run, moving_average
-from acrl.registry import make_model
-from acrl.run_config import resolve_run_config
 
 
 def main() -> None:

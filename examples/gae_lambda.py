@@ -23,8 +23,8 @@ import torch
 from matplotlib.figure import Figure
 
 from acrl import A2C
+from acrl.model.returns import compute_gae, td_errors
 from acrl.plotting.curves import save
-from acrl.returns import compute_gae, td_errors
 
 LAMBDAS = (0.0, 0.5, 0.95, 1.0)
 GAMMA = 0.99

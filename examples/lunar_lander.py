@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 from acrl import evaluate_policy
+from acrl.algorithms.registry import make_model
+from acrl.config.runs import resolve_run_config
 from acrl.plotting.curves import save
 from acrl.plotting.runs import load_run, moving_average
-from acrl.registry import make_model
-from acrl.run_config import resolve_run_config
-from acrl.video import record_episodes
+from acrl.run.video import record_episodes
 
 PRESETS = ("LunarLander-v3", "LunarLanderContinuous")
 HERE = Path(__file__).parent

@@ -23,10 +23,11 @@ import torch
 from matplotlib.figure import Figure
 
 from acrl import A2C, make_vec_env
-from acrl.a2c import compute_gradients
+from acrl.learner.backends import make_backend
+from acrl.learner.rollout import RolloutCollector
+from acrl.learner.update import compute_gradients
 from acrl.plotting.curves import save
 from acrl.plotting.runs import load_run, moving_average
-from acrl.rollout import RolloutCollector
 
 N_ENVS = (1, 4, 16)
 GRADIENT_SAMPLES = 200
@@ -36,12 +37,14 @@ def gradient_variance(model: A2C, n_envs: int) -> tuple[float, float]:
     """Total variance and mean norm of the (unclipped) gradient over independent rollouts
     of ``n_envs`` environments, all from the model's current policy."""
     config = dataclasses.replace(model.config, max_grad_norm=1e12)  # no clipping
+    backend = make_backend(model.compute.backend, model.policy, model.params)
+    env = make_vec_env("CartPole-v1", n_envs)
     collector = RolloutCollector(
-        make_vec_env("CartPole-v1", n_envs), model.policy, config.n_steps, model.device, seed=123
+        env, model.policy, config.n_steps, model.device, seed=123, backend=backend
     )
     grads = []
     for _ in range(GRADIENT_SAMPLES):
-        compute_gradients(model.policy, model.params, collector.collect(), config, 0.0)
+        compute_gradients(backend, model.params, collector.collect(), config, 0.0)
         grads.append(model.params.grad.clone())
     stacked = torch.stack(grads)
     total_variance = stacked.var(dim=0).sum().item()

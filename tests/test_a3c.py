@@ -13,12 +13,16 @@ import torch.multiprocessing as mp
 from gymnasium import spaces
 
 from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
-from acrl.a3c import WorkerError
-from acrl.flat_params import FlatParameters
-from acrl.policy import ActorCritic
-from acrl.registry import load_model, make_model
-from acrl.run_config import resolve_run_config
-from acrl.shared import allocate_optimizer_state, push_gradients, share_model_and_optimizer
+from acrl.algorithms.registry import load_model, make_model
+from acrl.config.runs import resolve_run_config
+from acrl.engines.hogwild_memory import (
+    allocate_optimizer_state,
+    push_gradients,
+    share_model_and_optimizer,
+)
+from acrl.errors import WorkerError
+from acrl.model.flat_params import FlatParameters
+from acrl.model.policy import ActorCritic
 from tests.helpers import wait_for_metrics_rows
 from tests.test_cli import acrl_argv
 
@@ -124,15 +128,22 @@ def test_workers_step_the_shared_model_and_optimizer_state(lock_updates):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
-def test_a3c_solves_cartpole_with_two_workers(seed):
-    run = resolve_run_config("CartPole-v1", algo="a3c", overrides={"seed": seed, "n_workers": 2})
+@pytest.mark.parametrize(("seed", "backend"), [(0, "numpy"), (1, "torch")])
+def test_a3c_solves_cartpole_with_two_workers(seed, backend):
+    overrides = {"seed": seed, "n_workers": 2, "backend": backend}
+    run = resolve_run_config("CartPole-v1", algo="a3c", overrides=overrides)
     model = make_model(run)
     stop = StopOnReturn(475)
     model.learn(300_000, callback=stop)
     assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
     assert mean >= 400
+
+
+def test_a3c_takes_acrl_0_2s_backend_argument_as_its_runtime():
+    with pytest.warns(DeprecationWarning, match=r"A3C\(runtime='processes'\)"):
+        model = A3C("MlpPolicy", "CartPole-v1", n_workers=1, backend="processes")
+    assert model.runtime == "processes" and model.config.backend == "auto"
 
 
 def test_worker_crash_ends_the_run_with_its_error():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from acrl import evaluate_policy
-from acrl.registry import load_model
+from acrl.algorithms.registry import load_model
 from tests.helpers import wait_for_metrics_rows
 
 pytestmark = pytest.mark.slow

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from acrl import A2C, A3C
-from acrl.a3c import WorkerError
-from acrl.errors import NonFiniteError
-from acrl.registry import load_model
+from acrl.algorithms.registry import load_model
+from acrl.errors import NonFiniteError, WorkerError
 
 FAULTY = "acrl-tests/Faulty-v0"
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from acrl.flat_params import FlatParameters, clip_grad_norm
-from acrl.policy import ActorCritic
+from acrl.model.flat_params import FlatParameters, clip_grad_norm
+from acrl.model.policy import ActorCritic
 
 OBS = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from acrl import A2C, StopOnReturn, evaluate_policy, make_vec_env
-from acrl.registry import make_model
-from acrl.run_config import resolve_run_config
+from acrl.algorithms.registry import make_model
+from acrl.config.runs import resolve_run_config
 
 
 class RandomPolicy:
@@ -17,10 +17,15 @@ class RandomPolicy:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a2c_solves_cartpole_within_300k_steps(seed):
-    """The CartPole-v1 preset reaches a last-100-episode mean of 475 within 300k steps."""
-    model = make_model(resolve_run_config("CartPole-v1", overrides={"seed": seed}))
+@pytest.mark.parametrize(
+    ("seed", "backend"), [(0, "numpy"), (1, "numpy"), (2, "numpy"), (0, "torch"), (1, "torch")]
+)
+def test_a2c_solves_cartpole_within_300k_steps(seed, backend):
+    """The CartPole-v1 preset reaches a last-100-episode mean of 475 within 300k steps, with
+    either compute backend."""
+    run = resolve_run_config("CartPole-v1", overrides={"seed": seed, "backend": backend})
+    model = make_model(run)
+    assert model.compute.backend == backend
     stop = StopOnReturn(475)
     model.learn(300_000, callback=stop)
     assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
@@ -36,7 +41,8 @@ def test_cartpole_preset_ends_solved_as_make_train_does():
 
 
 @pytest.mark.slow
-def test_a2c_learns_continuous_control():
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a2c_learns_continuous_control(backend):
     """A Gaussian policy learns to steer to a target: random actions score about -16."""
     env_id = "acrl-tests/Target-v0"
     random_score, _ = evaluate_policy(
@@ -52,6 +58,7 @@ def test_a2c_learns_continuous_control():
         seed=0,
         device="cpu",
         policy_kwargs={"log_std_init": -0.5},
+        backend=backend,
     )
     model.learn(40_000)
     trained, _ = evaluate_policy(model, make_vec_env(env_id, 8), 40, seed=1)

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from acrl import A2C, A3C, evaluate_policy, make_vec_env
-from acrl.normalization import Normalization, RunningMeanStd
-from acrl.rollout import RolloutCollector
+from acrl.learner.rollout import RolloutCollector
+from acrl.model.normalization import Normalization, RunningMeanStd
 
 
 def test_running_statistics_converge_to_the_stream_mean_and_variance():
@@ -146,7 +146,7 @@ def test_a3c_workers_share_the_statistics():
 
 
 def test_ranks_merge_the_union_of_their_batches():
-    """With a reduce (acrl.distributed sums over ranks), each rank's update merges the union
+    """With a reduce (acrl.engines.torchrun sums over ranks), each rank's update merges the union
     of every rank's batch: the same statistics as one process that saw all of it."""
     gen = torch.Generator().manual_seed(0)
     mine = torch.randn(40, 3, generator=gen, dtype=torch.float64) * 2 + 1

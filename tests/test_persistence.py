@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from acrl import A2C
+from acrl.algorithms.registry import load_model
 from acrl.errors import UserError
-from acrl.registry import load_model
 
 
 @pytest.fixture(scope="module")

@@ -5,11 +5,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from acrl.multiseed import steps_to_target
+from acrl.algorithms.registry import load_model
+from acrl.cli.multiseed import steps_to_target
 from acrl.plotting.curves import diagnostics, learning_curve
 from acrl.plotting.policy_slice import policy_slice
 from acrl.plotting.runs import group_runs, load_runs, moving_average, read_columns
-from acrl.registry import load_model
 from tests.pngs import png_size
 from tests.test_cli import acrl, acrl_argv, assert_user_error
 

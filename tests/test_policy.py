@@ -8,10 +8,11 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from acrl.distributions import Categorical, DiagGaussian, make_distribution
-from acrl.networks import MLP, orthogonal_init
-from acrl.policy import ActorCritic, PolicyConfig
-from acrl.trunks import SharedTrunk, TwinTrunks
+from acrl.config import PolicyConfig
+from acrl.model.distributions import Categorical, DiagGaussian, make_distribution
+from acrl.model.networks import MLP, orthogonal_init
+from acrl.model.policy import ActorCritic
+from acrl.model.trunks import SharedTrunk, TwinTrunks
 
 OBS = spaces.Box(-1.0, 1.0, shape=(3,), dtype=np.float32)
 

@@ -16,10 +16,10 @@ import torch
 import yaml
 
 from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
+from acrl.algorithms.registry import load_model, make_model
+from acrl.config.runs import resolve_run_config
 from acrl.errors import UserError, WorkerError
 from acrl.plotting.runs import read_columns
-from acrl.registry import load_model, make_model
-from acrl.run_config import resolve_run_config
 from tests.test_cli import acrl
 
 pytest.importorskip("ray")
@@ -100,7 +100,7 @@ def no_ray_left(timeout=15.0):
 @in_child_process
 def test_ray_a3c_solves_cartpole_with_two_workers():
     run = resolve_run_config(
-        "CartPole-v1", algo="a3c", overrides={"seed": 0, "n_workers": 2, "backend": "ray"}
+        "CartPole-v1", algo="a3c", overrides={"seed": 0, "n_workers": 2, "runtime": "ray"}
     )
     model = make_model(run)
     solved = StopOnReturn(475)
@@ -121,7 +121,7 @@ def test_ray_a3c_solves_cartpole_with_two_workers():
 
 @in_child_process
 def _kill_both_workers_mid_run():
-    model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, backend="ray")
+    model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, runtime="ray")
     kill = kill_workers_at(update=20)
     start = time.monotonic()
     model.learn(12_000, callback=kill)
@@ -141,7 +141,7 @@ def test_killed_ray_workers_are_restarted_and_the_run_finishes(capfd):
 @in_child_process
 def test_a_ray_worker_without_restarts_left_fails_the_run_cleanly():
     model = A3C(
-        "MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, backend="ray", worker_restarts=0
+        "MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, runtime="ray", worker_restarts=0
     )
     start = time.monotonic()
     with pytest.raises(WorkerError, match=r"worker [01]'s process died and it has no restart"):
@@ -151,7 +151,7 @@ def test_a_ray_worker_without_restarts_left_fails_the_run_cleanly():
 
 
 def test_restarted_workers_draw_fresh_seeds():
-    from acrl.a3c_ray import fresh_seeds
+    from acrl.engines.ray_worker import fresh_seeds
 
     seeds = (11, 22)
     assert fresh_seeds(seeds, 1234) == fresh_seeds(seeds, 1234)
@@ -160,7 +160,7 @@ def test_restarted_workers_draw_fresh_seeds():
 
 @in_child_process
 def test_an_exception_in_a_ray_worker_ends_the_run_with_its_error():
-    model = A3C("MlpPolicy", "tests.envs:acrl-tests/Broken-v0", n_workers=2, seed=0, backend="ray")
+    model = A3C("MlpPolicy", "tests.envs:acrl-tests/Broken-v0", n_workers=2, seed=0, runtime="ray")
     with pytest.raises(
         WorkerError, match="worker [01] failed: RuntimeError: the simulator exploded"
     ):
@@ -177,7 +177,7 @@ def test_ray_workers_share_the_normalization_statistics(tmp_path):
         n_envs=2,
         n_steps=5,
         seed=0,
-        backend="ray",
+        runtime="ray",
         normalize_obs=True,
         normalize_reward=True,
     )
@@ -189,7 +189,7 @@ def test_ray_workers_share_the_normalization_statistics(tmp_path):
     assert 0 < float(stats.ret_rms.count) <= model.num_timesteps + 1e-4
     assert 1.0 < float(stats.obs_rms.var[2]) < 30.0  # angular velocity: far from the prior 1
     loaded = A3C.load(model.save(tmp_path / "pendulum"))
-    assert loaded.backend == "ray"
+    assert loaded.runtime == "ray"
     obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     assert np.array_equal(
         loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
@@ -198,15 +198,15 @@ def test_ray_workers_share_the_normalization_statistics(tmp_path):
 
 def test_cli_ray_run_writes_the_same_run_directory_and_resumes(tmp_path):
     run_dir = tmp_path / "ray"
-    args = ["train", "CartPole-v1", "--algo", "a3c", "--backend", "ray", "--workers", "2"]
+    args = ["train", "CartPole-v1", "--algo", "a3c", "--runtime", "ray", "--workers", "2"]
     args += ["--n-envs", "4", "--timesteps", 4000, "--checkpoint-every", 1000]
     args += ["--log-interval", 5, "--run-dir", run_dir, "--no-progress"]
     result = acrl(*args)
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert config["algo"] == "a3c" and config["backend"] == "ray" and config["n_workers"] == 2
+    assert config["algo"] == "a3c" and config["runtime"] == "ray" and config["n_workers"] == 2
     model = load_model(run_dir)
-    assert model.backend == "ray" and model.num_timesteps >= 4000
+    assert model.runtime == "ray" and model.num_timesteps >= 4000
     assert len(list((run_dir / "checkpoints").iterdir())) == 2
     steps = read_columns(run_dir / "metrics.csv")["timesteps"]
     assert len(steps) >= 5 and np.all(np.diff(steps) > 0)
@@ -215,7 +215,7 @@ def test_cli_ray_run_writes_the_same_run_directory_and_resumes(tmp_path):
     resumed = acrl("train", "--resume", run_dir, "--timesteps", 6000, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
     model = load_model(run_dir)
-    assert model.backend == "ray" and model.num_timesteps >= 6000
+    assert model.runtime == "ray" and model.num_timesteps >= 6000
     assert no_ray_left()
 
 
@@ -225,17 +225,17 @@ def test_the_ray_backend_without_ray_installed_says_how_to_get_it(monkeypatch):
         importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a)
     )
     with pytest.raises(UserError, match=r"pip install 'acrl\[ray\]'"):
-        A3C("MlpPolicy", "CartPole-v1", n_workers=2, backend="ray")
+        A3C("MlpPolicy", "CartPole-v1", n_workers=2, runtime="ray")
 
 
 @in_child_process
 def test_a_ray_worker_computes_the_same_gradient_from_the_same_seeds():
     """A worker's report is the clipped A2C gradient of its rollout, reproducible from its
     seeds (what a restarted worker relies on: its new seed stream is as well defined)."""
-    from acrl.a3c_ray import GradientWorker
-    from acrl.a3c_worker import WorkerSpec
+    from acrl.engines.ray_worker import GradientWorker
+    from acrl.learner.worker import WorkerSpec
 
-    model = A3C("MlpPolicy", "CartPole-v1", n_workers=1, n_envs=3, seed=0, backend="ray")
+    model = A3C("MlpPolicy", "CartPole-v1", n_workers=1, n_envs=3, seed=0, runtime="ray")
     spec = WorkerSpec(
         env_id="CartPole-v1",
         env_kwargs={},
@@ -244,9 +244,9 @@ def test_a_ray_worker_computes_the_same_gradient_from_the_same_seeds():
         config=model.config,
         observation_space=model.observation_space,
         action_space=model.action_space,
+        backend=model.compute.backend,
         start_timesteps=0,
         total_timesteps=100,
-        lock_updates=False,
         seeds=[(1, 2)],
     )
     weights = model.params.vector.detach().numpy().copy()
@@ -254,7 +254,7 @@ def test_a_ray_worker_computes_the_same_gradient_from_the_same_seeds():
     for _ in range(2):
         worker = GradientWorker(0, spec)
         reports.append(worker.compute(weights, [], 7e-4, 1))
-        assert torch.equal(worker.params.vector.detach(), torch.from_numpy(weights))
+        assert torch.equal(worker.worker.params.vector.detach(), torch.from_numpy(weights))
     first, second = reports
     assert first.steps == 15 and first.grad.shape == weights.shape
     assert 0 < float(np.linalg.norm(first.grad)) <= model.config.max_grad_norm + 1e-5
@@ -274,7 +274,7 @@ def test_cli_joins_a_running_ray_cluster_and_leaves_it_running(tmp_path):
     assert started.returncode == 0, started.stderr
     try:
         run_dir = tmp_path / "cluster"
-        args = ["train", "CartPole-v1", "--algo", "a3c", "--backend", "ray", "--workers", "2"]
+        args = ["train", "CartPole-v1", "--algo", "a3c", "--runtime", "ray", "--workers", "2"]
         args += ["--address", "auto", "--timesteps", 3000, "--run-dir", run_dir, "--no-progress"]
         result = acrl(*args)
         assert result.returncode == 0, result.stderr

@@ -8,10 +8,10 @@ import time
 import numpy as np
 import torch
 
+from acrl.algorithms.registry import load_model, make_model
+from acrl.config.runs import resolve_run_config
 from acrl.plotting.runs import read_columns
-from acrl.registry import load_model, make_model
-from acrl.run_config import resolve_run_config
-from acrl.run_files import remove_stale_temp_files
+from acrl.run.run_files import remove_stale_temp_files
 from tests.test_cli import acrl, acrl_argv
 
 TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from acrl.returns import compute_gae, compute_nstep_returns
+from acrl.model.returns import compute_gae, compute_nstep_returns
 
 
 def brute_force_gae(rewards, values, next_values, terminated, done, gamma, lam):

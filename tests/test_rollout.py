@@ -6,9 +6,9 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from acrl.losses import rollout_targets
-from acrl.policy import ActorCritic
-from acrl.rollout import Rollout, RolloutCollector
+from acrl.learner.losses import rollout_targets
+from acrl.learner.rollout import Rollout, RolloutCollector
+from acrl.model.policy import ActorCritic
 from tests.envs import CounterEnv
 
 MODES = [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP]

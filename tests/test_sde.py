@@ -8,10 +8,10 @@ import torch
 from gymnasium.vector import SyncVectorEnv
 
 from acrl import A2C, A3C
-from acrl.config import A2CConfig
-from acrl.numpy_policy import NumpyPolicy
-from acrl.policy import ActorCritic, PolicyConfig
-from acrl.rollout import RolloutCollector
+from acrl.config import A2CConfig, PolicyConfig
+from acrl.learner.backends.numpy_forward import NumpyForward
+from acrl.learner.rollout import RolloutCollector
+from acrl.model.policy import ActorCritic
 
 SDE = PolicyConfig(net_arch=(16, 16), log_std_init=-1.0, use_sde=True)
 
@@ -30,7 +30,7 @@ def sde_policy(env):
 
 def actor_features(policy, obs):
     with torch.no_grad():
-        return policy.trunk(policy._prepare(torch.as_tensor(obs)))[0]
+        return policy.trunk(policy.encode(torch.as_tensor(obs)))[0]
 
 
 def test_log_prob_and_entropy_are_those_of_the_marginal_gaussian():
@@ -74,7 +74,7 @@ def test_numpy_and_torch_act_alike_with_exploration_matrices():
     policy = sde_policy(env)
     obs = torch.randn(5, 3)
     exploration = policy.exploration_noise(5)
-    fast = NumpyPolicy.for_policy(policy)
+    fast = NumpyForward(policy)
     actions, values = fast.act(obs.numpy(), exploration)
     with torch.no_grad():
         ref_actions, ref_values = policy.act(obs, exploration=exploration)

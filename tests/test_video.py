@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from acrl.registry import load_model
+from acrl.algorithms.registry import load_model
 from tests.pngs import mp4_frames
 from tests.test_cli import acrl, assert_user_error
 from tests.test_plots import train

@@ -67,13 +67,19 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--backend",
+        choices=("auto", "torch", "numpy", "processes", "ray"),
+        help="compute backend: auto (the default: numpy for small MLPs on the CPU, else torch), "
+        "torch or numpy (processes and ray: the old spelling of --runtime)",
+    )
+    train.add_argument(
+        "--runtime",
         choices=("processes", "ray"),
         help="A3C workers: processes on this machine (default) or Ray actors (acrl[ray])",
     )
     train.add_argument(
         "--address",
         metavar="ADDR",
-        help="with --backend ray: join the Ray cluster at ADDR (e.g. auto, or HOST:6379); "
+        help="with --runtime ray: join the Ray cluster at ADDR (e.g. auto, or HOST:6379); "
         "without it a local Ray instance starts",
     )
     train.add_argument(
@@ -125,7 +131,14 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--device", default="cpu", help="torch device (default: cpu, fastest for MLPs)"
     )
-    _add_threads(train)
+    train.add_argument(
+        "--threads",
+        type=_threads,
+        default="auto",
+        help="torch CPU threads while training (default: auto, as the Python API: 1 for "
+        "updates of up to 1,024 transitions on the CPU, else torch's default; results depend "
+        "on it, so keep it fixed to reproduce a run)",
+    )
 
 
 def _add_eval(evaluate: argparse.ArgumentParser) -> None:
@@ -199,21 +212,33 @@ def _add_video(video: argparse.ArgumentParser) -> None:
 def _add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads",
-        type=int,
+        type=_positive_threads,
         default=1,
-        help="torch CPU threads (default: 1, the fastest for classic-control MLPs; "
-        "results depend on it, so keep it fixed to reproduce a run)",
+        help="torch CPU threads (default: 1, the fastest for classic-control MLPs)",
     )
+
+
+def _threads(text: str) -> int | str:
+    return text if text == "auto" else _positive_threads(text)
+
+
+def _positive_threads(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads must be an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--threads must be >= 1, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "threads", 1) < 1:
-            raise UserError(f"--threads must be >= 1, got {args.threads}")
-        import torch
+        if args.command in ("eval", "plot", "video"):
+            import torch
 
-        torch.set_num_threads(getattr(args, "threads", 1))
+            torch.set_num_threads(getattr(args, "threads", 1))
         if args.command == "train":
             from acrl.cli.train import cmd_train
 
@@ -243,7 +268,7 @@ def _version() -> str:
 
 
 def cmd_presets() -> int:
-    from acrl.run_config import ALGOS, preset_summaries
+    from acrl.config.runs import ALGOS, preset_summaries
 
     rows = [(algo, *row) for algo in ALGOS for row in preset_summaries(algo)]
     width = max(len(r[1]) for r in rows)

@@ -9,8 +9,8 @@ from acrl.errors import UserError
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from acrl.evaluation import evaluate_policy
-    from acrl.registry import load_model
+    from acrl.algorithms.registry import load_model
+    from acrl.run.evaluation import evaluate_policy
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")

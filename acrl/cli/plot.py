@@ -28,9 +28,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def _policy_slice(args: argparse.Namespace) -> int:
+    from acrl.algorithms.registry import load_model
     from acrl.plotting.curves import save
     from acrl.plotting.policy_slice import check_dims, policy_slice
-    from acrl.registry import load_model
 
     if len(args.run_dirs) != 1:
         raise UserError("--policy-slice draws one run: give one RUN_DIR (or a .acrl file)")

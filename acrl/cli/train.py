@@ -11,11 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from acrl.a2c import A2C
-from acrl.agent import Agent
-from acrl.distributed import DistributedError, DistributedSync
+from acrl.algorithms.a2c import A2C
+from acrl.algorithms.base import Agent
+from acrl.config.runs import RUNTIMES, RunConfig
+from acrl.engines.torchrun import DistributedError, DistributedSync
 from acrl.errors import NonFiniteError, UserError
-from acrl.run_config import RunConfig
 
 # What a run directory holds; --overwrite removes exactly these (and TensorBoard events).
 RUN_FILES = (
@@ -32,6 +32,10 @@ RUN_FILES = (
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    args.renamed = None
+    if args.backend in RUNTIMES:  # acrl 0.2's spelling of --runtime
+        args.renamed = f"--backend {args.backend} is now --runtime {args.backend}"
+        args.runtime, args.backend = args.runtime or args.backend, None
     for name in ("timesteps", "n_envs", "log_interval", "workers", "checkpoint_every"):
         _check_positive(args, name)
     for name in ("video_every", "jobs", "keep_checkpoints"):
@@ -44,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.jobs != 1:
             raise UserError("--jobs runs seeds in parallel; add --seeds")
         return train_one(args)
-    from acrl.multiseed import parse_seeds, train_seeds
+    from acrl.cli.multiseed import parse_seeds, train_seeds
 
     if args.seed is not None:
         raise UserError("give either --seed or --seeds, not both")
@@ -59,8 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
+    from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
     from acrl.envs import check_env_id
-    from acrl.run_config import A3C_DEFAULTS, read_config_file, resolve_run_config
 
     file_values = read_config_file(args.config) if args.config is not None else {}
     algo = args.algo or file_values.get("algo") or "a2c"
@@ -82,24 +86,26 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
             raise UserError("--workers is an A3C setting; add --algo a3c")
         overrides["n_workers"] = args.workers
     if args.backend is not None:
-        if algo != "a3c":
-            raise UserError("--backend is an A3C setting; add --algo a3c")
         overrides["backend"] = args.backend
+    if args.runtime is not None:
+        if algo != "a3c":
+            raise UserError("--runtime is an A3C setting; add --algo a3c")
+        overrides["runtime"] = args.runtime
     run = resolve_run_config(
         str(env_id), algo, preset, overrides, args.assignments, file_values=file_values
     )
     check_env_id(run.env_id)
     if args.address is not None:
-        if run.backend != "ray":
-            raise UserError("--address joins a Ray cluster; add --algo a3c --backend ray")
-        from acrl.a3c_ray import check_reachable
+        if run.runtime != "ray":
+            raise UserError("--address joins a Ray cluster; add --algo a3c --runtime ray")
+        from acrl.engines.ray import check_reachable
 
         check_reachable(args.address)  # before the run directory is made
     return run
 
 
 def train_one(args: argparse.Namespace) -> int:
-    from acrl.registry import make_model
+    from acrl.algorithms.registry import make_model
 
     run = _run_config(args)
     sync = _join_ranks(args, run) if args.distributed else None
@@ -112,7 +118,11 @@ def train_one(args: argparse.Namespace) -> int:
     device = args.device if sync is None else str(sync.device)
     try:
         model = make_model(
-            rank_run, log_dir=run_dir if main else None, device=device, ray_address=args.address
+            rank_run,
+            log_dir=run_dir if main else None,
+            device=device,
+            ray_address=args.address,
+            threads=args.threads,
         )
     except ValueError as exc:  # an env this algorithm cannot handle, a bad device
         raise UserError(str(exc)) from None
@@ -122,9 +132,12 @@ def train_one(args: argparse.Namespace) -> int:
         ranks = "" if sync is None else f" on {sync.world_size} ranks"
         print(
             f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps{ranks} "
-            f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}",
+            f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}\n"
+            f"compute: {model.compute.describe()}",
             flush=True,
         )
+        if args.renamed:
+            print(f"acrl: {args.renamed}", file=sys.stderr)
     if sync is not None:
         assert isinstance(model, A2C)
         model.distribute(sync)
@@ -145,14 +158,14 @@ def train_one(args: argparse.Namespace) -> int:
 def _join_ranks(args: argparse.Namespace, run: RunConfig) -> DistributedSync:
     """This process's rank among torchrun's (after the config is known to be valid)."""
     if run.algo != "a2c":
-        raise UserError("--distributed trains A2C; A3C scales out with --backend ray")
+        raise UserError("--distributed trains A2C; A3C scales out with --runtime ray")
     return DistributedSync.from_torchrun(args.device)
 
 
 def resume_one(args: argparse.Namespace) -> int:
     """Continue the run in ``args.resume`` from its latest checkpoint to its step budget."""
-    from acrl.registry import load_model
-    from acrl.run_files import latest_checkpoint, remove_stale_temp_files, resume_logs
+    from acrl.algorithms.registry import load_model
+    from acrl.run.run_files import latest_checkpoint, remove_stale_temp_files, resume_logs
 
     run_dir: Path = args.resume
     fixed = {
@@ -165,6 +178,7 @@ def resume_one(args: argparse.Namespace) -> int:
         "--preset": args.preset,
         "--workers": args.workers,
         "--backend": args.backend,
+        "--runtime": args.runtime,
         "--set": args.assignments,
         "--run-dir": args.run_dir,
         "--overwrite": args.overwrite,
@@ -178,11 +192,11 @@ def resume_one(args: argparse.Namespace) -> int:
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
         raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
     path = latest_checkpoint(run_dir)
-    model = load_model(path, device=args.device, log_dir=run_dir)
+    model = load_model(path, device=args.device, log_dir=run_dir, threads=args.threads)
     _check_same_run(model, config, path)
     if args.address is not None:
-        if getattr(model, "backend", None) != "ray":
-            raise UserError("--address joins a Ray cluster; this run does not use --backend ray")
+        if getattr(model, "runtime", None) != "ray":
+            raise UserError("--address joins a Ray cluster; this run does not use --runtime ray")
         model.ray_address = args.address  # type: ignore[attr-defined]
     remove_stale_temp_files(run_dir)
     if model.num_timesteps >= total:
@@ -193,7 +207,7 @@ def resume_one(args: argparse.Namespace) -> int:
     model.keep_checkpoints = args.keep_checkpoints
     print(
         f"resuming {model.algo.upper()} on {model.env_id} from {path} "
-        f"at {model.num_timesteps} of {total} steps",
+        f"at {model.num_timesteps} of {total} steps\ncompute: {model.compute.describe()}",
         flush=True,
     )
     return _learn_and_save(
@@ -216,9 +230,9 @@ def _learn_and_save(
     model: Agent, run_dir: Path, steps: int, args: argparse.Namespace, reset_num_timesteps: bool
 ) -> int:
     """Train, stop cleanly on a signal or a fault, save; the exit status."""
-    from acrl.a3c import WorkerError
-    from acrl.callbacks import CallbackList, RecordVideoEvery
     from acrl.cli.stop import StopSignals
+    from acrl.errors import WorkerError
+    from acrl.run.callbacks import CallbackList, RecordVideoEvery
 
     videos = (
         None
@@ -248,6 +262,10 @@ def _learn_and_save(
         if model.log_dir is None:  # a rank other than 0 of a distributed run: no files
             return stop.exit_status if stop.received is not None else 0
         path = model.save(run_dir / "model.acrl")
+    from acrl.plotting.advantages import save_advantage_histogram
+
+    title = f"{model.env_id} {model.algo.upper()} at {model.num_timesteps:,} steps"
+    save_advantage_histogram(run_dir, title)
     mean = model.recent_mean_return()
     print(
         f"{model.num_timesteps} steps in {elapsed:.1f} s "

@@ -8,8 +8,8 @@ from acrl.errors import UserError
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from acrl.registry import load_model
-    from acrl.video import record_episodes
+    from acrl.algorithms.registry import load_model
+    from acrl.run.video import record_episodes
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -25,3 +27,14 @@ def advantage_histogram(advantages: np.ndarray, title: str) -> Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def save_advantage_histogram(run_dir: Path, title: str) -> Path | None:
+    """advantages.png beside the advantages.npy that training left in ``run_dir`` (None if
+    training left none)."""
+    source = run_dir / "advantages.npy"
+    if not source.is_file():
+        return None
+    out = run_dir / "advantages.png"
+    advantage_histogram(np.load(source), title).savefig(out)
+    return out

@@ -14,7 +14,7 @@ import torch
 from gymnasium import spaces
 from matplotlib.figure import Figure
 
-from acrl.agent import Agent
+from acrl.algorithms.base import Agent
 from acrl.errors import UserError
 
 PANEL_SIZE = (4.2, 3.6)  # inches per panel at 100 dpi

@@ -1,0 +1,406 @@
+"""What every acrl model offers users: learn, predict, save, load, and its environment.
+
+A model holds the policy, the optimizer over its one parameter vector, the spaces, the step
+counters that a model file records, and the compute backend it trains with. ``learn`` is
+written once, here: it opens the logs, hands the engine of the algorithm (``_train``) the
+run's bookkeeping, and saves the last advantages. A2C and A3C differ only in their engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import VectorEnv
+
+from acrl import __version__
+from acrl.config.hyperparams import A2CConfig
+from acrl.envs import as_vector_env, check_spaces, make_vec_env
+from acrl.errors import NonFiniteError, UserError
+from acrl.learner.backends import Compute, choose_compute, torch_threads
+from acrl.learner.optim import make_optimizer
+from acrl.learner.reports import RECENT_EPISODES
+from acrl.learner.seeding import set_random_seed
+from acrl.model.encoders import features_dim
+from acrl.model.flat_params import FlatParameters
+from acrl.model.normalization import make_normalization
+from acrl.model.policy import ActorCritic
+from acrl.run.bookkeeping import Bookkeeper, Callback
+from acrl.run.metrics import MetricsLog
+from acrl.run.model_file import (
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_model,
+    space_from_json,
+    space_to_json,
+    write_model,
+)
+from acrl.run.run_files import open_logs, rng_state, set_rng_state
+from acrl.run.upgrade import is_old_layout, upgrade_file
+
+POLICIES = ("MlpPolicy",)
+_VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for, but this torch build sees no CUDA device")
+    return resolved
+
+
+class Agent:
+    """Policy, optimizer and bookkeeping shared by the A2C and A3C engines."""
+
+    algo: ClassVar[str] = ""
+    default_device: ClassVar[str] = "auto"
+
+    def __init__(
+        self,
+        policy: str,
+        env: str | gym.Env | VectorEnv | None,
+        config: A2CConfig,
+        n_envs: int = 8,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        env_kwargs: Mapping[str, Any] | None = None,
+        vectorization: str = "auto",
+        observation_space: gym.Space | None = None,
+        action_space: gym.Space | None = None,
+        seed_rngs: bool = True,
+        threads: int | str = "auto",
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
+        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        self.config = config
+        self.n_envs = n_envs
+        self.seed = seed
+        self.verbose = verbose
+        self.device = resolve_device(device)
+        self.vectorization = vectorization
+        self.threads = threads
+        self.env_kwargs: dict[str, Any] = dict(env_kwargs or {})
+        self.env_id: str | None = None
+        self.env: VectorEnv | None = None
+        if env is not None:
+            self._attach_env(env)
+        if self.env is not None:
+            observation_space = self.env.single_observation_space
+            action_space = self.env.single_action_space
+        if observation_space is None or action_space is None:
+            raise ValueError("a model needs an env, or its observation and action spaces")
+        self.observation_space: gym.Space = observation_space
+        self.action_space: gym.Space = action_space
+        if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
+            set_random_seed(seed)
+        normalization = make_normalization(
+            features_dim(self.observation_space), config.normalize_obs, config.normalize_reward
+        )
+        with torch_threads(1):  # orthogonal init's QR rounds differently on more threads
+            self.policy = ActorCritic(
+                self.observation_space, self.action_space, config.policy_config, normalization
+            )
+        self.policy.to(self.device)
+        self.params = FlatParameters(self.policy)
+        self.optimizer = make_optimizer(self.params.vector, config)
+        self.compute = self._choose_compute()
+        self.num_timesteps = 0
+        self.num_updates = 0
+        self.total_episodes = 0
+        self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=RECENT_EPISODES)
+        self.log_dir: Path | None = None
+        self.metrics: MetricsLog | None = None
+        self.keep_checkpoints = 2  # checkpoints kept in log_dir/checkpoints
+        self._saved_rng: tuple[dict[str, torch.Tensor], dict[str, Any]] | None = None
+
+    def _choose_compute(self) -> Compute:
+        """The backend and torch threads of this model's updates (acrl.learner.backends)."""
+        batch = self.config.n_steps * self.n_envs  # per process: per worker, per rank
+        return choose_compute(self.config.backend, self.policy, batch, self.threads)
+
+    def _attach_env(self, env: str | gym.Env | VectorEnv) -> None:
+        if isinstance(env, str):
+            self.env_id = env
+            self.env = make_vec_env(
+                env, self.n_envs, env_kwargs=self.env_kwargs, vectorization=self.vectorization
+            )
+        else:
+            self.env = as_vector_env(env)
+            spec = getattr(self.env, "spec", None) or getattr(env, "spec", None)
+            if spec is not None:
+                self.env_id = spec.id
+                self.env_kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VEC_SPEC_KEYS}
+            self.n_envs = self.env.num_envs
+
+    def set_env(self, env: str | gym.Env | VectorEnv) -> None:
+        """Train on another env with the same observation and action spaces."""
+        self._attach_env(env)
+        assert self.env is not None
+        check_spaces(self.env.single_observation_space, self.observation_space, "observation")
+        check_spaces(self.env.single_action_space, self.action_space, "action")
+        self.compute = self._choose_compute()
+
+    def get_env(self) -> VectorEnv | None:
+        return self.env
+
+    def make_env(self, n_envs: int = 1, seed: int | None = None) -> VectorEnv:
+        """A fresh VectorEnv of the env this model was trained on."""
+        if self.env_id is None:
+            raise UserError("this model does not know its environment id; pass an env")
+        return make_vec_env(
+            self.env_id,
+            n_envs,
+            seed=seed,
+            env_kwargs=self.env_kwargs,
+            vectorization=self.vectorization,
+        )
+
+    # ---- acting -------------------------------------------------------------------------
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, None]:
+        """Actions for one observation or a batch; Box actions are clipped to the bounds."""
+        obs = np.asarray(observation, dtype=np.float32)
+        obs_shape = self.observation_space.shape
+        single = obs.shape == obs_shape
+        if not single and obs.shape[1:] != obs_shape:
+            raise ValueError(
+                f"observation shape {obs.shape} does not match {obs_shape} or (batch, *{obs_shape})"
+            )
+        batch = torch.as_tensor(obs.reshape(1 if single else obs.shape[0], -1), device=self.device)
+        with torch.inference_mode():
+            actions, _ = self.policy.act(batch, deterministic=deterministic)
+        out = self.policy.distribution.to_env(actions.cpu().numpy())
+        return (out[0] if single else out), None
+
+    # ---- training -----------------------------------------------------------------------
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: Callback | None = None,
+        log_interval: int = 100,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+        checkpoint_every: int | None = None,
+    ) -> Agent:
+        """Train for ``total_timesteps`` environment steps; returns the model.
+
+        ``callback(model)`` runs after updates (after each one for A2C, as workers report for
+        A3C); returning False stops training. A metrics row is written each time the update
+        count passes a multiple of ``log_interval``; with a ``log_dir``, the model is saved
+        there every ``checkpoint_every`` steps. Training uses ``self.compute``: its backend
+        and torch threads (restored afterwards).
+        """
+        end = self._begin_learn(total_timesteps, reset_num_timesteps)
+        per_update = self._steps_per_update()
+        bar_total = -(-total_timesteps // per_update) * per_update
+        bookkeeping = Bookkeeper(
+            self, bar_total, callback, log_interval, progress_bar, checkpoint_every
+        )
+        if self.verbose:
+            print(f"acrl: {self.algo.upper()} trains with the {self.compute.describe()}")
+        advantages = np.zeros(0, np.float32)
+        try:
+            with torch_threads(self.compute.threads):
+                advantages = self._train(end, bookkeeping)
+        finally:
+            bookkeeping.close()
+        bookkeeping.finish(advantages)
+        return self
+
+    def _train(self, end: int, bookkeeping: Bookkeeper) -> np.ndarray:
+        """Run the algorithm's engine until step ``end`` or a stop; the last advantages."""
+        raise NotImplementedError
+
+    def _steps_per_update(self) -> int:
+        """Environment steps one update of the engine adds to the count."""
+        return self.config.n_steps * self.n_envs
+
+    def _begin_learn(self, total_timesteps: int, reset_num_timesteps: bool) -> int:
+        """Validate the budget, reset or continue the counters; the step count to reach."""
+        if (
+            isinstance(total_timesteps, bool)
+            or not isinstance(total_timesteps, int)
+            or total_timesteps < 1
+        ):
+            raise ValueError(f"total_timesteps must be an integer >= 1, got {total_timesteps!r}")
+        if self.metrics is None or reset_num_timesteps:
+            start = 0 if reset_num_timesteps else self.num_timesteps
+            metrics = open_logs(self, start, total_timesteps, self._hparams())  # may refuse
+            if self.metrics is not None and self.metrics.tensorboard is not None:
+                self.metrics.tensorboard.close()
+            self.metrics = metrics
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+        return self.num_timesteps + total_timesteps
+
+    def _hparams(self) -> dict[str, Any]:
+        """What TensorBoard's HPARAMS tab shows for this run."""
+        return {
+            "algo": self.algo,
+            "env_id": str(self.env_id),
+            "n_envs": self.n_envs,
+            "seed": -1 if self.seed is None else self.seed,
+            **self.config.to_dict(),
+            "compute": self.compute.describe(),
+        }
+
+    def recent_mean_return(self) -> float:
+        """Mean return of the last 100 finished training episodes (NaN before the first)."""
+        if not self.recent_episodes:
+            return float("nan")
+        return sum(r for r, _ in self.recent_episodes) / len(self.recent_episodes)
+
+    # ---- persistence --------------------------------------------------------------------
+    def _meta(self) -> dict[str, Any]:
+        config = self.config.to_dict()
+        if callable(self.config.learning_rate):
+            config["learning_rate"] = self.optimizer.param_groups[0]["lr"]
+        return {
+            "algo": self.algo,
+            "acrl_version": __version__,
+            "config": config,
+            "compute": self.compute.to_dict(),
+            "n_envs": self.n_envs,
+            "seed": self.seed,
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "vectorization": self.vectorization,
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "num_timesteps": self.num_timesteps,
+            "num_updates": self.num_updates,
+            "total_episodes": self.total_episodes,
+            "recent_episodes": list(self.recent_episodes),  # logging continues after a resume
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model (weights, optimizer state, hyperparameters) to one file."""
+        if not torch.isfinite(self.params.vector).all():
+            raise NonFiniteError(f"the model's parameters hold a NaN or inf: not saved to {path}")
+        tensors = {f"policy.{k}": v for k, v in self.policy.state_dict().items()}
+        opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
+        tensors.update(opt_tensors)
+        meta = self._meta()
+        meta["optimizer"] = opt_meta
+        rng_tensors, meta["rng"] = rng_state()
+        tensors.update(rng_tensors)
+        return write_model(path, tensors, meta)
+
+    def restore_rng_state(self) -> bool:
+        """Set the global torch, NumPy and Python RNGs to their states when this model was
+        saved (what an exact resume needs; ``load`` leaves them alone). False if the file had
+        none (acrl < 0.3)."""
+        if self._saved_rng is None:
+            return False
+        set_rng_state(*self._saved_rng)
+        return True
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        env: str | gym.Env | VectorEnv | None = None,
+        device: str | torch.device | None = None,
+        **overrides: Any,
+    ) -> Agent:
+        """Rebuild a saved model; it predicts identically and can continue ``learn()``."""
+        tensors, meta = read_model(path)
+        if meta.get("algo") != cls.algo:
+            raise UserError(
+                f"{path} holds an {meta.get('algo')!r} model, not {cls.algo!r}; "
+                f"use {str(meta.get('algo')).upper()}.load"
+            )
+        try:
+            model = cls._restore(tensors, meta, device, overrides)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UserError(
+                f"{path}: cannot rebuild the model from its file "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            ) from None
+        if env is not None:
+            model.set_env(env)
+        return model
+
+    @classmethod
+    def _restore(
+        cls,
+        tensors: dict[str, torch.Tensor],
+        meta: dict[str, Any],
+        device: str | torch.device | None,
+        overrides: dict[str, Any],
+    ) -> Agent:
+        config_fields = dict(meta["config"])
+        extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
+        config_fields.update(extra)
+        model = cls.__new__(cls)
+        Agent.__init__(
+            model,
+            "MlpPolicy",
+            None,
+            A2CConfig(**config_fields),
+            n_envs=meta["n_envs"],
+            seed=meta.get("seed"),
+            device=cls.default_device if device is None else device,
+            env_kwargs=meta.get("env_kwargs"),
+            vectorization=meta.get("vectorization", "auto"),
+            observation_space=space_from_json(meta["observation_space"]),
+            action_space=space_from_json(meta["action_space"]),
+            seed_rngs=False,
+            threads=overrides.pop("threads", "auto"),
+        )
+        model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
+        model.env_id = meta.get("env_id")
+        if is_old_layout(tensors):
+            tensors = upgrade_file(tensors, meta, model.policy)
+        policy_state = {
+            k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
+        }
+        try:
+            model.policy.load_state_dict(policy_state)
+            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
+        except RuntimeError as exc:
+            raise UserError(
+                f"weights do not match the saved architecture ({str(exc).splitlines()[0]})"
+            ) from None
+        model.num_timesteps = int(meta["num_timesteps"])
+        model.num_updates = int(meta["num_updates"])
+        model.total_episodes = int(meta.get("total_episodes", 0))
+        model.recent_episodes.extend((float(r), int(n)) for r, n in meta.get("recent_episodes", []))
+        if "rng" in meta:
+            model._saved_rng = (
+                {k: v for k, v in tensors.items() if k.startswith("rng.")},
+                meta["rng"],
+            )
+        return model
+
+    @classmethod
+    def _engine_kwargs(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        """Engine settings recorded in a model file (overridden by engines that have some)."""
+        return {}
+
+    def _init_engine(self, log_dir: str | Path | None = None) -> None:
+        """Engine-specific state after ``Agent.__init__`` (extended by engines)."""
+        self.log_dir = None if log_dir is None else Path(log_dir)

@@ -1,0 +1,262 @@
+"""Presets (YAML shipped in the package) and the resolved configuration of a training run."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from acrl.config.hyperparams import A2CConfig
+from acrl.errors import UserError
+
+ALGOS = ("a2c", "a3c")
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """YAML that also reads 1e-3 as a float (YAML 1.1 insists on a dot: 1.0e-3)."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_YamlLoader)
+
+
+RUN_KEYS = ("env_id", "env_kwargs", "n_envs", "n_timesteps", "policy", "vectorization", "seed")
+A3C_DEFAULTS = {"n_workers": None, "lock_updates": False, "runtime": "processes"}
+A3C_KEYS = tuple(A3C_DEFAULTS)
+RUNTIMES = ("processes", "ray")  # where A3C's workers run
+DEFAULT_N_ENVS = {"a2c": 8, "a3c": 1}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs: the env, the budget, the seed and the hyperparameters."""
+
+    env_id: str
+    algo: str = "a2c"
+    preset: str | None = None
+    n_envs: int = 8
+    n_timesteps: int = 100_000
+    seed: int = 0
+    policy: str = "MlpPolicy"
+    vectorization: str = "auto"
+    env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    hyperparams: A2CConfig = field(default_factory=A2CConfig)
+    n_workers: int | None = None  # A3C only: None means one per core
+    lock_updates: bool = False  # A3C only
+    runtime: str = "processes"  # A3C only: worker processes on this machine, or Ray actors
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["env_kwargs"] = dict(self.env_kwargs)
+        out["hyperparams"] = self.hyperparams.to_dict()
+        return out
+
+
+def _preset_text(algo: str) -> str:
+    return (resources.files("acrl") / "presets" / f"{algo}.yml").read_text()
+
+
+def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
+    """All presets of an algorithm, by name."""
+    text = _preset_text(algo)
+    data = read_yaml(text) or {}
+    return {str(k): dict(v) for k, v in data.items()}
+
+
+def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
+    """(name, env id, budget, first line of its comment) for every preset."""
+    text = _preset_text(algo)
+    comments: dict[str, str] = {}
+    name = None
+    for line in text.splitlines():
+        if line and not line.startswith((" ", "#")) and line.rstrip().endswith(":"):
+            name = line.rstrip()[:-1]
+        elif name and line.strip().startswith("#") and name not in comments:
+            comments[name] = line.strip().lstrip("# ")
+    out = []
+    for key, entry in load_presets(algo).items():
+        env = str(entry.get("env_id", key))
+        kwargs = entry.get("env_kwargs")
+        if kwargs:
+            env += " (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
+        out.append((key, env, f"{float(entry.get('n_timesteps', 0)):.0e}", comments.get(key, "")))
+    return out
+
+
+def resolve_run_config(
+    env_or_preset: str,
+    algo: str = "a2c",
+    preset: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    assignments: Sequence[str] = (),
+    file_values: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The run's config: the preset (named, or the env's own), then a config file's values
+    (``read_config_file``), then overrides, then ``key=value``s.
+
+    ``env_or_preset`` is an env id, or a preset name that carries its env id.
+    """
+    if algo not in ALGOS:
+        raise UserError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}")
+    presets = load_presets(algo)
+    if preset is not None and preset not in presets:
+        raise UserError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
+    name = preset if preset is not None else (env_or_preset if env_or_preset in presets else None)
+    values: dict[str, Any] = dict(presets[name]) if name else {}
+    values.setdefault("env_id", name)
+    if env_or_preset != name:
+        values["env_id"] = env_or_preset
+    values.update(file_values or {})
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for assignment in assignments:
+        key, value = parse_assignment(assignment)
+        _assign(values, key, value)
+    return build_run_config(values, algo, name)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a YAML file: a preset entry's flat keys, or a run's config.yaml (whose
+    ``hyperparams`` mapping is flattened; its ``algo`` and ``preset`` keys are kept for the
+    caller). Nothing is executed: tags beyond plain YAML are refused."""
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise UserError(f"cannot read config file {path}: {reason}") from None
+    try:
+        data = read_yaml(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UserError(f"config file {path}: {problem}{where}") from None
+    if not isinstance(data, dict):
+        raise UserError(
+            f"config file {path} must be a mapping of settings, not {type(data).__name__}"
+        )
+    values = {str(k): v for k, v in data.items()}
+    hyper = values.pop("hyperparams", None)
+    if hyper is not None:
+        if not isinstance(hyper, dict):
+            raise UserError(f"config file {path}: hyperparams must be a mapping")
+        values.update({str(k): v for k, v in hyper.items()})
+    return _renamed_runtime(values)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'key=value' with the value read as YAML (numbers, booleans, lists, mappings)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"--set expects key=value, got {text!r}")
+    try:
+        value = read_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise UserError(f"--set {key}: cannot read value {raw!r}") from None
+    return key.strip(), value
+
+
+def _assign(values: dict[str, Any], key: str, value: Any) -> None:
+    head, _, rest = key.partition(".")
+    if rest:
+        if head not in ("env_kwargs", "policy_kwargs"):
+            raise UserError(
+                f"unknown setting {key!r}: only env_kwargs.X and policy_kwargs.X take a dot"
+            )
+        nested = dict(values.get(head) or {})
+        nested[rest] = value
+        values[head] = nested
+    else:
+        values[key] = value
+
+
+def build_run_config(
+    values: Mapping[str, Any], algo: str = "a2c", preset: str | None = None
+) -> RunConfig:
+    """Validate a flat mapping of run keys and hyperparameters into a RunConfig."""
+    allowed = set(RUN_KEYS) | set(A2CConfig.field_names())
+    if algo == "a3c":
+        allowed |= set(A3C_KEYS)
+        values = _renamed_runtime(values)
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise UserError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    hyper = {k: v for k, v in values.items() if k in A2CConfig.field_names()}
+    if (
+        "learning_rate" in hyper
+        and isinstance(hyper["learning_rate"], int)
+        and not isinstance(hyper["learning_rate"], bool)
+    ):
+        hyper["learning_rate"] = float(hyper["learning_rate"])
+    for key in ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "rms_prop_eps"):
+        if isinstance(hyper.get(key), int) and not isinstance(hyper.get(key), bool):
+            hyper[key] = float(hyper[key])
+    try:
+        hyperparams = A2CConfig(**hyper)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    env_kwargs = values.get("env_kwargs") or {}
+    if not isinstance(env_kwargs, Mapping):
+        raise UserError(f"env_kwargs must be a mapping, got {env_kwargs!r}")
+    policy = values.get("policy", "MlpPolicy")
+    if policy != "MlpPolicy":
+        raise UserError(f"policy must be MlpPolicy, got {policy!r}")
+    return RunConfig(
+        env_id=str(values["env_id"]),
+        algo=algo,
+        preset=preset,
+        n_envs=_as_int("n_envs", values.get("n_envs", DEFAULT_N_ENVS[algo]), low=1),
+        n_timesteps=_as_int("n_timesteps", values.get("n_timesteps", 100_000), low=1),
+        seed=_as_int("seed", values.get("seed", 0), low=0),
+        policy=policy,
+        vectorization=str(values.get("vectorization", "auto")),
+        env_kwargs=dict(env_kwargs),
+        hyperparams=hyperparams,
+        n_workers=None
+        if values.get("n_workers") is None
+        else _as_int("n_workers", values["n_workers"], low=1),
+        lock_updates=_as_bool("lock_updates", values.get("lock_updates", False)),
+        runtime=_as_choice("runtime", values.get("runtime", "processes"), RUNTIMES),
+    )
+
+
+def _renamed_runtime(values: Mapping[str, Any]) -> dict[str, Any]:
+    """acrl 0.2 called A3C's runtime ``backend``; a config that still does is read as such
+    (the two never share a value: ``backend`` now names the compute backend)."""
+    out = dict(values)
+    if out.get("backend") in RUNTIMES:
+        out.setdefault("runtime", out.pop("backend"))
+    return out
+
+
+def _as_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise UserError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
+def _as_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UserError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _as_int(name: str, value: Any, low: int) -> int:
+    """An integer setting; YAML's 2.0e+5 is accepted when it is a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value

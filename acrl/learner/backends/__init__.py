@@ -1,0 +1,141 @@
+"""Compute backends: how a policy acts and how a rollout's gradient is computed.
+
+- "torch": the policy module and autograd. Any policy, any device, any batch: the reference.
+- "numpy": the same forward pass and the loss's gradient written out in NumPy
+  (acrl.learner.backends.numpy_gradient), for MLP policies on the CPU, where torch's
+  per-operator dispatch costs more than the arithmetic. Tests check that it acts and
+  differentiates as the torch backend does.
+
+``choose_compute`` is the one place that decides which runs ("auto" included) and with how
+many torch threads, and says why; models save the choice and the CLI prints it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from acrl.learner.backends.numpy_forward import numpy_gaps
+from acrl.learner.losses import GradientTerms, Targets
+from acrl.learner.rollout import Rollout
+from acrl.model.flat_params import FlatParameters
+from acrl.model.policy import ActorCritic
+
+NUMPY_MAX_BATCH = 1024
+"""Above this many transitions per update, "auto" picks torch (with all its threads). One
+update of the 64x64 actor-critic on CartPole, NumPy against torch: 2.2-2.7x faster at 40
+samples, even at ~1,280; at 1,024 envs x 5 steps, whole training runs at 161k steps/s with
+torch on 2 threads against 80k in NumPy and 101k with torch on 1 thread (BENCHMARKS.md)."""
+
+
+class Backend(Protocol):
+    """What the collector and the update ask of a backend."""
+
+    name: str
+
+    def acting(self) -> AbstractContextManager[Any]:
+        """A context around a rollout's acting steps (NumPy: its BLAS on one thread)."""
+        ...
+
+    def act(self, obs: np.ndarray, exploration: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Sampled actions and values of a batch of observations (host arrays)."""
+        ...
+
+    def value(self, obs: np.ndarray) -> np.ndarray: ...
+
+    def gradients(
+        self, rollout: Rollout, targets: Targets, ent_coef: float, vf_coef: float
+    ) -> GradientTerms:
+        """The rollout's A2C loss; its gradient overwrites ``params.grad``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Compute:
+    """The backend and torch threads a model trains with, and why."""
+
+    backend: str  # "torch" or "numpy"
+    threads: int | None  # torch's intra-op threads while training; None: torch's own setting
+    reason: str
+
+    def describe(self) -> str:
+        threads = (
+            "torch's default threads"
+            if self.threads is None
+            else (f"{self.threads} torch thread{'s' if self.threads > 1 else ''}")
+        )
+        return f"{self.backend} backend, {threads} ({self.reason})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "threads": self.threads, "reason": self.reason}
+
+
+def choose_compute(
+    requested: str, policy: ActorCritic, batch: int, threads: int | str = "auto"
+) -> Compute:
+    """The backend and thread count for training ``policy`` on updates of ``batch`` transitions.
+
+    "auto" picks numpy where it covers the policy and the batch is at most NUMPY_MAX_BATCH,
+    else torch. ``threads="auto"`` is one thread for CPU updates of at most NUMPY_MAX_BATCH
+    transitions (dispatch-bound: more threads only add synchronization, and cost several
+    times over when another process uses a core), else torch's own setting.
+    """
+    gaps = numpy_gaps(policy)
+    small = batch <= NUMPY_MAX_BATCH
+    if requested == "numpy":
+        if gaps:
+            raise ValueError(
+                f"backend 'numpy' does not cover this model: {'; '.join(gaps)}; "
+                "use backend 'torch' or 'auto'"
+            )
+        backend, reason = "numpy", "asked for"
+    elif requested == "torch":
+        backend, reason = "torch", "asked for"
+    elif requested != "auto":
+        raise ValueError(f"backend must be one of auto, torch, numpy, got {requested!r}")
+    elif gaps:
+        backend, reason = "torch", f"auto: numpy does not cover {'; '.join(gaps)}"
+    elif not small:
+        backend = "torch"
+        reason = f"auto: {batch:,} transitions per update > {NUMPY_MAX_BATCH:,}"
+    else:
+        backend = "numpy"
+        reason = f"auto: an MLP on the CPU, {batch:,} transitions per update"
+    on_cpu = policy.critic_head.weight.device.type == "cpu"
+    if threads == "auto":
+        n_threads = 1 if on_cpu and small else None
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be 'auto' or an integer >= 1, got {threads!r}")
+    else:
+        n_threads = threads
+    return Compute(backend, n_threads, reason)
+
+
+def make_backend(name: str, policy: ActorCritic, params: FlatParameters) -> Backend:
+    """The backend ``name`` (as ``Compute.backend``), over ``policy`` and its flat ``params``."""
+    if name == "numpy":
+        from acrl.learner.backends.numpy_gradient import NumpyBackend
+
+        return NumpyBackend(policy, params)
+    from acrl.learner.backends.torch_backend import TorchBackend
+
+    return TorchBackend(policy, params)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op threads set to ``n`` (None: left alone), restored on exit."""
+    previous = torch.get_num_threads()
+    if n is not None and n != previous:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)

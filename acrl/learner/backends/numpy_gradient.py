@@ -1,0 +1,267 @@
+"""The "numpy" backend: acting, values and the A2C loss's gradient in NumPy.
+
+At the batch sizes of A2C's updates (8 envs x 5 steps = 40 samples) torch's forward, loss
+and autograd backward cost hundreds of microseconds of per-operator dispatch for a few
+microseconds of arithmetic. Here the forward pass is NumpyForward's, the one acting uses,
+keeping its activations, and the backward pass is written out: the gradient of
+
+    loss = -mean(A * log pi(a|s)) - ent_coef * mean(H(pi(.|s))) + vf_coef * mean((R - V(s))^2)
+
+(means over the valid transitions) with respect to every parameter, written into the
+parameters' gradient tensors (views of one vector, acrl.model.flat_params). Construction
+proves that: the parameters it writes are exactly the policy's, and a gradient from NaN-filled
+tensors leaves none of them NaN. Tests check every gradient against torch's autograd.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+import torch
+
+from acrl.learner.backends.numpy_forward import Array, NumpyForward, one_blas_thread
+from acrl.learner.losses import GradientTerms, Targets
+from acrl.learner.rollout import Rollout
+from acrl.model.flat_params import FlatParameters
+from acrl.model.policy import SDE_EPS, ActorCritic
+from acrl.model.trunks import SeparateTrunks, SharedTrunk, TwinTrunks
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+def explained_variance(predictions: Array, targets: Array, weight: Array) -> float:
+    """1 - Var[targets - predictions] / Var[targets], means weighted by ``weight`` (which sums
+    to 1 over the valid entries); NaN if Var[targets] = 0, as ``losses.explained_variance``."""
+    var_targets = float(np.square(targets - targets @ weight) @ weight)
+    residual = targets - predictions
+    var_residual = float(np.square(residual - residual @ weight) @ weight)
+    return 1.0 - var_residual / var_targets if var_targets > 0 else float("nan")
+
+
+class NumpyBackend:
+    """Acts for a CPU ``ActorCritic`` and writes its A2C gradient into ``params.grad``."""
+
+    name = "numpy"
+
+    def __init__(self, policy: ActorCritic, params: FlatParameters) -> None:
+        self.policy = policy
+        self.params = params
+        self.forward = NumpyForward(policy)  # refuses a policy it cannot compute
+        trunk = policy.trunk
+        if isinstance(trunk, TwinTrunks):
+            pairs = list(zip(trunk.weights, trunk.biases, strict=True))
+        elif isinstance(trunk, SharedTrunk):
+            pairs = [(linear.weight, linear.bias) for linear in trunk.mlp.linears]
+        else:
+            assert isinstance(trunk, SeparateTrunks)
+            linears = [*trunk.actor.linears, *trunk.critic_mlp.linears]
+            pairs = [(linear.weight, linear.bias) for linear in linears]
+        heads = [policy.actor_head.weight, policy.actor_head.bias]
+        heads += [policy.critic_head.weight, policy.critic_head.bias]
+        # in the order of ``_gradient``'s results
+        self._params = [p for pair in pairs for p in pair] + heads
+        if policy.log_std is not None:
+            self._params.append(policy.log_std)
+        self._grad_anchor: int | None = None
+        self._prove_coverage()
+
+    def acting(self) -> AbstractContextManager[Any]:
+        return one_blas_thread()
+
+    def act(self, obs: Array, exploration: torch.Tensor | None = None) -> tuple[Array, Array]:
+        return self.forward.act(obs, exploration)
+
+    def value(self, obs: Array) -> Array:
+        return self.forward.value(obs)
+
+    def gradients(
+        self, rollout: Rollout, targets: Targets, ent_coef: float, vf_coef: float
+    ) -> GradientTerms:
+        """The loss of a whole rollout (as ``rollout_loss``); its gradient overwrites ``.grad``."""
+        obs = rollout.obs.numpy()
+        return self._gradient(
+            obs.reshape(-1, obs.shape[-1]),
+            rollout.actions.numpy().reshape(obs.shape[0] * obs.shape[1], -1),
+            targets.advantages.numpy(),
+            targets.returns.numpy(),
+            targets.mask.numpy(),
+            ent_coef,
+            vf_coef,
+        )
+
+    def _prove_coverage(self) -> None:
+        """Raise unless the gradient writes every parameter of the policy: the parameters it
+        lists are the policy's, and NaN-filled gradients come out of it with no NaN left."""
+        listed = {id(p) for p in self._params}
+        named = list(self.policy.named_parameters())
+        missing = [name for name, p in named if id(p) not in listed]
+        if missing or len(listed) != len(self._params) or len(named) != len(self._params):
+            raise RuntimeError(f"the NumPy gradient does not write {missing or 'its parameters'}")
+        self.params.grad.fill_(float("nan"))
+        n, shape = 2, self.policy.distribution.action_shape()
+        actions = np.zeros((n, *(shape or (1,))), np.float32 if shape else np.int64)
+        ones = np.ones(n, np.float32)
+        self._gradient(
+            np.zeros((n, self.policy.obs_dim), np.float32), actions, ones, ones, ones, 1.0, 1.0
+        )
+        unwritten = torch.isnan(self.params.grad)
+        self.params.zero_grad()
+        if unwritten.any():
+            offsets = np.cumsum([0] + [p.numel() for _, p in named])
+            first = int(torch.nonzero(unwritten)[0])
+            name = named[int(np.searchsorted(offsets, first, side="right")) - 1][0]
+            raise RuntimeError(f"the NumPy gradient left {name} unwritten")
+
+    def _grad_views(self) -> list[Array]:
+        """NumPy views of the parameters' gradients (retaken if they moved)."""
+        grad = self._params[-1].grad
+        if grad is None:
+            raise RuntimeError("the NumPy backend needs the parameters' gradient tensors")
+        if grad.data_ptr() != self._grad_anchor:
+            grads = [p.grad for p in self._params]
+            assert all(g is not None for g in grads)
+            self._views = [g.numpy() for g in grads if g is not None]
+            self._grad_anchor = grad.data_ptr()
+        return self._views
+
+    def _gradient(
+        self,
+        obs: Array,
+        actions: Array,
+        adv: Array,
+        ret: Array,
+        valid: Array,
+        ent_coef: float,
+        vf_coef: float,
+    ) -> GradientTerms:
+        forward = self.forward
+        forward.check_bound()
+        views = self._grad_views()
+        # overflows become inf and NaN as in torch, for compute_gradients to report
+        with one_blas_thread(), np.errstate(all="ignore"):
+            x = forward.prepare(obs)
+            weight = valid / max(float(valid.sum()), 1.0)
+            acts, actor, critic = forward.trunk(x, keep=True)
+            head, values = forward.heads(actor, critic)
+            # d loss / d log_prob, d entropy, d value, per sample
+            g_log_prob = -adv * weight
+            g_entropy = -ent_coef * weight
+            error = ret - values
+            g_values = (-2.0 * vf_coef) * error * weight
+            if forward.categorical:
+                log_prob, entropy, d_head = _categorical(head, actions, g_log_prob, g_entropy)
+                extra: list[Array] = []
+            else:
+                log_prob, entropy, d_head, d_log_std = self._gaussian(
+                    head, actor, actions, g_log_prob, g_entropy
+                )
+                extra = [d_log_std]
+            w_actor, _ = forward.actor_head
+            w_critic, _ = forward.critic_head
+            grads = [
+                d_head.T @ actor,
+                d_head.sum(axis=0),
+                (g_values @ critic)[None],
+                g_values.sum(keepdims=True),
+                *extra,
+            ]
+            d_actor = d_head @ w_actor.T
+            d_critic = np.outer(g_values, w_critic)
+            trunk_grads = self._trunk_backward(acts, d_actor, d_critic)
+            for view, value in zip(views, [*trunk_grads, *grads], strict=True):
+                view[...] = value
+            policy_loss = float(-(adv * log_prob) @ weight)
+            value_loss = float((error * error) @ weight)
+            mean_entropy = float(entropy @ weight)
+            explained = explained_variance(values, ret, weight)
+        loss = policy_loss - ent_coef * mean_entropy + vf_coef * value_loss
+        terms = torch.tensor([loss, policy_loss, value_loss, mean_entropy, explained])
+        return GradientTerms(*terms.unbind())
+
+    def _through_activation(self, out: Array, d_out: Array) -> Array:
+        """d loss / d pre-activation, from the activation's output and d loss / d output."""
+        if self.forward.tanh:
+            return d_out * (1.0 - out * out)
+        return d_out * (out > 0.0)
+
+    def _trunk_backward(self, acts: list[Array], d_actor: Array, d_critic: Array) -> list[Array]:
+        """Gradients of the trunk's weights and biases, in ``self._params`` order."""
+        forward = self.forward
+        if forward.twin:
+            weights = [w for w, _ in forward.twin]
+            return self._mlp_backward(acts, weights, np.stack([d_actor, d_critic]))
+        critic_weights = [w for w, _ in forward.critic_layers]
+        if forward.shared:
+            return self._mlp_backward(acts, critic_weights, d_actor + d_critic)
+        n = len(forward.actor_layers) + 1
+        actor_weights = [w for w, _ in forward.actor_layers]
+        return [
+            *self._mlp_backward(acts[:n], actor_weights, d_actor),
+            *self._mlp_backward(acts[n:], critic_weights, d_critic),
+        ]
+
+    def _mlp_backward(self, acts: list[Array], weights: list[Array], d_out: Array) -> list[Array]:
+        """[d weight (torch's (out, in) layout), d bias] per layer, first layer first.
+
+        ``weights`` are the forward's (in, out) views (or (2, in, out) for twin trunks).
+        """
+        grads: list[Array] = []
+        d = d_out
+        for i in range(len(weights) - 1, -1, -1):
+            d_pre = self._through_activation(acts[i + 1], d)
+            layer_in = acts[i]
+            grads[:0] = [
+                np.matmul(np.swapaxes(d_pre, -1, -2), layer_in),
+                d_pre.sum(axis=-2, keepdims=d_pre.ndim == 3),
+            ]
+            if i > 0:
+                d = np.matmul(d_pre, np.swapaxes(weights[i], -1, -2))
+        return grads
+
+    def _gaussian(
+        self, mean: Array, actor: Array, actions: Array, g_log_prob: Array, g_entropy: Array
+    ) -> tuple[Array, Array, Array, Array]:
+        """Log-probabilities, entropies, d loss / d mean and d loss / d log_std parameter.
+
+        Plain: one log_std per action. gSDE: the marginal's per-sample log-std
+        0.5 * log(f^2 @ exp(2 L) + eps), with the features f detached (so the trunk's gradient
+        comes through the mean only) and L the (features, actions) log_std parameter.
+        """
+        param = self.forward.log_std
+        assert param is not None
+        if self.policy.use_sde:
+            variance = np.square(actor) @ np.exp(2.0 * param) + np.float32(SDE_EPS)
+            log_std = 0.5 * np.log(variance)
+        else:
+            log_std = param
+        inv_std = np.exp(-log_std)
+        z = (actions - mean) * inv_std
+        log_prob = (-0.5 * z * z - log_std - 0.5 * _LOG_2PI).sum(axis=1)
+        entropy = np.broadcast_to((0.5 + 0.5 * _LOG_2PI + log_std).sum(axis=-1), len(mean))
+        d_mean = g_log_prob[:, None] * z * inv_std
+        d_log_std = g_log_prob[:, None] * (z * z - 1.0) + g_entropy[:, None]  # per sample
+        if self.policy.use_sde:
+            d_param = np.exp(2.0 * param) * (np.square(actor).T @ (d_log_std / variance))
+        else:
+            d_param = d_log_std.sum(axis=0)
+        return log_prob, entropy.astype(np.float32), d_mean, d_param
+
+
+def _categorical(
+    logits: Array, actions: Array, g_log_prob: Array, g_entropy: Array
+) -> tuple[Array, Array, Array]:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    log_p = shifted - np.log(total)
+    p = exp / total
+    rows = np.arange(len(logits))
+    chosen = actions[:, 0]
+    log_prob = log_p[rows, chosen]
+    entropy = -(p * log_p).sum(axis=1)
+    # d log p_a / d z = onehot(a) - p;  d H / d z = -p * (log p + H)
+    d_logits = -p * (g_log_prob[:, None] + g_entropy[:, None] * (log_p + entropy[:, None]))
+    d_logits[rows, chosen] += g_log_prob
+    return log_prob, entropy, d_logits

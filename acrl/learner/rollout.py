@@ -1,0 +1,252 @@
+"""Rollout storage and collection: n steps from every environment of a VectorEnv.
+
+Storage is preallocated once as (T, N, ...) arrays on the host, written in place; on the
+CPU the rollout's tensors are views of them, on another device copies made once per rollout.
+The backend (acrl.learner.backends) acts. Both Gymnasium autoreset modes are handled so that
+no transition mixes two episodes:
+
+- NEXT_STEP: the step after an episode ends only resets that env (its action is
+  ignored, its reward is 0). Such a step is stored with ``valid = 0`` and left
+  out of the loss. The observation it starts from is the final observation of
+  the finished episode, so ``next_values`` of a truncated step is already the
+  value of the final observation.
+- SAME_STEP: the step that ends an episode returns the first observation of the
+  next one; the final observation comes in ``info["final_obs"]`` and a
+  truncated step bootstraps from its value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from torch import Tensor
+
+from acrl.envs import autoreset_mode
+from acrl.errors import NonFiniteError
+from acrl.model.normalization import Normalization
+from acrl.model.policy import ActorCritic
+
+if TYPE_CHECKING:
+    from acrl.learner.backends import Backend
+
+
+@dataclass
+class Rollout:
+    """One rollout of T steps from N environments; every field is (T, N, ...)."""
+
+    obs: Tensor
+    actions: Tensor
+    rewards: Tensor
+    values: Tensor
+    next_values: Tensor
+    terminated: Tensor
+    done: Tensor
+    valid: Tensor
+
+    @property
+    def n_steps(self) -> int:
+        return self.rewards.shape[0]
+
+    @property
+    def n_envs(self) -> int:
+        return self.rewards.shape[1]
+
+
+class EpisodeTracker:
+    """Running return and length of each env's current episode, and the finished episodes."""
+
+    def __init__(self, n_envs: int) -> None:
+        self.returns = np.zeros(n_envs, dtype=np.float64)
+        self.lengths = np.zeros(n_envs, dtype=np.int64)
+        self.finished: list[tuple[float, int]] = []
+        self.total_episodes = 0
+
+    def step(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
+        self.returns += np.where(valid, rewards, 0.0)
+        self.lengths += valid
+        if done.any():
+            for i in np.flatnonzero(done):
+                self.finished.append((float(self.returns[i]), int(self.lengths[i])))
+            self.total_episodes += int(done.sum())
+            self.returns[done] = 0.0
+            self.lengths[done] = 0
+
+    def clear_current(self) -> None:
+        self.returns[:] = 0.0
+        self.lengths[:] = 0
+
+    def drain(self) -> list[tuple[float, int]]:
+        """Episodes finished since the last call."""
+        out, self.finished = self.finished, []
+        return out
+
+
+class RolloutCollector:
+    """Steps a VectorEnv with a policy's backend and fills a preallocated Rollout.
+
+    What comes from the environment and the backend (observations, rewards, flags, actions,
+    values) is written into NumPy arrays: one copy per step and no tensor conversions in
+    the loop.
+    """
+
+    def __init__(
+        self,
+        env: VectorEnv,
+        policy: ActorCritic,
+        n_steps: int,
+        device: torch.device,
+        seed: int | None = None,
+        gamma: float = 0.99,
+        normalization: Normalization | None = None,
+        stats_lock: AbstractContextManager[Any] | None = None,
+        sde_sample_freq: int = -1,
+        backend: Backend | None = None,
+    ) -> None:
+        """``backend`` acts (default: the torch module itself). ``normalization`` (default:
+        the policy's) scales the rewards by the running std of the discounted return, whose
+        statistics are updated under ``stats_lock`` if given. A gSDE policy gets new
+        exploration matrices at the start of every rollout and, with ``sde_sample_freq`` > 0,
+        every that many steps within it (Stable-Baselines3's rule)."""
+        if backend is None:
+            from acrl.learner.backends.torch_backend import TorchBackend
+
+            backend = TorchBackend(policy)
+        self.env = env
+        self.policy = policy
+        self.backend = backend
+        self.gamma = gamma
+        self.normalization = policy.normalization if normalization is None else normalization
+        self._stats_lock = stats_lock or contextlib.nullcontext()
+        self.device = device
+        self.mode = autoreset_mode(env)
+        self.n_envs = n = env.num_envs
+        self.n_steps = n_steps
+        self.sde_sample_freq = sde_sample_freq
+        self.exploration: Tensor | None = None
+        self.episodes = EpisodeTracker(n)
+        self._seed = seed
+        self._started = False
+        self._prev_done = np.zeros(n, dtype=bool)
+        self._discounted_return = np.zeros(n, dtype=np.float64)
+        dist = policy.distribution
+        action_dtype = np.int64 if dist.action_dtype() == torch.int64 else np.float32
+        # Host buffers; obs and values have one extra row for the observation after the last step.
+        self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=np.float32)
+        self._flags = np.zeros((4, n_steps, n), dtype=np.float32)  # reward, term, done, valid
+        self._actions = np.zeros((n_steps, n, *dist.action_shape()), dtype=action_dtype)
+        self._values = np.zeros((n_steps + 1, n), dtype=np.float32)
+        self._next_values = np.zeros((n_steps, n), dtype=np.float32)
+        host = self._host_tensors()
+        self.rollout = (
+            host
+            if device.type == "cpu"
+            else Rollout(**{k: torch.empty_like(v, device=device) for k, v in vars(host).items()})
+        )
+
+    def _host_tensors(self) -> Rollout:
+        """The host buffers as a Rollout of tensor views."""
+        flags = torch.from_numpy(self._flags)
+        return Rollout(
+            obs=torch.from_numpy(self._obs)[: self.n_steps],
+            actions=torch.from_numpy(self._actions),
+            rewards=flags[0],
+            values=torch.from_numpy(self._values)[: self.n_steps],
+            next_values=torch.from_numpy(self._next_values),
+            terminated=flags[1],
+            done=flags[2],
+            valid=flags[3],
+        )
+
+    def reset(self, seed: int | None = None) -> None:
+        obs, _ = self.env.reset(seed=seed)
+        self._obs[0] = np.asarray(obs).reshape(self.n_envs, -1)
+        self._prev_done[:] = False
+        self.episodes.clear_current()
+        self._started = True
+
+    def collect(self) -> Rollout:
+        """Take n steps in every env with the current policy; return the filled rollout."""
+        if not self._started:
+            self.reset(self._seed)
+        else:
+            self._obs[0] = self._obs[self.n_steps]
+        rewards, terminated, done, valid = self._flags
+        final_values: dict[tuple[int, int], float] = {}
+        same_step = self.mode is AutoresetMode.SAME_STEP
+        to_env = self.policy.distribution.to_env
+        act = self.backend.act
+        with torch.inference_mode(), self.backend.acting():
+            for t in range(self.n_steps):
+                self._draw_exploration(t)
+                actions, self._values[t] = act(self._obs[t], self.exploration)
+                self._actions[t] = actions
+                valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
+                obs, reward, term, trunc, info = self.env.step(to_env(actions))
+                done_t = np.logical_or(term, trunc)
+                self._obs[t + 1] = np.asarray(obs).reshape(self.n_envs, -1)
+                rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
+                if same_step and trunc.any():
+                    final_values.update(self._final_values(t, info, trunc & ~term))
+                self.episodes.step(reward, done_t, valid_t)
+                self._prev_done = done_t
+            self._values[self.n_steps] = self.backend.value(self._obs[self.n_steps])
+        self._check_finite()
+        if self.normalization is not None and self.normalization.ret_rms is not None:
+            self._scale_rewards()
+        self._next_values[:] = self._values[1:]
+        for (t, i), value in final_values.items():
+            self._next_values[t, i] = value
+        if self.device.type != "cpu":
+            for name, host in vars(self._host_tensors()).items():
+                getattr(self.rollout, name).copy_(host, non_blocking=True)
+        return self.rollout
+
+    def _draw_exploration(self, t: int) -> None:
+        freq = self.sde_sample_freq
+        if self.policy.use_sde and (t == 0 or (freq > 0 and t % freq == 0)):
+            self.exploration = self.policy.exploration_noise(self.n_envs)
+
+    def _check_finite(self) -> None:
+        """Raise NonFiniteError, blaming the env, if it returned a NaN or inf (checked once per
+        rollout: a few microseconds, and the rollout is never learned from)."""
+        for what, values in (("reward", self._flags[0]), ("observation", self._obs[1:])):
+            if not np.isfinite(values).all():
+                where = tuple(np.argwhere(~np.isfinite(values))[0])
+                t, i = where[0], where[1]
+                env_id = getattr(getattr(self.env, "spec", None), "id", None) or "the environment"
+                raise NonFiniteError(
+                    f"{env_id} returned a non-finite {what} ({values[where]}) at step "
+                    f"{t} of a rollout in env {i}: the environment's fault, not the learner's"
+                )
+
+    def _scale_rewards(self) -> None:
+        """Divide the rollout's rewards by the running std of the discounted return."""
+        assert self.normalization is not None
+        rewards, _, done, valid = self._flags
+        returns = self._discounted_return
+        seen = []
+        for t in range(self.n_steps):
+            returns[:] = np.where(valid[t] > 0, returns * self.gamma + rewards[t], returns)
+            seen.append(returns[valid[t] > 0].copy())
+            returns[done[t] > 0] = 0.0
+        with self._stats_lock:
+            self.normalization.update_returns(torch.from_numpy(np.concatenate(seen)))
+        scaled = self.normalization.scale_rewards(torch.from_numpy(rewards))
+        rewards[:] = scaled.cpu().numpy()
+
+    def _final_values(
+        self, t: int, info: dict, truncated: np.ndarray
+    ) -> dict[tuple[int, int], float]:
+        """Critic values of the final observations of truncated episodes (SAME_STEP mode)."""
+        envs = np.flatnonzero(truncated)
+        if len(envs) == 0:  # every truncated env also terminated: nothing to bootstrap
+            return {}
+        final = np.stack([np.asarray(info["final_obs"][i], dtype=np.float32) for i in envs])
+        values = self.backend.value(final.reshape(len(envs), -1))
+        return {(t, int(i)): float(values[k]) for k, i in enumerate(envs)}

@@ -1,0 +1,119 @@
+"""Observation normalization and reward scaling with running statistics.
+
+The statistics are buffers of the policy module, so they are saved and loaded with the
+weights, applied by ``predict`` and evaluation, and shared by A3C workers with the model.
+They change only when training calls ``update_*``; acting and evaluation never update them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+
+
+class RunningMeanStd(nn.Module):
+    """Mean and variance of everything seen so far, merged batch by batch (in place)."""
+
+    mean: Tensor
+    var: Tensor
+    count: Tensor
+
+    def __init__(self, shape: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))
+        # With several processes: given a batch's moment_sums, the sums to merge instead
+        # (acrl.distributed: over every rank, so all keep the same statistics; the Ray
+        # backend of A3C: the same sums, recorded for the parameter server).
+        self.reduce: Callable[[Tensor], Tensor] | None = None
+
+    @torch.no_grad()
+    def update(self, batch: Tensor) -> None:
+        """Merge a batch of shape (B, *shape) (Chan et al.'s parallel algorithm)."""
+        batch = batch.to(torch.float64)
+        if self.reduce is not None:
+            self.merge_sums(self.reduce(moment_sums(batch)))
+        elif batch.shape[0] > 0:
+            self._merge(batch.mean(0), batch.var(0, correction=0), float(batch.shape[0]))
+
+    @torch.no_grad()
+    def merge_sums(self, sums: Tensor) -> None:
+        """Merge a batch given by its ``moment_sums`` (size, sum, sum of squares)."""
+        n, k = float(sums[0]), self.mean.numel()
+        if n == 0:
+            return
+        mean = (sums[1 : 1 + k] / n).reshape(self.mean.shape)
+        var = (sums[1 + k :] / n).reshape(self.mean.shape) - mean.pow(2)
+        self._merge(mean, var.clamp_min(0.0), n)
+
+    def _merge(self, batch_mean: Tensor, batch_var: Tensor, n: float) -> None:
+        total = self.count + n
+        delta = batch_mean - self.mean
+        m2 = self.var * self.count + batch_var * n + delta.pow(2) * self.count * n / total
+        self.mean.add_(delta * n / total)
+        self.var.copy_(m2 / total)
+        self.count.copy_(total)
+
+
+def moment_sums(batch: Tensor) -> Tensor:
+    """A batch of shape (B, *shape) as one float64 vector: B, the sums and the sums of
+    squares; what processes add up to merge their batches (``RunningMeanStd.merge_sums``)."""
+    batch = batch.to(torch.float64)
+    return torch.cat(
+        [
+            torch.tensor([float(batch.shape[0])], dtype=torch.float64),
+            batch.sum(0).reshape(-1),
+            batch.pow(2).sum(0).reshape(-1),
+        ]
+    )
+
+
+class Normalization(nn.Module):
+    """Normalizes observations (clipped) and scales rewards by the std of the discounted return."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        normalize_obs: bool,
+        normalize_reward: bool,
+        clip: float = 10.0,
+        eps: float = 1e-8,
+    ) -> None:
+        super().__init__()
+        self.obs_rms = RunningMeanStd((obs_dim,)) if normalize_obs else None
+        self.ret_rms = RunningMeanStd(()) if normalize_reward else None
+        self.clip = clip
+        self.eps = eps
+
+    def normalize_obs(self, obs: Tensor) -> Tensor:
+        if self.obs_rms is None:
+            return obs
+        std = torch.sqrt(self.obs_rms.var + self.eps).to(obs.dtype)
+        scaled = (obs - self.obs_rms.mean.to(obs.dtype)) / std
+        return scaled.clamp(-self.clip, self.clip)
+
+    def scale_rewards(self, rewards: Tensor) -> Tensor:
+        if self.ret_rms is None:
+            return rewards
+        std = torch.sqrt(self.ret_rms.var + self.eps).to(rewards.device, rewards.dtype)
+        return (rewards / std).clamp(-self.clip, self.clip)
+
+    def update_obs(self, obs: Tensor) -> None:
+        if self.obs_rms is not None:
+            self.obs_rms.update(obs.reshape(-1, obs.shape[-1]))
+
+    def update_returns(self, returns: Tensor) -> None:
+        if self.ret_rms is not None:
+            self.ret_rms.update(returns.reshape(-1))
+
+
+def make_normalization(
+    obs_dim: int, normalize_obs: bool, normalize_reward: bool
+) -> Normalization | None:
+    """The statistics a policy carries, or None when neither option is on."""
+    if not (normalize_obs or normalize_reward):
+        return None
+    return Normalization(obs_dim, normalize_obs, normalize_reward)

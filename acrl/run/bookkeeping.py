@@ -1,0 +1,109 @@
+"""What happens after every update, whichever engine applied it: the one place that counts.
+
+Engines report applied updates (acrl.learner.reports.UpdateReport); the bookkeeping moves the
+model's step and update counters, records the update statistics and finished episodes,
+advances the progress bar, writes a metrics row each time the update count passes a
+multiple of ``log_interval`` (never two rows at one step count), saves checkpoints and runs
+the user's callback, whose False asks the engine to stop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from acrl.learner.reports import Episode, UpdateReport
+from acrl.run.checkpoints import Checkpointer
+from acrl.run.metrics import MetricsLog
+from acrl.run.progress import ProgressBar
+from acrl.run.run_files import save_advantages
+
+Callback = Callable[[Any], "bool | None"]
+
+
+class Bookkeeper:
+    """The bookkeeping of one ``learn()`` call of ``model`` (an acrl.algorithms model)."""
+
+    def __init__(
+        self,
+        model: Any,
+        bar_total: int,
+        callback: Callback | None = None,
+        log_interval: int = 100,
+        progress_bar: bool = False,
+        checkpoint_every: int | None = None,
+    ) -> None:
+        if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
+            raise ValueError(f"log_interval must be an integer >= 1, got {log_interval!r}")
+        self.model = model
+        self.metrics: MetricsLog = model.metrics
+        self.callback = callback
+        self.log_interval = log_interval
+        self.checkpoints = Checkpointer(
+            model, model.log_dir, checkpoint_every, model.num_timesteps, model.keep_checkpoints
+        )
+        self.bar = ProgressBar(bar_total, enabled=progress_bar)
+        self._shown = model.num_timesteps
+        self._next_row = self._row_after(model.num_updates)
+
+    def _row_after(self, updates: int) -> int:
+        return (updates // self.log_interval + 1) * self.log_interval
+
+    def after_update(self, report: UpdateReport) -> bool:
+        """Account for ``report``; False if the callback asks training to stop."""
+        model = self.model
+        model.num_timesteps = report.timesteps
+        for stats in report.stats:
+            self.metrics.record(stats)
+        model.num_updates += len(report.stats)
+        self._add_episodes(report.episodes)
+        self.bar.advance(max(0, model.num_timesteps - self._shown), model.recent_mean_return)
+        self._shown = max(self._shown, model.num_timesteps)
+        if (
+            model.num_updates >= self._next_row
+            and model.num_timesteps > self.metrics.last_timesteps
+        ):
+            self.write_row()
+            self._next_row = self._row_after(model.num_updates)
+        self.checkpoints.maybe_save(model.num_timesteps)
+        if report.stats and self.callback is not None:
+            return self.callback(model) is not False
+        return True
+
+    def _add_episodes(self, episodes: list[Episode]) -> None:
+        """Count episodes that finished by ``num_timesteps`` steps and log them."""
+        model = self.model
+        model.recent_episodes.extend(episodes)
+        model.total_episodes += len(episodes)
+        self.metrics.record_episodes(model.num_timesteps, episodes)
+
+    def write_row(self) -> None:
+        model = self.model
+        episodes = model.recent_episodes
+        lengths = [n for _, n in episodes]
+        row = self.metrics.write_row(
+            timesteps=model.num_timesteps,
+            updates=model.num_updates,
+            episodes=model.total_episodes,
+            ep_return_mean=model.recent_mean_return(),
+            ep_length_mean=sum(lengths) / len(lengths) if lengths else math.nan,
+        )
+        if model.verbose:
+            print(
+                " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                )
+            )
+
+    def close(self) -> None:
+        self.bar.close()
+
+    def finish(self, advantages: np.ndarray) -> None:
+        """After training: the last row, and the last rollout's advantages in the run dir."""
+        if self.metrics.has_pending:
+            self.write_row()
+        if self.model.log_dir is not None and advantages.size:
+            save_advantages(self.model.log_dir, advantages)

@@ -1,0 +1,57 @@
+"""Periodic checkpoints: the model saved into its run directory every N steps.
+
+Each checkpoint is written atomically (temporary file, fsync, rename) to
+``checkpoints/step-N.acrl``; ``model.acrl`` then becomes the newest one (a hard link swapped
+in by rename), and only the newest ``keep`` checkpoints stay. Whenever the process dies, even
+in the middle of a write, the run directory holds a complete latest model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+from acrl.run.model_file import fsync_dir
+from acrl.run.run_files import CHECKPOINTS, checkpoint_name
+
+
+class Saveable(Protocol):
+    def save(self, path: Path) -> Path: ...
+
+
+class Checkpointer:
+    """Saves a model into ``run_dir`` each time training passes another ``every`` steps."""
+
+    def __init__(
+        self, model: Saveable, run_dir: Path | None, every: int | None, start: int, keep: int = 2
+    ) -> None:
+        if every is not None and (
+            isinstance(every, bool) or not isinstance(every, int) or every < 1
+        ):
+            raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise ValueError(f"keep_checkpoints must be an integer >= 1, got {keep!r}")
+        self.model = model
+        self.run_dir = run_dir if every else None
+        self.every = every or 0
+        self.keep = keep
+        self._next = start + self.every
+
+    def maybe_save(self, num_timesteps: int) -> None:
+        if self.run_dir is None or num_timesteps < self._next:
+            return
+        path = self.model.save(self.run_dir / CHECKPOINTS / checkpoint_name(num_timesteps))
+        latest = self.run_dir / "model.acrl"
+        tmp = self.run_dir / ".model.acrl.latest.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(path, tmp)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, latest)
+        fsync_dir(self.run_dir)
+        for old in sorted(path.parent.glob("step-*.acrl"))[: -self.keep]:
+            old.unlink()
+        self._next = num_timesteps + self.every

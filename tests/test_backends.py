@@ -1,0 +1,199 @@
+"""The compute backends: NumPy computes what torch computes, and one function picks them."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from acrl import A2C
+from acrl.config import PolicyConfig
+from acrl.learner.backends import NUMPY_MAX_BATCH, choose_compute, make_backend
+from acrl.learner.backends.numpy_gradient import NumpyBackend
+from acrl.learner.backends.torch_backend import TorchBackend
+from acrl.learner.losses import explained_variance, rollout_loss, rollout_targets
+from acrl.learner.update import compute_gradients
+from acrl.model.flat_params import FlatParameters, clip_grad_norm
+from acrl.model.policy import ActorCritic
+
+CONFIGS = [
+    ("CartPole-v1", {}),
+    ("CartPole-v1", {"policy_kwargs": {"activation_fn": "relu"}}),
+    ("CartPole-v1", {"policy_kwargs": {"shared_trunk": True, "net_arch": [32, 16]}}),
+    ("CartPole-v1", {"policy_kwargs": {"net_arch": {"pi": [32], "vf": [16, 8]}}}),
+    ("CartPole-v1", {"policy_kwargs": {"net_arch": []}}),
+    ("CartPole-v1", {"policy_kwargs": {"ortho_init": False}, "normalize_obs": True}),
+    ("CartPole-v1", {"normalize_advantage": True, "gae_lambda": 0.9}),
+    ("Acrobot-v1", {"gae_lambda": 0.95}),
+    ("Pendulum-v1", {}),
+    ("Pendulum-v1", {"policy_kwargs": {"log_std_init": -1.0, "activation_fn": "relu"}}),
+    ("MountainCarContinuous-v0", {"normalize_advantage": True, "normalize_obs": True}),
+    ("Pendulum-v1", {"use_sde": True, "policy_kwargs": {"log_std_init": -1.0}}),
+    (
+        "Pendulum-v1",
+        {
+            "use_sde": True,
+            "sde_sample_freq": 2,
+            "policy_kwargs": {"net_arch": {"pi": [16], "vf": [8]}},
+        },
+    ),
+]
+
+
+def trained_rollout(env_id, **kwargs):
+    """A model a few updates into training and a fresh rollout of it, one transition masked."""
+    model = A2C("MlpPolicy", env_id, n_envs=4, n_steps=6, seed=3, device="cpu", **kwargs)
+    model.learn(480)
+    rollout = model._engine.collector.collect()
+    rollout.valid[2, 1] = 0.0  # as after an episode's end in NEXT_STEP autoreset mode
+    return model, rollout
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), CONFIGS, ids=lambda c: str(c))
+def test_numpy_gradient_and_loss_terms_equal_torch_autograd(env_id, kwargs):
+    model, rollout = trained_rollout(env_id, **kwargs)
+    config = model.config
+    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
+    model.params.zero_grad()
+    reference = rollout_loss(model.policy, rollout, targets, ent_coef=0.01, vf_coef=0.5)
+    reference.loss.backward()
+    expected = model.params.grad.clone()
+
+    fast = NumpyBackend(model.policy, model.params)
+    model.params.grad.fill_(7.0)  # overwritten, not accumulated into
+    terms = fast.gradients(rollout, targets, ent_coef=0.01, vf_coef=0.5)
+
+    scale = expected.abs().max().item()
+    assert scale > 0.01
+    torch.testing.assert_close(model.params.grad, expected, rtol=1e-4, atol=1e-5 * scale)
+    for name in ("loss", "policy_loss", "value_loss", "entropy"):
+        torch.testing.assert_close(
+            getattr(terms, name), getattr(reference, name).detach(), rtol=1e-5, atol=1e-6
+        )
+    values = rollout.values.reshape(-1)
+    torch.testing.assert_close(
+        terms.explained_variance,
+        explained_variance(values, targets.returns, targets.mask),
+        rtol=1e-4,
+        atol=1e-5,
+    )
+
+
+def test_both_backends_give_the_same_update_and_statistics():
+    model, rollout = trained_rollout("CartPole-v1")
+    torch_backend = TorchBackend(model.policy, model.params)
+    numpy_backend = NumpyBackend(model.policy, model.params)
+    config = model.config
+    with_torch = compute_gradients(torch_backend, model.params, rollout, config, 1e-3)
+    expected = model.params.grad.clone()
+    with_numpy = compute_gradients(numpy_backend, model.params, rollout, config, 1e-3)
+    torch.testing.assert_close(model.params.grad, expected, rtol=1e-4, atol=1e-6)
+    for a, b in zip(with_torch.as_floats(), with_numpy.as_floats(), strict=True):
+        assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_both_backends_collect_the_same_rollout_from_the_same_seed(env_id):
+    def rollouts(backend):
+        model = A2C("MlpPolicy", env_id, n_envs=3, n_steps=7, seed=5, backend=backend)
+        model.learn(21 * 4)
+        collector = model._engine.collector
+        return [{k: v.clone() for k, v in vars(collector.collect()).items()} for _ in range(3)]
+
+    for ours, theirs in zip(rollouts("numpy"), rollouts("torch"), strict=True):
+        for name in ours:
+            torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-4)
+
+
+def test_auto_picks_numpy_for_small_cpu_mlps_and_says_why():
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, device="cpu")
+    assert model.compute.backend == "numpy" and model.compute.threads == 1
+    assert "auto" in model.compute.reason
+    assert model.compute.describe().startswith("numpy backend, 1 torch thread (auto: ")
+    model.learn(40)
+    assert isinstance(model._engine.backend, NumpyBackend)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "gap"),
+    [
+        ({"policy_kwargs": {"layer_norm": True}}, "layer_norm"),
+        ({"policy_kwargs": {"activation_fn": "silu"}}, "the silu activation"),
+    ],
+)
+def test_numpy_refuses_what_it_does_not_cover_and_auto_falls_back_saying_why(kwargs, gap):
+    with pytest.raises(ValueError, match=f"backend 'numpy' does not cover this model: {gap}"):
+        A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, backend="numpy", **kwargs)
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, **kwargs)
+    assert model.compute.backend == "torch" and gap in model.compute.reason
+    model.learn(40)
+    assert isinstance(model._engine.backend, TorchBackend)
+
+
+def test_large_batches_go_to_torch_with_its_own_threads_unless_asked():
+    n_envs = NUMPY_MAX_BATCH // 4 + 1
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=n_envs, n_steps=4, seed=0)
+    assert model.compute.backend == "torch" and model.compute.threads is None
+    assert f"{n_envs * 4:,} transitions per update" in model.compute.reason
+    forced = A2C("MlpPolicy", "CartPole-v1", n_envs=n_envs, n_steps=4, backend="numpy", threads=2)
+    assert (forced.compute.backend, forced.compute.threads) == ("numpy", 2)
+    assert forced.compute.reason == "asked for"
+
+
+def test_threads_are_set_while_learning_and_restored_after(monkeypatch):
+    seen = []
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, threads=2)
+    model.learn(40, callback=lambda m: seen.append(torch.get_num_threads()))
+    assert set(seen) == {2} and torch.get_num_threads() == 1
+    with pytest.raises(ValueError, match="threads must be 'auto' or an integer >= 1"):
+        A2C("MlpPolicy", "CartPole-v1", threads=0)
+
+
+def test_a_parameter_the_numpy_gradient_does_not_know_is_refused():
+    env = A2C("MlpPolicy", "CartPole-v1", n_envs=1).env
+    policy = ActorCritic(env.single_observation_space, env.single_action_space, PolicyConfig())
+    policy.temperature = nn.Parameter(torch.ones(1))  # a part NumPy's backward never writes
+    params = FlatParameters(policy)
+    assert choose_compute("numpy", policy, 40).backend == "numpy"  # covered, by its parts
+    with pytest.raises(RuntimeError, match=r"does not write \['temperature'\]"):
+        make_backend("numpy", policy, params)
+
+
+def test_a_gradient_left_unwritten_is_caught_at_construction(monkeypatch):
+    backward = NumpyBackend._trunk_backward
+
+    def forgets_the_first_layer(self, acts, d_actor, d_critic):
+        grads = backward(self, acts, d_actor, d_critic)
+        return [np.full_like(grads[0], np.nan), *grads[1:]]  # as if never written
+
+    monkeypatch.setattr(NumpyBackend, "_trunk_backward", forgets_the_first_layer)
+    with pytest.raises(RuntimeError, match="left trunk.weights.0 unwritten"):
+        A2C("MlpPolicy", "CartPole-v1", n_envs=2, backend="numpy").learn(10)
+
+
+def test_the_choice_is_saved_with_the_model(tmp_path):
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, backend="torch")
+    path = model.save(tmp_path / "m.acrl")
+    loaded = A2C.load(path)
+    assert loaded.config.backend == "torch" and loaded.compute.backend == "torch"
+    from acrl.run.model_file import read_model
+
+    assert read_model(path)[1]["compute"] == {
+        "backend": "torch",
+        "threads": 1,
+        "reason": "asked for",
+    }
+
+
+def test_clip_grad_norm_in_numpy_matches_torch():
+    grad = torch.linspace(-3.0, 5.0, 101)
+    param = torch.zeros(101, requires_grad=True)
+    param.grad = grad.clone()
+    expected_norm = torch.nn.utils.clip_grad_norm_([param], 0.5)
+    torch.testing.assert_close(clip_grad_norm(grad, 0.5), expected_norm)
+    torch.testing.assert_close(grad, param.grad)
+    small = torch.full((4,), 0.1)
+    assert clip_grad_norm(small, 10.0).item() == pytest.approx(0.2)
+    assert torch.equal(small, torch.full((4,), 0.1))  # under the limit: untouched
+    assert not torch.isfinite(clip_grad_norm(torch.tensor([1.0, np.nan]), 0.5))
