@@ -19,8 +19,11 @@ train: $(STAMP)
 	$(BIN)/acrl train CartPole-v1 --run-dir $(RUN_DIR) --overwrite
 	$(BIN)/acrl eval $(RUN_DIR) --episodes 20
 
+# Two pytest workers over the suite, then Ray's tests alone (a Ray instance takes seconds to
+# go away, and timing-sensitive tests should not share the machine with its remains).
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist worksteal --ignore=tests/test_ray.py
+	$(BIN)/python -m pytest tests/test_ray.py
 
 # Benchmarks against Stable-Baselines3 and bare PyTorch (installs the bench extra; ~6 min).
 bench: $(STAMP)

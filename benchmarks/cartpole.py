@@ -1,4 +1,5 @@
-"""CartPole-v1 against Stable-Baselines3: throughput at the zoo config, and time to solve.
+"""CartPole-v1 against Stable-Baselines3: throughput at the zoo config, time to solve, and
+steps/s of a one-line ``A2C("MlpPolicy", "CartPole-v1", n_envs=N)`` at every default.
 
 .venv/bin/python benchmarks/cartpole.py [--seeds 0,1,2,3,4] [--steps 100000]
 """
@@ -6,10 +7,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from common import (
+    DEFAULT_THREADS,
     SOLVED,
     Result,
+    busy_core,
     median,
     median_round,
     print_table,
@@ -55,9 +59,38 @@ def throughput(steps: int, rounds: int = 3) -> Result:
         acrl_sps,
         sb3_sps,
         ratio,
-        2.5,
+        3.5,
         "steps/s",
-        note,
+        f"{note}; {ours.compute.describe()}; SB3 on 1 torch thread",
+    )
+
+
+def api_defaults(n_envs: int, steps: int, rounds: int = 3, busy: bool = False) -> Result:
+    """Steps/s of ``A2C("MlpPolicy", "CartPole-v1", n_envs=N)`` in both libraries, every
+    other setting at its default (the same hyperparameters: SB3's defaults are acrl's), torch
+    at its default threads: what a user who writes one line gets. With ``busy``, another
+    process spins on one core meanwhile."""
+    set_threads(DEFAULT_THREADS)
+    ours = A2C("MlpPolicy", "CartPole-v1", n_envs=n_envs, seed=0)
+    theirs = sb3_a2c("CartPole-v1", n_envs, 0)
+    ours.learn(n_envs * 100)  # warm-up, outside the timing
+    theirs.learn(n_envs * 100)
+
+    def one_round() -> tuple[float, float]:
+        acrl_sps = steps / timed(lambda: ours.learn(steps, reset_num_timesteps=False))
+        return acrl_sps, steps / timed(lambda: theirs.learn(steps, reset_num_timesteps=False))
+
+    with busy_core() if busy else contextlib.nullcontext():
+        ratio, acrl_sps, sb3_sps, note = median_round(one_round, rounds)
+    load = ", another process busy on one core" if busy else ""
+    return Result(
+        f"API defaults, {n_envs} envs{load} (steps/s)",
+        acrl_sps,
+        sb3_sps,
+        ratio,
+        1.0,
+        "steps/s",
+        f"{note}; {ours.compute.describe()}; SB3 on {DEFAULT_THREADS} torch threads",
     )
 
 
@@ -94,7 +127,7 @@ def time_to_solve(seeds: list[int]) -> list[Result]:
             acrl_wall,
             sb3_wall,
             sb3_wall / acrl_wall,
-            5.0,
+            10.0,
             "s",
             f"acrl preset: {describe(ours)} | SB3 zoo: {describe(theirs)}",
         ),
@@ -116,8 +149,14 @@ def main() -> list[Result]:
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--steps", type=int, default=100_000)
     args, _ = parser.parse_known_args()
-    set_threads(1)
+    set_threads(1)  # SB3 as in acrl's protocol; acrl's learn() picks its own (one here)
     results = [throughput(args.steps), *time_to_solve([int(s) for s in args.seeds.split(",")])]
+    results += [
+        api_defaults(8, args.steps),
+        api_defaults(8, args.steps // 4, busy=True),
+        api_defaults(1024, args.steps * 10, rounds=1),
+    ]
+    set_threads(1)
     print_table(results)
     return results
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,8 +78,25 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, before any benchmark sets one
+
+
 def set_threads(n: int) -> None:
+    """torch's intra-op threads for whatever runs next. acrl's ``learn()`` sets its own
+    while it runs (``threads="auto"``); this is what SB3 and the bare loops get."""
     torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[None]:
+    """Another process spinning on a CPU core meanwhile, as a second job would."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def sb3_a2c(env_id: str, n_envs: int, seed: int, **kwargs):

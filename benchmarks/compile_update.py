@@ -1,14 +1,18 @@
 """torch.compile of the whole A2C update against the NumPy and eager torch backends.
 
-The compiled update is one graph over the policy's flat parameter vector: GAE targets, the
-forward pass (the policy module itself, through torch.func.functional_call on views of the
-vector), the loss, its gradient (torch.func.grad), clipping and the RMSprop step. Its first
+The compiled update is one graph over the policy's flat parameter vector: the forward pass
+(the policy module itself, through torch.func.functional_call on views of the vector), the
+values and GAE targets from it, the loss, its gradient (torch.func.grad), clipping and the
+RMSprop step: what a backend's ``gradients`` and the optimizer step do. Its first
 call is timed in a fresh process, with an empty compile cache (cold) and again with the
 cache that run left on disk (warm: TORCHINDUCTOR_CACHE_DIR), as a user's second run would
 start. Per-update times are medians over repeated updates of one CartPole rollout, on one
 torch thread, at 8, 64 and 1024 envs x 5 steps.
 
     .venv/bin/python benchmarks/compile_update.py [--envs 8,64,1024]
+
+It ends with steady-state steps/s of whole training at 8 envs x 5 steps: the update is not
+all the work, and acting cannot be compiled usefully at that batch size.
 """
 
 from __future__ import annotations
@@ -48,35 +52,37 @@ def compiled_update(model: A2C):
     sizes = [p.numel() for _, p in named]
     dist = policy.distribution
 
-    def loss(vector, obs, actions, advantages, returns, mask):
+    def loss(vector, obs, next_obs, actions, rewards, terminated, done, mask):
         views = {
             n: c.view(s) for n, c, s in zip(names, torch.split(vector, sizes), shapes, strict=True)
         }
-        params, values = torch.func.functional_call(policy, views, (obs,))
-        log_prob, entropy = dist.log_prob_and_entropy(params, actions)
+        n_steps, n_envs = rewards.shape
+        params, values = torch.func.functional_call(
+            policy, views, (obs.reshape(n_steps * n_envs, -1),)
+        )
+        _, last_values = torch.func.functional_call(policy, views, (next_obs,))
+        # GAE(lambda) on the detached values, as rollout_targets (no SAME_STEP finals here)
+        own = values.detach().reshape(n_steps, n_envs)
+        following = torch.cat([own[1:], last_values.detach()[None]])
+        deltas = rewards + config.gamma * (1.0 - terminated) * following - own
+        carry = config.gamma * config.gae_lambda * (1.0 - done)
+        advantages = [deltas[-1]]
+        for t in range(n_steps - 2, -1, -1):
+            advantages.append(deltas[t] + carry[t] * advantages[-1])
+        adv = torch.stack(advantages[::-1])
+        returns = (adv + own).reshape(-1)
+        adv, mask = adv.reshape(-1), mask.reshape(-1)
+        log_prob, entropy = dist.log_prob_and_entropy(params, actions.reshape(-1))
         count = mask.sum().clamp_min(1.0)
-        policy_loss = -(advantages * log_prob * mask).sum() / count
+        policy_loss = -(adv * log_prob * mask).sum() / count
         value_loss = ((returns - values).pow(2) * mask).sum() / count
         mean_entropy = (entropy * mask).sum() / count
         total = policy_loss - config.ent_coef * mean_entropy + config.vf_coef * value_loss
         return total, (policy_loss, value_loss, mean_entropy)
 
-    def update(
-        vector, square_avg, obs, actions, rewards, values, next_values, term, done, valid, lr
-    ):
-        deltas = rewards + config.gamma * (1.0 - term) * next_values - values
-        carry = config.gamma * config.gae_lambda * (1.0 - done)
-        advantages = [deltas[-1]]
-        for t in range(rewards.shape[0] - 2, -1, -1):
-            advantages.append(deltas[t] + carry[t] * advantages[-1])
-        adv = torch.stack(advantages[::-1])
+    def update(vector, square_avg, obs, next_obs, actions, rewards, terminated, done, valid, lr):
         grad, terms = torch.func.grad(loss, has_aux=True)(
-            vector,
-            obs.reshape(-1, obs.shape[-1]),
-            actions.reshape(-1),
-            adv.reshape(-1),
-            (adv + values).reshape(-1),
-            valid.reshape(-1),
+            vector, obs, next_obs, actions, rewards, terminated, done, valid
         )
         norm = torch.linalg.vector_norm(grad)
         grad = grad * torch.clamp(config.max_grad_norm / (norm + 1e-6), max=1.0)
@@ -104,7 +110,7 @@ def child(n_envs: int) -> dict:
     """In a fresh process: the compiled update's first call and its time per update."""
     torch.set_num_threads(1)
     model, rollout = trained(n_envs)
-    args = [rollout.obs, rollout.actions, rollout.rewards, rollout.values, rollout.next_values]
+    args = [rollout.obs, rollout.next_obs, rollout.actions, rollout.rewards]
     args += [rollout.terminated, rollout.done, rollout.valid]
     vector = model.params.vector.detach().clone()
     square_avg = torch.zeros_like(vector)
@@ -139,6 +145,36 @@ def eager_us(n_envs: int, backend_name: str) -> float:
         optimizer_step(model.optimizer, 7e-4)
 
     return per_update_us(step, n_envs)
+
+
+def end_to_end(n_envs: int, mode: str, steps: int = 100_000) -> float:
+    """Steady-state steps/s of collecting and updating (compilation excluded): the numpy or
+    torch backend, or the compiled update with the torch backend acting."""
+    torch.set_num_threads(1)
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=n_envs, seed=0, backend=mode.split()[0])
+    model.learn(n_envs * N_STEPS * 10)
+    collector = model._engine.collector
+    if mode == "torch compiled":
+        compiled = torch.compile(compiled_update(model), fullgraph=True)
+        vector = model.params.vector.data
+        square_avg = model.optimizer.state[model.params.vector]["square_avg"]
+        lr = torch.tensor(7e-4)
+
+        def update(ro) -> None:
+            args = [ro.obs, ro.next_obs, ro.actions, ro.rewards, ro.terminated, ro.done, ro.valid]
+            compiled(vector, square_avg, *args, lr)
+    else:
+
+        def update(ro) -> None:
+            compute_gradients(model._engine.backend, model.params, ro, model.config, 7e-4)
+            optimizer_step(model.optimizer, 7e-4)
+
+    update(collector.collect())
+    done, start = 0, time.perf_counter()
+    while done < steps:
+        update(collector.collect())
+        done += n_envs * N_STEPS
+    return done / (time.perf_counter() - start)
 
 
 def run_child(n_envs: int, cache: str) -> dict:
@@ -176,6 +212,10 @@ def main() -> None:
             f"{warm['first_call_s']:>7.1f} {warm['imports_s']:>13.1f}s {warm['max_diff']:>9.1e}",
             flush=True,
         )
+    print("\nend to end at 8 x 5, steady state (steps/s): ", end="", flush=True)
+    modes = ("numpy", "torch compiled", "torch")
+    rates = {mode: end_to_end(8, mode) for mode in modes}
+    print(", ".join(f"{mode} {rate:,.0f}" for mode, rate in rates.items()))
 
 
 if __name__ == "__main__":

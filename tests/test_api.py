@@ -77,6 +77,17 @@ def test_learn_returns_model_counts_steps_and_writes_metrics(tmp_path):
     assert model.num_timesteps == 500
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"log_interval": 0}, "log_interval"), ({"checkpoint_every": -5}, "checkpoint_every")],
+)
+def test_bad_learn_settings_are_refused_before_any_log_is_written(tmp_path, kwargs, name):
+    model = small_model(log_dir=tmp_path / "logs")
+    with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+        model.learn(400, **kwargs)
+    assert not (tmp_path / "logs").exists() and model.num_timesteps == 0
+
+
 def test_a_new_run_never_writes_into_another_runs_logs(tmp_path):
     first = small_model(log_dir=tmp_path)
     first.learn(200, log_interval=5)

@@ -1,5 +1,6 @@
 """The compute backends: NumPy computes what torch computes, and one function picks them."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,7 +13,7 @@ from acrl.config import PolicyConfig
 from acrl.learner.backends import NUMPY_MAX_BATCH, choose_compute, make_backend
 from acrl.learner.backends.numpy_gradient import NumpyBackend
 from acrl.learner.backends.torch_backend import TorchBackend
-from acrl.learner.losses import explained_variance, rollout_loss, rollout_targets
+from acrl.learner.losses import a2c_loss, evaluate_rollout, explained_variance, rollout_targets
 from acrl.learner.update import compute_gradients
 from acrl.model.flat_params import FlatParameters, clip_grad_norm
 from acrl.model.policy import ActorCritic
@@ -53,28 +54,34 @@ def trained_rollout(env_id, **kwargs):
 @pytest.mark.parametrize(("env_id", "kwargs"), CONFIGS, ids=lambda c: str(c))
 def test_numpy_gradient_and_loss_terms_equal_torch_autograd(env_id, kwargs):
     model, rollout = trained_rollout(env_id, **kwargs)
-    config = model.config
-    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
-    model.params.zero_grad()
-    reference = rollout_loss(model.policy, rollout, targets, ent_coef=0.01, vf_coef=0.5)
-    reference.loss.backward()
-    expected = model.params.grad.clone()
-
+    config = dataclasses.replace(model.config, ent_coef=0.01)
     fast = NumpyBackend(model.policy, model.params)
     model.params.grad.fill_(7.0)  # overwritten, not accumulated into
-    terms = fast.gradients(rollout, targets, ent_coef=0.01, vf_coef=0.5)
+    terms = fast.gradients(rollout, config)  # sets the rollout's values
+    numpy_grad = model.params.grad.clone()
+
+    # the reference: torch's forward pass and autograd on the same rollout
+    model.params.zero_grad()
+    log_prob, entropy, values = evaluate_rollout(model.policy, rollout)
+    with torch.no_grad():
+        last_values = model.policy.value(rollout.next_obs)
+    torch.testing.assert_close(rollout.values.reshape(-1), values.detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(rollout.next_values[-1], last_values, rtol=1e-5, atol=1e-5)
+    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
+    reference = a2c_loss(log_prob, entropy, values, targets, config.ent_coef, config.vf_coef)
+    reference.loss.backward()
+    expected = model.params.grad
 
     scale = expected.abs().max().item()
     assert scale > 0.01
-    torch.testing.assert_close(model.params.grad, expected, rtol=1e-4, atol=1e-5 * scale)
+    torch.testing.assert_close(numpy_grad, expected, rtol=1e-4, atol=1e-5 * scale)
     for name in ("loss", "policy_loss", "value_loss", "entropy"):
         torch.testing.assert_close(
             getattr(terms, name), getattr(reference, name).detach(), rtol=1e-5, atol=1e-6
         )
-    values = rollout.values.reshape(-1)
     torch.testing.assert_close(
         terms.explained_variance,
-        explained_variance(values, targets.returns, targets.mask),
+        explained_variance(values.detach(), targets.returns, targets.mask),
         rtol=1e-4,
         atol=1e-5,
     )
@@ -132,6 +139,8 @@ def test_numpy_refuses_what_it_does_not_cover_and_auto_falls_back_saying_why(kwa
 
 
 def test_large_batches_go_to_torch_with_its_own_threads_unless_asked():
+    at_the_limit = A2C("MlpPolicy", "CartPole-v1", n_envs=NUMPY_MAX_BATCH // 4, n_steps=4)
+    assert at_the_limit.compute.backend == "numpy" and at_the_limit.compute.threads == 1
     n_envs = NUMPY_MAX_BATCH // 4 + 1
     model = A2C("MlpPolicy", "CartPole-v1", n_envs=n_envs, n_steps=4, seed=0)
     assert model.compute.backend == "torch" and model.compute.threads is None

@@ -84,12 +84,15 @@ def test_only_the_process_engine_touches_torch_multiprocessing():
     assert users == {"engines/hogwild.py"}
 
 
+HELP = "from acrl.cli import main\ntry:\n    main({argv})\nexcept SystemExit:\n    pass"
+
+
 @pytest.mark.parametrize(
     "code",
     [
         "from acrl.cli import main; main(['presets'])",
-        "from acrl.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
-        "from acrl.cli import main\ntry:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass",
+        HELP.format(argv="['--help']"),
+        HELP.format(argv="['train', '--help']"),
         "import acrl.config, acrl.config.runs; acrl.config.runs.resolve_run_config('CartPole-v1')",
     ],
     ids=["presets", "help", "train help", "config records"],

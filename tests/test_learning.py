@@ -20,15 +20,15 @@ class RandomPolicy:
 @pytest.mark.parametrize(
     ("seed", "backend"), [(0, "numpy"), (1, "numpy"), (2, "numpy"), (0, "torch"), (1, "torch")]
 )
-def test_a2c_solves_cartpole_within_300k_steps(seed, backend):
-    """The CartPole-v1 preset reaches a last-100-episode mean of 475 within 300k steps, with
-    either compute backend."""
+def test_a2c_solves_cartpole_within_its_budget(seed, backend):
+    """The CartPole-v1 preset reaches a last-100-episode mean of 475 within its 400k-step
+    budget, with either compute backend (random actions score about 22)."""
     run = resolve_run_config("CartPole-v1", overrides={"seed": seed, "backend": backend})
     model = make_model(run)
-    assert model.compute.backend == backend
+    assert model.compute.backend == backend and run.n_timesteps == 400_000
     stop = StopOnReturn(475)
-    model.learn(300_000, callback=stop)
-    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
+    model.learn(run.n_timesteps, callback=stop)
+    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 400k steps"
 
 
 @pytest.mark.slow

@@ -44,12 +44,13 @@ def test_numpy_acting_matches_torch(name, normalize, action_space):
     obs = np.random.default_rng(1).normal(size=(16, 3, 2)).astype(np.float32) * 2
     with torch.inference_mode():
         torch.manual_seed(7)
-        actions_t, values_t = policy.act(torch.from_numpy(obs))
+        actions_t = policy.act(torch.from_numpy(obs))
+        values_t = policy(torch.from_numpy(obs))[1]  # both heads at once, as the loss sees them
         value_t = policy.value(torch.from_numpy(obs))
     torch.manual_seed(7)  # the same draws from torch's generator
-    actions, values = fast.act(obs)
+    actions, values = fast.act(obs), fast.value(obs)
     np.testing.assert_allclose(values, values_t.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(fast.value(obs), value_t.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(values, value_t.numpy(), rtol=1e-5, atol=1e-5)
     if action_space is DISCRETE:
         assert actions.dtype == np.int64 and np.array_equal(actions, actions_t.numpy())
     else:
@@ -63,7 +64,7 @@ def test_categorical_samples_follow_the_policy():
         policy.actor_head.bias.copy_(torch.tensor([0.0, 1.0, 2.0, -1.0]))
     fast = NumpyForward(policy)
     obs = np.zeros((20_000, 3, 2), np.float32)
-    actions, _ = fast.act(obs)
+    actions = fast.act(obs)
     with torch.no_grad():
         logits = policy(torch.from_numpy(obs[:1]))[0][0][0]
     expected = torch.softmax(logits, -1).numpy()

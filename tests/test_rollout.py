@@ -29,6 +29,15 @@ def value_of(policy, obs):
         return policy.value(torch.tensor([obs], dtype=torch.float32))[0].item()
 
 
+def with_values(policy, ro):
+    """The rollout with the critic's values set, as the update's forward pass sets them."""
+    T, N = ro.rewards.shape
+    with torch.no_grad():
+        values = policy.value(ro.obs.reshape(T * N, -1)).reshape(T, N)
+        ro.set_values(values, policy.value(ro.next_obs))
+    return ro
+
+
 def collect(mode, terminate, n_rollouts=4, n_steps=5):
     torch.manual_seed(0)
     env = counter_vec(mode, terminate)
@@ -36,7 +45,7 @@ def collect(mode, terminate, n_rollouts=4, n_steps=5):
     collector = RolloutCollector(env, policy, n_steps, torch.device("cpu"), seed=0)
     rollouts = []
     for _ in range(n_rollouts):
-        ro = collector.collect()
+        ro = with_values(policy, collector.collect())
         rollouts.append({k: v.clone() for k, v in vars(ro).items()})
     return policy, collector, rollouts
 
@@ -145,7 +154,7 @@ def test_terminated_and_truncated_on_the_same_step(mode):
     env = SyncVectorEnv([make, make], autoreset_mode=mode)
     policy = ActorCritic(env.single_observation_space, env.single_action_space)
     collector = RolloutCollector(env, policy, 7, torch.device("cpu"), seed=0)
-    ro = collector.collect()
+    ro = with_values(policy, collector.collect())
     both = ro.terminated.bool() & ro.done.bool()
     assert both.any()
     targets = rollout_targets(ro, 0.9, 1.0, normalize_advantage=False)

@@ -75,9 +75,10 @@ def test_numpy_and_torch_act_alike_with_exploration_matrices():
     obs = torch.randn(5, 3)
     exploration = policy.exploration_noise(5)
     fast = NumpyForward(policy)
-    actions, values = fast.act(obs.numpy(), exploration)
+    actions, values = fast.act(obs.numpy(), exploration), fast.value(obs.numpy())
     with torch.no_grad():
-        ref_actions, ref_values = policy.act(obs, exploration=exploration)
+        ref_actions = policy.act(obs, exploration=exploration)
+        ref_values = policy.value(obs)
     np.testing.assert_allclose(actions, ref_actions.numpy(), atol=1e-6)
     np.testing.assert_allclose(values, ref_values.numpy(), atol=1e-6)
 

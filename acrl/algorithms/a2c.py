@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from acrl.algorithms.base import Agent
-from acrl.config.hyperparams import ADAM_BETAS, A2CConfig
+from acrl.algorithms.base import Agent, config_from
+from acrl.config.hyperparams import ADAM_BETAS
 from acrl.engines.sync import GradientSync, SyncEngine
 from acrl.learner.backends import make_backend
 from acrl.learner.rollout import RolloutCollector
@@ -65,25 +65,7 @@ class A2C(Agent):
         log_dir: str | Path | None = None,
         threads: int | str = "auto",
     ) -> None:
-        config = A2CConfig(
-            learning_rate=learning_rate,
-            n_steps=n_steps,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            rms_prop_eps=rms_prop_eps,
-            use_rms_prop=use_rms_prop,
-            adam_betas=adam_betas,
-            normalize_advantage=normalize_advantage,
-            policy_kwargs=dict(policy_kwargs or {}),
-            normalize_obs=normalize_obs,
-            normalize_reward=normalize_reward,
-            use_sde=use_sde,
-            sde_sample_freq=sde_sample_freq,
-            backend=backend,
-        )
+        config = config_from(locals())
         super().__init__(
             policy,
             env,

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from acrl.algorithms.base import Agent
-from acrl.config.hyperparams import ADAM_BETAS, A2CConfig
+from acrl.algorithms.base import Agent, config_from
+from acrl.config.hyperparams import ADAM_BETAS
 from acrl.config.runs import RUNTIMES
 from acrl.engines.hogwild import HogwildEngine
 from acrl.engines.ray import RAY_MISSING, RayEngine
@@ -91,25 +91,7 @@ class A3C(Agent):
                 stacklevel=2,
             )
             backend, runtime = "auto", backend
-        config = A2CConfig(
-            learning_rate=learning_rate,
-            n_steps=n_steps,
-            gamma=gamma,
-            gae_lambda=gae_lambda,
-            ent_coef=ent_coef,
-            vf_coef=vf_coef,
-            max_grad_norm=max_grad_norm,
-            rms_prop_eps=rms_prop_eps,
-            use_rms_prop=use_rms_prop,
-            adam_betas=adam_betas,
-            normalize_advantage=normalize_advantage,
-            policy_kwargs=dict(policy_kwargs or {}),
-            normalize_obs=normalize_obs,
-            normalize_reward=normalize_reward,
-            use_sde=use_sde,
-            sde_sample_freq=sde_sample_freq,
-            backend=backend,
-        )
+        config = config_from(locals())
         probe = make_vec_env(env, 1, env_kwargs=env_kwargs, vectorization=vectorization)
         spaces = probe.single_observation_space, probe.single_action_space
         probe.close()

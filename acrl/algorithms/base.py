@@ -20,6 +20,7 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from acrl import __version__
+from acrl.algorithms.model_files import contents, restore
 from acrl.config.hyperparams import A2CConfig
 from acrl.envs import as_vector_env, check_spaces, make_vec_env
 from acrl.errors import NonFiniteError, UserError
@@ -31,18 +32,10 @@ from acrl.model.encoders import features_dim
 from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
 from acrl.model.policy import ActorCritic
-from acrl.run.bookkeeping import Bookkeeper, Callback
+from acrl.run.bookkeeping import Bookkeeper, Callback, check_settings
 from acrl.run.metrics import MetricsLog
-from acrl.run.model_file import (
-    optimizer_from_tensors,
-    optimizer_to_tensors,
-    read_model,
-    space_from_json,
-    space_to_json,
-    write_model,
-)
-from acrl.run.run_files import open_logs, rng_state, set_rng_state
-from acrl.run.upgrade import is_old_layout, upgrade_file
+from acrl.run.model_file import read_model, space_to_json, write_model
+from acrl.run.run_files import open_logs, set_rng_state
 
 POLICIES = ("MlpPolicy",)
 _VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
@@ -58,6 +51,13 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device!r} asked for, but this torch build sees no CUDA device")
     return resolved
+
+
+def config_from(arguments: Mapping[str, Any]) -> A2CConfig:
+    """The hyperparameters among a constructor's arguments (its ``locals()``), validated."""
+    values = {name: arguments[name] for name in A2CConfig.field_names()}
+    values["policy_kwargs"] = dict(values["policy_kwargs"] or {})
+    return A2CConfig(**values)
 
 
 class Agent:
@@ -189,7 +189,7 @@ class Agent:
             )
         batch = torch.as_tensor(obs.reshape(1 if single else obs.shape[0], -1), device=self.device)
         with torch.inference_mode():
-            actions, _ = self.policy.act(batch, deterministic=deterministic)
+            actions = self.policy.act(batch, deterministic=deterministic)
         out = self.policy.distribution.to_env(actions.cpu().numpy())
         return (out[0] if single else out), None
 
@@ -211,6 +211,7 @@ class Agent:
         there every ``checkpoint_every`` steps. Training uses ``self.compute``: its backend
         and torch threads (restored afterwards).
         """
+        check_settings(log_interval, checkpoint_every)  # before any log is opened
         end = self._begin_learn(total_timesteps, reset_num_timesteps)
         per_update = self._steps_per_update()
         bar_total = -(-total_timesteps // per_update) * per_update
@@ -298,14 +299,7 @@ class Agent:
         """Write the model (weights, optimizer state, hyperparameters) to one file."""
         if not torch.isfinite(self.params.vector).all():
             raise NonFiniteError(f"the model's parameters hold a NaN or inf: not saved to {path}")
-        tensors = {f"policy.{k}": v for k, v in self.policy.state_dict().items()}
-        opt_tensors, opt_meta = optimizer_to_tensors(self.optimizer)
-        tensors.update(opt_tensors)
-        meta = self._meta()
-        meta["optimizer"] = opt_meta
-        rng_tensors, meta["rng"] = rng_state()
-        tensors.update(rng_tensors)
-        return write_model(path, tensors, meta)
+        return write_model(path, *contents(self))
 
     def restore_rng_state(self) -> bool:
         """Set the global torch, NumPy and Python RNGs to their states when this model was
@@ -332,7 +326,7 @@ class Agent:
                 f"use {str(meta.get('algo')).upper()}.load"
             )
         try:
-            model = cls._restore(tensors, meta, device, overrides)
+            model = restore(cls, tensors, meta, device, overrides)
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -342,58 +336,6 @@ class Agent:
             ) from None
         if env is not None:
             model.set_env(env)
-        return model
-
-    @classmethod
-    def _restore(
-        cls,
-        tensors: dict[str, torch.Tensor],
-        meta: dict[str, Any],
-        device: str | torch.device | None,
-        overrides: dict[str, Any],
-    ) -> Agent:
-        config_fields = dict(meta["config"])
-        extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
-        config_fields.update(extra)
-        model = cls.__new__(cls)
-        Agent.__init__(
-            model,
-            "MlpPolicy",
-            None,
-            A2CConfig(**config_fields),
-            n_envs=meta["n_envs"],
-            seed=meta.get("seed"),
-            device=cls.default_device if device is None else device,
-            env_kwargs=meta.get("env_kwargs"),
-            vectorization=meta.get("vectorization", "auto"),
-            observation_space=space_from_json(meta["observation_space"]),
-            action_space=space_from_json(meta["action_space"]),
-            seed_rngs=False,
-            threads=overrides.pop("threads", "auto"),
-        )
-        model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
-        model.env_id = meta.get("env_id")
-        if is_old_layout(tensors):
-            tensors = upgrade_file(tensors, meta, model.policy)
-        policy_state = {
-            k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
-        }
-        try:
-            model.policy.load_state_dict(policy_state)
-            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
-        except RuntimeError as exc:
-            raise UserError(
-                f"weights do not match the saved architecture ({str(exc).splitlines()[0]})"
-            ) from None
-        model.num_timesteps = int(meta["num_timesteps"])
-        model.num_updates = int(meta["num_updates"])
-        model.total_episodes = int(meta.get("total_episodes", 0))
-        model.recent_episodes.extend((float(r), int(n)) for r, n in meta.get("recent_episodes", []))
-        if "rng" in meta:
-            model._saved_rng = (
-                {k: v for k, v in tensors.items() if k.startswith("rng.")},
-                meta["rng"],
-            )
         return model
 
     @classmethod

@@ -136,7 +136,7 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         type=_threads,
         default="auto",
         help="torch CPU threads while training (default: auto, as the Python API: 1 for "
-        "updates of up to 1,024 transitions on the CPU, else torch's default; results depend "
+        "updates of up to 800 transitions on the CPU, else torch's default; results depend "
         "on it, so keep it fixed to reproduce a run)",
     )
 

@@ -62,22 +62,20 @@ def normalize(advantages: Tensor, mask: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 def a2c_loss(
-    policy: ActorCritic,
-    obs: Tensor,
-    actions: Tensor,
-    advantages: Tensor,
-    returns: Tensor,
-    mask: Tensor,
+    log_prob: Tensor,
+    entropy: Tensor,
+    values: Tensor,
+    targets: Targets,
     ent_coef: float,
     vf_coef: float,
 ) -> LossTerms:
     """loss = -E[A * log pi(a|s)] - ent_coef * E[H(pi(.|s))] + vf_coef * E[(R - V(s))^2].
 
-    All inputs are flat batches; ``mask`` is 1 for transitions that count.
+    Every input is a flat batch; the means are over the transitions ``targets.mask`` keeps.
     """
-    log_prob, entropy, values = policy.evaluate_actions(obs, actions)
-    policy_loss = -masked_mean(advantages * log_prob, mask)
-    value_loss = masked_mean((returns - values).pow(2), mask)
+    mask = targets.mask
+    policy_loss = -masked_mean(targets.advantages * log_prob, mask)
+    value_loss = masked_mean((targets.returns - values).pow(2), mask)
     mean_entropy = masked_mean(entropy, mask)
     loss = policy_loss - ent_coef * mean_entropy + vf_coef * value_loss
     return LossTerms(loss, policy_loss.detach(), value_loss.detach(), mean_entropy.detach())
@@ -95,7 +93,8 @@ class Targets:
 def rollout_targets(
     rollout: Rollout, gamma: float, gae_lambda: float, normalize_advantage: bool
 ) -> Targets:
-    """GAE(lambda) advantages and returns of a rollout, optionally normalized."""
+    """GAE(lambda) advantages and returns of a rollout (its values set), optionally
+    normalized."""
     parts = (rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.done)
     if rollout.rewards.device.type == "cpu":  # on the host buffers: ~10 µs instead of ~100
         rewards, values, next_values, terminated, done = (part.numpy() for part in parts)
@@ -110,16 +109,9 @@ def rollout_targets(
     return Targets(advantages, returns.reshape(-1), mask)
 
 
-def rollout_loss(
-    policy: ActorCritic,
-    rollout: Rollout,
-    targets: Targets,
-    ent_coef: float,
-    vf_coef: float,
-) -> LossTerms:
-    """The A2C loss of a whole rollout."""
+def evaluate_rollout(policy: ActorCritic, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
+    """The log-probabilities and entropies of the rollout's actions and the values of its
+    observations under ``policy``, as flat batches (with the graph, for the loss)."""
     obs = rollout.obs.reshape(-1, rollout.obs.shape[-1])
     actions = rollout.actions.reshape(-1, *rollout.actions.shape[2:])
-    return a2c_loss(
-        policy, obs, actions, targets.advantages, targets.returns, targets.mask, ent_coef, vf_coef
-    )
+    return policy.evaluate_actions(obs, actions)

@@ -38,9 +38,17 @@ if TYPE_CHECKING:
 
 @dataclass
 class Rollout:
-    """One rollout of T steps from N environments; every field is (T, N, ...)."""
+    """One rollout of T steps from N environments; every field but ``next_obs`` is (T, N, ...).
+
+    The collector fills what the environments and the actor gave; ``values`` and
+    ``next_values`` are the critic's, filled by ``set_values`` when the update's forward pass
+    computes them (the weights are those that acted). ``final_mask`` marks the truncated steps
+    whose final observation came apart from ``next_obs``/``obs`` (SAME_STEP autoreset), and
+    ``final_values`` holds its value, computed when it was collected.
+    """
 
     obs: Tensor
+    next_obs: Tensor  # (N, ...): the observation after the last step
     actions: Tensor
     rewards: Tensor
     values: Tensor
@@ -48,6 +56,21 @@ class Rollout:
     terminated: Tensor
     done: Tensor
     valid: Tensor
+    final_mask: Tensor
+    final_values: Tensor
+
+    def set_values(self, values: Any, last_values: Any) -> None:
+        """The critic's values of ``obs`` (T, N) and ``next_obs`` (N,), as tensors or arrays:
+        each step bootstraps from the next observation's value, a truncated one from its
+        final observation's."""
+        parts = (self.values, self.next_values, self.final_mask, self.final_values)
+        on_host = self.values.device.type == "cpu"  # NumPy on the host: µs, not tens of µs
+        arrays: list[Any] = [p.numpy() if on_host else p for p in parts]
+        own, following, mask, final = arrays
+        own[...] = values
+        following[:-1] = own[1:]
+        following[-1] = last_values
+        following += mask * (final - following)
 
     @property
     def n_steps(self) -> int:
@@ -71,11 +94,13 @@ class EpisodeTracker:
         self.returns += np.where(valid, rewards, 0.0)
         self.lengths += valid
         if done.any():
-            for i in np.flatnonzero(done):
-                self.finished.append((float(self.returns[i]), int(self.lengths[i])))
-            self.total_episodes += int(done.sum())
-            self.returns[done] = 0.0
-            self.lengths[done] = 0
+            ended = np.flatnonzero(done)
+            self.finished += zip(
+                self.returns[ended].tolist(), self.lengths[ended].tolist(), strict=True
+            )
+            self.total_episodes += len(ended)
+            self.returns[ended] = 0.0
+            self.lengths[ended] = 0
 
     def clear_current(self) -> None:
         self.returns[:] = 0.0
@@ -90,9 +115,10 @@ class EpisodeTracker:
 class RolloutCollector:
     """Steps a VectorEnv with a policy's backend and fills a preallocated Rollout.
 
-    What comes from the environment and the backend (observations, rewards, flags, actions,
-    values) is written into NumPy arrays: one copy per step and no tensor conversions in
-    the loop.
+    What comes from the environment and the backend's actor (observations, rewards, flags,
+    actions) is written into NumPy arrays: one copy per step and no tensor conversions in
+    the loop. The critic runs only for the final observations of truncated episodes in
+    SAME_STEP mode (they are not kept); the update computes every other value.
     """
 
     def __init__(
@@ -136,12 +162,11 @@ class RolloutCollector:
         self._discounted_return = np.zeros(n, dtype=np.float64)
         dist = policy.distribution
         action_dtype = np.int64 if dist.action_dtype() == torch.int64 else np.float32
-        # Host buffers; obs and values have one extra row for the observation after the last step.
+        # Host buffers; obs has one extra row for the observation after the last step.
         self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=np.float32)
-        self._flags = np.zeros((4, n_steps, n), dtype=np.float32)  # reward, term, done, valid
+        # reward, terminated, done, valid, final_mask, final_values
+        self._flags = np.zeros((6, n_steps, n), dtype=np.float32)
         self._actions = np.zeros((n_steps, n, *dist.action_shape()), dtype=action_dtype)
-        self._values = np.zeros((n_steps + 1, n), dtype=np.float32)
-        self._next_values = np.zeros((n_steps, n), dtype=np.float32)
         host = self._host_tensors()
         self.rollout = (
             host
@@ -152,15 +177,19 @@ class RolloutCollector:
     def _host_tensors(self) -> Rollout:
         """The host buffers as a Rollout of tensor views."""
         flags = torch.from_numpy(self._flags)
+        obs = torch.from_numpy(self._obs)
         return Rollout(
-            obs=torch.from_numpy(self._obs)[: self.n_steps],
+            obs=obs[: self.n_steps],
+            next_obs=obs[self.n_steps],
             actions=torch.from_numpy(self._actions),
             rewards=flags[0],
-            values=torch.from_numpy(self._values)[: self.n_steps],
-            next_values=torch.from_numpy(self._next_values),
+            values=torch.zeros_like(flags[0]),
+            next_values=torch.zeros_like(flags[0]),
             terminated=flags[1],
             done=flags[2],
             valid=flags[3],
+            final_mask=flags[4],
+            final_values=flags[5],
         )
 
     def reset(self, seed: int | None = None) -> None:
@@ -176,32 +205,27 @@ class RolloutCollector:
             self.reset(self._seed)
         else:
             self._obs[0] = self._obs[self.n_steps]
-        rewards, terminated, done, valid = self._flags
-        final_values: dict[tuple[int, int], float] = {}
+        rewards, terminated, done, valid, final_mask, final_values = self._flags
+        final_mask[:] = 0.0
         same_step = self.mode is AutoresetMode.SAME_STEP
         to_env = self.policy.distribution.to_env
         act = self.backend.act
         with torch.inference_mode(), self.backend.acting():
             for t in range(self.n_steps):
                 self._draw_exploration(t)
-                actions, self._values[t] = act(self._obs[t], self.exploration)
-                self._actions[t] = actions
+                actions = self._actions[t] = act(self._obs[t], self.exploration)
                 valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
                 obs, reward, term, trunc, info = self.env.step(to_env(actions))
                 done_t = np.logical_or(term, trunc)
                 self._obs[t + 1] = np.asarray(obs).reshape(self.n_envs, -1)
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
                 if same_step and trunc.any():
-                    final_values.update(self._final_values(t, info, trunc & ~term))
+                    self._final_values(t, info, trunc & ~term)
                 self.episodes.step(reward, done_t, valid_t)
                 self._prev_done = done_t
-            self._values[self.n_steps] = self.backend.value(self._obs[self.n_steps])
         self._check_finite()
         if self.normalization is not None and self.normalization.ret_rms is not None:
             self._scale_rewards()
-        self._next_values[:] = self._values[1:]
-        for (t, i), value in final_values.items():
-            self._next_values[t, i] = value
         if self.device.type != "cpu":
             for name, host in vars(self._host_tensors()).items():
                 getattr(self.rollout, name).copy_(host, non_blocking=True)
@@ -228,7 +252,7 @@ class RolloutCollector:
     def _scale_rewards(self) -> None:
         """Divide the rollout's rewards by the running std of the discounted return."""
         assert self.normalization is not None
-        rewards, _, done, valid = self._flags
+        rewards, _, done, valid = self._flags[:4]
         returns = self._discounted_return
         seen = []
         for t in range(self.n_steps):
@@ -240,13 +264,11 @@ class RolloutCollector:
         scaled = self.normalization.scale_rewards(torch.from_numpy(rewards))
         rewards[:] = scaled.cpu().numpy()
 
-    def _final_values(
-        self, t: int, info: dict, truncated: np.ndarray
-    ) -> dict[tuple[int, int], float]:
+    def _final_values(self, t: int, info: dict, truncated: np.ndarray) -> None:
         """Critic values of the final observations of truncated episodes (SAME_STEP mode)."""
         envs = np.flatnonzero(truncated)
         if len(envs) == 0:  # every truncated env also terminated: nothing to bootstrap
-            return {}
+            return
         final = np.stack([np.asarray(info["final_obs"][i], dtype=np.float32) for i in envs])
-        values = self.backend.value(final.reshape(len(envs), -1))
-        return {(t, int(i)): float(values[k]) for k, i in enumerate(envs)}
+        self._flags[5, t, envs] = self.backend.value(final.reshape(len(envs), -1))
+        self._flags[4, t, envs] = 1.0

@@ -33,13 +33,13 @@ def compute_gradients(
 ) -> UpdateStats:
     """The clipped gradient of the A2C loss of ``rollout``, in ``params.grad`` (overwritten).
 
-    GAE(lambda) targets, the loss and its gradient (by ``backend``), then, with several
-    processes, ``average_gradients`` replaces the gradient by its mean over them before
-    clipping. Raises NonFiniteError, naming ``update`` and the culprit, if the loss or the
-    gradient is not finite: the caller then never applies it.
+    The critic's values, GAE(lambda) targets, the loss and its gradient (by ``backend``,
+    in one forward pass; the rollout keeps the values), then, with several processes,
+    ``average_gradients`` replaces the gradient by its mean over them before clipping.
+    Raises NonFiniteError, naming ``update`` and the culprit, if the loss or the gradient is
+    not finite: the caller then never applies it.
     """
-    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
-    terms = backend.gradients(rollout, targets, config.ent_coef, config.vf_coef)
+    terms = backend.gradients(rollout, config)
     if average_gradients is not None:
         average_gradients(params.grad)
     grad_norm = clip_grad_norm(params.grad, config.max_grad_norm)
@@ -72,6 +72,7 @@ def update_observation_statistics(normalization: Normalization | None, rollout: 
 
 
 def raw_advantages(rollout: Rollout, config: A2CConfig) -> np.ndarray:
-    """The rollout's GAE advantages before any normalization, valid steps only."""
+    """The rollout's GAE advantages before any normalization, valid steps only (from the
+    values its update computed)."""
     targets = rollout_targets(rollout, config.gamma, config.gae_lambda, normalize_advantage=False)
     return targets.advantages[targets.mask.bool()].detach().cpu().numpy()

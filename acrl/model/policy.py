@@ -103,18 +103,17 @@ class ActorCritic(nn.Module):
 
     def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Distribution parameters and state values for a batch of observations."""
-        actor_features, head, values = self._heads(obs)
-        if self.log_std is None:
-            return (head,), values
-        if self.use_sde:
-            return (head, self.sde_log_std(actor_features)), values
-        return (head, self.log_std), values
-
-    def _heads(self, obs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Actor features, actor head output and values."""
         actor_features, critic_features = self.trunk(self.encode(obs))
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
-        return actor_features, head, self._value_head(critic_features)
+        return self._action_params(actor_features, head), self._value_head(critic_features)
+
+    def _action_params(self, actor_features: Tensor, head: Tensor) -> tuple[Tensor, ...]:
+        """The action distribution's parameters from the actor head's output."""
+        if self.log_std is None:
+            return (head,)
+        if self.use_sde:
+            return (head, self.sde_log_std(actor_features))
+        return (head, self.log_std)
 
     def sde_log_std(self, actor_features: Tensor) -> Tensor:
         """gSDE: per-sample log-std of the marginal Gaussian, log sqrt(f^2 @ sigma^2 + eps)."""
@@ -137,20 +136,19 @@ class ActorCritic(nn.Module):
 
     def act(
         self, obs: Tensor, deterministic: bool = False, exploration: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
-        """Actions (sampled, or the mode if deterministic) and values for ``obs``.
+    ) -> Tensor:
+        """Actions for ``obs``: sampled, or the mode if deterministic. Only the actor runs.
 
         With gSDE, ``exploration`` (from ``exploration_noise``, one matrix per row) gives
         the noise ``features @ E``; without it, actions are drawn from the marginal Gaussian.
         """
+        features = self.trunk.actor_features(self.encode(obs))
+        head = F.linear(features, self.actor_head.weight, self.actor_head.bias)
         if exploration is not None and not deterministic:
-            actor_features, head, values = self._heads(obs)
-            noise = torch.bmm(actor_features.unsqueeze(1), exploration).squeeze(1)
-            return head + noise, values
-        params, values = self(obs)
+            return head + torch.bmm(features.unsqueeze(1), exploration).squeeze(1)
+        params = self._action_params(features, head)
         dist = self.distribution
-        actions = dist.mode(params) if deterministic else dist.sample(params)
-        return actions, values
+        return dist.mode(params) if deterministic else dist.sample(params)
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log probabilities and entropies of ``actions`` under the policy, and values."""

@@ -1,7 +1,7 @@
 """The actor's and the critic's feature extractors ("trunks"), in the three shapes acrl offers.
 
 Every trunk module maps observations to ``(actor_features, critic_features)`` and has
-``critic(obs)`` for the critic's features alone:
+``actor_features(obs)`` and ``critic(obs)`` for either alone (acting needs only the actor's):
 
 - ``SharedTrunk``: one MLP read by both heads (``shared_trunk=True``).
 - ``TwinTrunks``: two MLPs of the same shape (the default, 64x64 each), computed as one:
@@ -33,6 +33,9 @@ class SharedTrunk(nn.Module):
         features = self.mlp(obs)
         return features, features
 
+    def actor_features(self, obs: Tensor) -> Tensor:
+        return self.mlp(obs)
+
     def critic(self, obs: Tensor) -> Tensor:
         return self.mlp(obs)
 
@@ -47,6 +50,9 @@ class SeparateTrunks(nn.Module):
 
     def forward(self, obs: Tensor) -> Features:
         return self.actor(obs), self.critic_mlp(obs)
+
+    def actor_features(self, obs: Tensor) -> Tensor:
+        return self.actor(obs)
 
     def critic(self, obs: Tensor) -> Tensor:
         return self.critic_mlp(obs)
@@ -93,10 +99,23 @@ class TwinTrunks(nn.Module):
             h = self._act(h)
         return h[0], h[1]
 
+    def actor_features(self, obs: Tensor) -> Tensor:
+        return self._half(obs, 0)
+
     def critic(self, obs: Tensor) -> Tensor:
-        # Both trunks, as when acting: the same values for the same observations, and at
-        # RL batch sizes one batched matmul per layer costs what the critic's alone would.
-        return self(obs)[1]
+        return self._half(obs, 1)
+
+    def _half(self, obs: Tensor, index: int) -> Tensor:
+        """One MLP of the two (0: actor, 1: critic): as many operator calls as both (what
+        small batches pay for), half the arithmetic (what large batches pay for)."""
+        h = obs
+        for i, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = F.linear(h, weight[index], bias[index, 0])
+            if self.norm_weights is not None and self.norm_biases is not None:
+                norm_weight, norm_bias = self.norm_weights[i][index], self.norm_biases[i][index]
+                h = F.layer_norm(h, h.shape[-1:]) * norm_weight + norm_bias
+            h = self._act(h)
+        return h
 
     def orthogonal_(self, gain: float) -> None:
         with torch.no_grad():

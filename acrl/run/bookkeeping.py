@@ -24,6 +24,16 @@ from acrl.run.run_files import save_advantages
 Callback = Callable[[Any], "bool | None"]
 
 
+def check_settings(log_interval: int, checkpoint_every: int | None) -> None:
+    """Raise ValueError for a bad ``log_interval`` or ``checkpoint_every`` (before a run
+    writes anything)."""
+    if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
+        raise ValueError(f"log_interval must be an integer >= 1, got {log_interval!r}")
+    every = checkpoint_every
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
+
+
 class Bookkeeper:
     """The bookkeeping of one ``learn()`` call of ``model`` (an acrl.algorithms model)."""
 
@@ -36,8 +46,7 @@ class Bookkeeper:
         progress_bar: bool = False,
         checkpoint_every: int | None = None,
     ) -> None:
-        if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
-            raise ValueError(f"log_interval must be an integer >= 1, got {log_interval!r}")
+        check_settings(log_interval, checkpoint_every)
         self.model = model
         self.metrics: MetricsLog = model.metrics
         self.callback = callback

@@ -27,10 +27,6 @@ class Checkpointer:
     def __init__(
         self, model: Saveable, run_dir: Path | None, every: int | None, start: int, keep: int = 2
     ) -> None:
-        if every is not None and (
-            isinstance(every, bool) or not isinstance(every, int) or every < 1
-        ):
-            raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
         if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
             raise ValueError(f"keep_checkpoints must be an integer >= 1, got {keep!r}")
         self.model = model

@@ -21,17 +21,18 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from acrl.config.hyperparams import A2CConfig
 from acrl.learner.backends.numpy_forward import numpy_gaps
-from acrl.learner.losses import GradientTerms, Targets
+from acrl.learner.losses import GradientTerms
 from acrl.learner.rollout import Rollout
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 
-NUMPY_MAX_BATCH = 1024
-"""Above this many transitions per update, "auto" picks torch (with all its threads). One
-update of the 64x64 actor-critic on CartPole, NumPy against torch: 2.2-2.7x faster at 40
-samples, even at ~1,280; at 1,024 envs x 5 steps, whole training runs at 161k steps/s with
-torch on 2 threads against 80k in NumPy and 101k with torch on 1 thread (BENCHMARKS.md)."""
+NUMPY_MAX_BATCH = 800
+"""Above this many transitions per update, "auto" picks torch (with its own threads). Whole
+training on CartPole, n_steps 5, on our 2-core machine (benchmarks/backends.py, steps/s,
+NumPy on 1 thread against torch on 2): 17.1k vs 6.8k at 8 envs, 103k vs 81k at 128 envs,
+about even at 160 (800 transitions), 113k vs 131k at 204 envs, 112k vs 211k at 1,024."""
 
 
 class Backend(Protocol):
@@ -43,16 +44,17 @@ class Backend(Protocol):
         """A context around a rollout's acting steps (NumPy: its BLAS on one thread)."""
         ...
 
-    def act(self, obs: np.ndarray, exploration: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Sampled actions and values of a batch of observations (host arrays)."""
+    def act(self, obs: np.ndarray, exploration: Any = None) -> np.ndarray:
+        """Sampled actions for a batch of observations (host arrays); the actor alone."""
         ...
 
-    def value(self, obs: np.ndarray) -> np.ndarray: ...
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """Values of a batch of observations (host arrays); the critic alone."""
+        ...
 
-    def gradients(
-        self, rollout: Rollout, targets: Targets, ent_coef: float, vf_coef: float
-    ) -> GradientTerms:
-        """The rollout's A2C loss; its gradient overwrites ``params.grad``."""
+    def gradients(self, rollout: Rollout, config: A2CConfig) -> GradientTerms:
+        """One forward pass over the rollout: its values (``Rollout.set_values``), GAE
+        targets and A2C loss; the loss's gradient overwrites ``params.grad``."""
         ...
 
 

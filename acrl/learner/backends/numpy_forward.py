@@ -5,8 +5,9 @@ microseconds of dispatch and NumPy's about one: the same forward pass and sample
 64x64 actor-critic took 74 µs in torch against 22 µs here at 8 envs. The weights are NumPy
 views of the policy's parameters (one vector, acrl.model.flat_params), so every optimizer
 step is seen without a copy, and the random draws come from torch's generator, so seeds and
-the RNG states that checkpoints save cover them. ``trunk`` is the one forward pass: acting
-uses its features, the gradient (acrl.learner.backends.numpy_gradient) its kept activations.
+the RNG states that checkpoints save cover them. One function runs the layers (``_mlp``):
+acting uses it (the actor's layers for actions, the critic's for values), and the gradient
+(acrl.learner.backends.numpy_gradient) keeps its activations.
 
 NumPy's BLAS runs on one thread here (``one_blas_thread``): its thread pool would otherwise
 spin against torch's threads between steps (1,024 envs on 2 cores: 117k steps/s with
@@ -99,6 +100,7 @@ class NumpyForward:
             assert isinstance(trunk, SeparateTrunks)
             self.actor_layers = _linears(trunk.actor.linears)
             self.critic_layers = _linears(trunk.critic_mlp.linears)
+        self.twin_actor = [(w[0], b[0]) for w, b in self.twin]
         self.twin_critic = [(w[1], b[1]) for w, b in self.twin]
         self.shared = isinstance(trunk, SharedTrunk)
         self.actor_head = (_view(policy.actor_head.weight).T, _view(policy.actor_head.bias))
@@ -142,11 +144,8 @@ class NumpyForward:
         Twin trunks keep their stacked (2, B, out) outputs; separate ones, the actor's
         layers then the critic's, each list starting with ``x``.
         """
-        if self.twin:
-            acts = [x]
-            for weight, bias in self.twin:  # (B, in) or (2, B, in) @ (2, in, out)
-                out = self.activation(np.matmul(acts[-1], weight) + bias)
-                acts = [*acts, out] if keep else [out]
+        if self.twin:  # (B, in) or (2, B, in) @ (2, in, out): both MLPs in one matmul
+            acts = self._mlp(x, self.twin, keep)
             return acts, acts[-1][0], acts[-1][1]
         critic = self._mlp(x, self.critic_layers, keep)
         if self.shared:
@@ -163,26 +162,26 @@ class NumpyForward:
         weight, bias = self.critic_head
         return critic_features @ weight + bias
 
-    def act(self, obs: Array, exploration: Tensor | None = None) -> tuple[Array, Array]:
-        """Sampled actions and values for a batch of observations (B, *obs_shape).
+    def act(self, obs: Array, exploration: Tensor | None = None) -> Array:
+        """Sampled actions for a batch of observations (B, *obs_shape); only the actor runs.
 
         A gSDE policy's noise is ``features @ E`` with ``exploration`` the per-row matrices E
         (ActorCritic.exploration_noise); without them it is drawn from the marginal Gaussian.
         """
         self.check_bound()
-        _, actor, critic = self.trunk(self.prepare(obs))
-        head, values = self.heads(actor, critic)
+        layers = self.twin_actor if self.twin else self.actor_layers
+        actor = self._mlp(self.prepare(obs), layers, keep=False)[-1]
+        weight, bias = self.actor_head
+        head = actor @ weight + bias
         noise_t, noise = self._noise_for(head.shape)
         if self.categorical:
             # the exponential race of Categorical.sample: argmax_i p_i / E_i, E_i ~ Exp(1)
             noise_t.exponential_()
-            actions = np.argmax(np.exp(head - head.max(axis=1, keepdims=True)) / noise, axis=1)
-        elif exploration is not None:
-            actions = head + np.matmul(actor[:, None, :], _view(exploration))[:, 0]
-        else:
-            noise_t.normal_()
-            actions = head + self.std(actor) * noise
-        return actions, values
+            return np.argmax(np.exp(head - head.max(axis=1, keepdims=True)) / noise, axis=1)
+        if exploration is not None:
+            return head + np.matmul(actor[:, None, :], _view(exploration))[:, 0]
+        noise_t.normal_()
+        return head + self.std(actor) * noise
 
     def std(self, actor: Array) -> Array:
         """The Gaussian's standard deviation: exp(log_std), or gSDE's per-sample marginal."""
@@ -193,7 +192,7 @@ class NumpyForward:
         return np.sqrt(variance + SDE_EPS)
 
     def value(self, obs: Array) -> Array:
-        """Values of a batch of observations (twin trunks: the critic's half alone)."""
+        """Values of a batch of observations; only the critic runs."""
         self.check_bound()
         layers = self.twin_critic if self.twin else self.critic_layers
         return self.values(self._mlp(self.prepare(obs), layers, keep=False)[-1])

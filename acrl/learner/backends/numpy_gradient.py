@@ -16,13 +16,14 @@ tensors leaves none of them NaN. Tests check every gradient against torch's auto
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
+from acrl.config.hyperparams import A2CConfig
 from acrl.learner.backends.numpy_forward import Array, NumpyForward, one_blas_thread
-from acrl.learner.losses import GradientTerms, Targets
+from acrl.learner.losses import GradientTerms, rollout_targets
 from acrl.learner.rollout import Rollout
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import SDE_EPS, ActorCritic
@@ -38,6 +39,17 @@ def explained_variance(predictions: Array, targets: Array, weight: Array) -> flo
     residual = targets - predictions
     var_residual = float(np.square(residual - residual @ weight) @ weight)
     return 1.0 - var_residual / var_targets if var_targets > 0 else float("nan")
+
+
+class _Forward(NamedTuple):
+    """A forward pass's layer outputs (as NumpyForward.trunk keeps them), features, actor
+    head output and values."""
+
+    acts: list[Array]
+    actor: Array
+    critic: Array
+    head: Array
+    values: Array
 
 
 class NumpyBackend:
@@ -70,26 +82,35 @@ class NumpyBackend:
     def acting(self) -> AbstractContextManager[Any]:
         return one_blas_thread()
 
-    def act(self, obs: Array, exploration: torch.Tensor | None = None) -> tuple[Array, Array]:
+    def act(self, obs: Array, exploration: torch.Tensor | None = None) -> Array:
         return self.forward.act(obs, exploration)
 
     def value(self, obs: Array) -> Array:
         return self.forward.value(obs)
 
-    def gradients(
-        self, rollout: Rollout, targets: Targets, ent_coef: float, vf_coef: float
-    ) -> GradientTerms:
-        """The loss of a whole rollout (as ``rollout_loss``); its gradient overwrites ``.grad``."""
+    def gradients(self, rollout: Rollout, config: A2CConfig) -> GradientTerms:
+        """The rollout's values, targets and A2C loss (as the torch backend's); the loss's
+        gradient overwrites ``.grad``."""
         obs = rollout.obs.numpy()
-        return self._gradient(
-            obs.reshape(-1, obs.shape[-1]),
-            rollout.actions.numpy().reshape(obs.shape[0] * obs.shape[1], -1),
-            targets.advantages.numpy(),
-            targets.returns.numpy(),
-            targets.mask.numpy(),
-            ent_coef,
-            vf_coef,
-        )
+        n = obs.shape[0] * obs.shape[1]
+        self.forward.check_bound()
+        # overflows become inf and NaN as in torch, for compute_gradients to report
+        with one_blas_thread(), np.errstate(all="ignore"):
+            passed = self._forward(obs.reshape(n, -1))
+            last_values = self.forward.value(rollout.next_obs.numpy())
+            rollout.set_values(passed.values.reshape(rollout.rewards.shape), last_values)
+            targets = rollout_targets(
+                rollout, config.gamma, config.gae_lambda, config.normalize_advantage
+            )
+            return self._backward(
+                passed,
+                rollout.actions.numpy().reshape(n, -1),
+                targets.advantages.numpy(),
+                targets.returns.numpy(),
+                targets.mask.numpy(),
+                config.ent_coef,
+                config.vf_coef,
+            )
 
     def _prove_coverage(self) -> None:
         """Raise unless the gradient writes every parameter of the policy: the parameters it
@@ -103,9 +124,9 @@ class NumpyBackend:
         n, shape = 2, self.policy.distribution.action_shape()
         actions = np.zeros((n, *(shape or (1,))), np.float32 if shape else np.int64)
         ones = np.ones(n, np.float32)
-        self._gradient(
-            np.zeros((n, self.policy.obs_dim), np.float32), actions, ones, ones, ones, 1.0, 1.0
-        )
+        with np.errstate(all="ignore"):
+            passed = self._forward(np.zeros((n, self.policy.obs_dim), np.float32))
+            self._backward(passed, actions, ones, ones, ones, 1.0, 1.0)
         unwritten = torch.isnan(self.params.grad)
         self.params.zero_grad()
         if unwritten.any():
@@ -126,9 +147,15 @@ class NumpyBackend:
             self._grad_anchor = grad.data_ptr()
         return self._views
 
-    def _gradient(
+    def _forward(self, obs: Array) -> _Forward:
+        """The forward pass over a batch of observations, keeping what the backward reads."""
+        acts, actor, critic = self.forward.trunk(self.forward.prepare(obs), keep=True)
+        head, values = self.forward.heads(actor, critic)
+        return _Forward(acts, actor, critic, head, values)
+
+    def _backward(
         self,
-        obs: Array,
+        passed: _Forward,
         actions: Array,
         adv: Array,
         ret: Array,
@@ -136,46 +163,43 @@ class NumpyBackend:
         ent_coef: float,
         vf_coef: float,
     ) -> GradientTerms:
+        """The loss of the batch ``passed`` went forward on, its gradient written into the
+        parameters' ``.grad`` views."""
         forward = self.forward
-        forward.check_bound()
         views = self._grad_views()
-        # overflows become inf and NaN as in torch, for compute_gradients to report
-        with one_blas_thread(), np.errstate(all="ignore"):
-            x = forward.prepare(obs)
-            weight = valid / max(float(valid.sum()), 1.0)
-            acts, actor, critic = forward.trunk(x, keep=True)
-            head, values = forward.heads(actor, critic)
-            # d loss / d log_prob, d entropy, d value, per sample
-            g_log_prob = -adv * weight
-            g_entropy = -ent_coef * weight
-            error = ret - values
-            g_values = (-2.0 * vf_coef) * error * weight
-            if forward.categorical:
-                log_prob, entropy, d_head = _categorical(head, actions, g_log_prob, g_entropy)
-                extra: list[Array] = []
-            else:
-                log_prob, entropy, d_head, d_log_std = self._gaussian(
-                    head, actor, actions, g_log_prob, g_entropy
-                )
-                extra = [d_log_std]
-            w_actor, _ = forward.actor_head
-            w_critic, _ = forward.critic_head
-            grads = [
-                d_head.T @ actor,
-                d_head.sum(axis=0),
-                (g_values @ critic)[None],
-                g_values.sum(keepdims=True),
-                *extra,
-            ]
-            d_actor = d_head @ w_actor.T
-            d_critic = np.outer(g_values, w_critic)
-            trunk_grads = self._trunk_backward(acts, d_actor, d_critic)
-            for view, value in zip(views, [*trunk_grads, *grads], strict=True):
-                view[...] = value
-            policy_loss = float(-(adv * log_prob) @ weight)
-            value_loss = float((error * error) @ weight)
-            mean_entropy = float(entropy @ weight)
-            explained = explained_variance(values, ret, weight)
+        acts, actor, critic, head, values = passed
+        weight = valid / max(float(valid.sum()), 1.0)
+        # d loss / d log_prob, d entropy, d value, per sample
+        g_log_prob = -adv * weight
+        g_entropy = -ent_coef * weight
+        error = ret - values
+        g_values = (-2.0 * vf_coef) * error * weight
+        if forward.categorical:
+            log_prob, entropy, d_head = _categorical(head, actions, g_log_prob, g_entropy)
+            extra: list[Array] = []
+        else:
+            log_prob, entropy, d_head, d_log_std = self._gaussian(
+                head, actor, actions, g_log_prob, g_entropy
+            )
+            extra = [d_log_std]
+        w_actor, _ = forward.actor_head
+        w_critic, _ = forward.critic_head
+        grads = [
+            d_head.T @ actor,
+            d_head.sum(axis=0),
+            (g_values @ critic)[None],
+            g_values.sum(keepdims=True),
+            *extra,
+        ]
+        d_actor = d_head @ w_actor.T
+        d_critic = np.outer(g_values, w_critic)
+        trunk_grads = self._trunk_backward(acts, d_actor, d_critic)
+        for view, value in zip(views, [*trunk_grads, *grads], strict=True):
+            view[...] = value
+        policy_loss = float(-(adv * log_prob) @ weight)
+        value_loss = float((error * error) @ weight)
+        mean_entropy = float(entropy @ weight)
+        explained = explained_variance(values, ret, weight)
         loss = policy_loss - ent_coef * mean_entropy + vf_coef * value_loss
         terms = torch.tensor([loss, policy_loss, value_loss, mean_entropy, explained])
         return GradientTerms(*terms.unbind())

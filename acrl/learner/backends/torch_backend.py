@@ -14,7 +14,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from acrl.learner.losses import GradientTerms, Targets, explained_variance, rollout_loss
+from acrl.config.hyperparams import A2CConfig
+from acrl.learner.losses import (
+    GradientTerms,
+    a2c_loss,
+    evaluate_rollout,
+    explained_variance,
+    rollout_targets,
+)
 from acrl.learner.rollout import Rollout
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
@@ -37,26 +44,27 @@ class TorchBackend:
     def _tensor(self, obs: np.ndarray) -> Tensor:
         return torch.from_numpy(obs).to(self.device, non_blocking=True)
 
-    def act(
-        self, obs: np.ndarray, exploration: Tensor | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Sampled actions and values of a batch of observations (host arrays in and out)."""
-        actions, values = self.policy.act(self._tensor(obs), exploration=exploration)
-        return actions.cpu().numpy(), values.cpu().numpy()
+    def act(self, obs: np.ndarray, exploration: Tensor | None = None) -> np.ndarray:
+        """Sampled actions for a batch of observations (host arrays in and out)."""
+        return self.policy.act(self._tensor(obs), exploration=exploration).cpu().numpy()
 
     def value(self, obs: np.ndarray) -> np.ndarray:
         return self.policy.value(self._tensor(obs)).cpu().numpy()
 
-    def gradients(
-        self, rollout: Rollout, targets: Targets, ent_coef: float, vf_coef: float
-    ) -> GradientTerms:
-        """The loss of a whole rollout; its gradient overwrites ``params.grad``."""
+    def gradients(self, rollout: Rollout, config: A2CConfig) -> GradientTerms:
+        """The rollout's values, targets and A2C loss; its gradient overwrites ``params.grad``."""
         assert self.params is not None, "TorchBackend(policy, params) computes gradients"
         self.params.zero_grad()
-        terms = rollout_loss(self.policy, rollout, targets, ent_coef, vf_coef)
+        log_prob, entropy, values = evaluate_rollout(self.policy, rollout)
+        with torch.no_grad():
+            last_values = self.policy.value(rollout.next_obs)
+        rollout.set_values(values.detach().reshape(rollout.rewards.shape), last_values)
+        targets = rollout_targets(
+            rollout, config.gamma, config.gae_lambda, config.normalize_advantage
+        )
+        terms = a2c_loss(log_prob, entropy, values, targets, config.ent_coef, config.vf_coef)
         terms.loss.backward()
-        values = rollout.values.reshape(-1)
-        explained = explained_variance(values, targets.returns, targets.mask)
+        explained = explained_variance(values.detach(), targets.returns, targets.mask)
         return GradientTerms(
             terms.loss.detach(), terms.policy_loss, terms.value_loss, terms.entropy, explained
         )
