@@ -1,4 +1,5 @@
-"""The error type for user mistakes: the CLI prints it as one line and exits with status 2."""
+"""Errors users see: a mistake in what they asked for (UserError: one line, exit status 2) and
+a fault while training (one line naming its cause, exit status 1)."""
 
 
 class UserError(ValueError):
@@ -12,3 +13,15 @@ class NonFiniteError(ArithmeticError):
 
 class WorkerError(RuntimeError):
     """An A3C worker failed; the message names the worker and its error."""
+
+
+class EnvError(WorkerError):
+    """An environment raised while training (in ``reset`` or ``step``); the message names the
+    env and its exception. A WorkerError, so that whoever stops on a failed worker stops on
+    it too."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (some run to pages), for one-line reports."""
+    text = str(exc)
+    return text.splitlines()[0] if text else ""

@@ -77,6 +77,10 @@ def register_test_envs() -> None:
         gym.register("acrl-tests/Broken-v0", entry_point=BrokenEnv)
     if "acrl-tests/Faulty-v0" not in gym.registry:
         gym.register("acrl-tests/Faulty-v0", entry_point=FaultyEnv)
+    if "acrl-tests/NanReset-v0" not in gym.registry:
+        gym.register("acrl-tests/NanReset-v0", entry_point=NanResetEnv)
+    if "acrl-tests/FailingInit-v0" not in gym.registry:
+        gym.register("acrl-tests/FailingInit-v0", entry_point=FailingInitEnv)
 
 
 class BrokenEnv(CounterEnv):
@@ -113,6 +117,21 @@ class FaultyEnv(CounterEnv):
             else:
                 reward = np.nan if self.fault == "reward" else 1e30
         return obs, reward, terminated, truncated, info
+
+
+class NanResetEnv(CounterEnv):
+    """Returns a NaN observation from ``reset`` (``step`` is fine)."""
+
+    def reset(self, *, seed=None, options=None):
+        obs, info = super().reset(seed=seed, options=options)
+        return np.full_like(obs, np.nan), info
+
+
+class FailingInitEnv(CounterEnv):
+    """Raises in its constructor: an env that cannot start."""
+
+    def __init__(self) -> None:
+        raise ValueError("no licence for the simulator")
 
 
 # Worker processes find these envs through "tests.envs:acrl-tests/..." ids, which import

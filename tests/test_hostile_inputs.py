@@ -20,6 +20,7 @@ import yaml
 from acrl import A2C, A3C
 from acrl.cli import main
 from acrl.errors import UserError
+from acrl.run.model_file import read_model, write_model
 from tests.test_cli import acrl_argv
 
 MARKER = "PWNED"  # what every payload below would create if anything executed it
@@ -49,6 +50,8 @@ CLI_CASES = [
     (["train", "CartPole-v1", "--timesteps", "-5"], "--timesteps must be >= 1"),
     (["train", "CartPole-v1", "--timesteps", "many"], "invalid int value"),
     (["train", "CartPole-v1", "--n-envs", "0"], "--n-envs must be >= 1"),
+    (["train", "CartPole-v1", "--n-envs", "100000000"], "more environments than one process"),
+    (["train", "CartPole-v1", "--run-dir", "", "--overwrite"], "the current directory"),
     (["train", "CartPole-v1", "--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
     (["train", "CartPole-v1", "--keep-checkpoints", "0"], "--keep-checkpoints must be >= 1"),
     (["train", "CartPole-v1", "--video-every", "0"], "--video-every must be >= 1"),
@@ -102,6 +105,18 @@ CLI_CASES = [
     (["train", "CartPole-v1", "--set", "policy_kwargs=5"], "policy_kwargs must be a mapping"),
     (["train", "CartPole-v1", "--set", "policy_kwargs.activation=nope"], "activation must be"),
     (["train", "CartPole-v1", "--set", "policy_kwargs.net_arch=[0]"], "net_arch sizes"),
+    # train: values that pass for numbers but cannot train, sizes that cannot fit
+    (["train", "Pendulum-v1", "--set", "policy_kwargs.log_std_init=.nan"], "log_std_init must"),
+    (["train", "Pendulum-v1", "--set", "policy_kwargs.log_std_init=.inf"], "log_std_init must"),
+    (["train", "Pendulum-v1", "--set", "policy_kwargs.log_std_init=-.inf"], "log_std_init must"),
+    (["train", "CartPole-v1", "--set", "learning_rate=1e38"], "learning_rate must be a number"),
+    (["train", "CartPole-v1", "--set", "seed=1e23"], "seed must be an integer in [0, 4294967295]"),
+    (["train", "CartPole-v1", "--set", "n_steps=100000000000"], "n_steps=100000000000 x n_envs"),
+    (
+        ["train", "CartPole-v1", "--set", "policy_kwargs.net_arch=[100000,100000]"],
+        "makes a network of 20,001,500,005 parameters",
+    ),
+    (["train", "acrl-tests/FailingInit-v0"], "env 'acrl-tests/FailingInit-v0' failed to start"),
     # train: YAML config files
     (["train", "--config", "bad/list.yml"], "must be a mapping of settings, not list"),
     (["train", "--config", "bad/scalar.yml"], "must be a mapping of settings, not str"),
@@ -135,6 +150,14 @@ CLI_CASES = [
     (["eval", "bad/weights.safetensors"], "no acrl header"),
     (["eval", "run", "--episodes", "0"], "--episodes must be >= 1"),
     (["eval", "run", "--seed", "-3"], "--seed must be >= 0"),
+    (["eval", "run", "--seed", "99999999999"], "--seed must be <= 4294967295"),
+    (["eval", "run", "--n-envs", "100000000"], "--n-envs must be in [1, --episodes]"),
+    (["eval", "bad/module-env.acrl"], "needs module 'pwnedpkg' imported"),
+    (["eval", "bad/module-env.acrl", "--env-module", "no_such_module"], "cannot import it"),
+    (["eval", "bad/make-vec-kwargs.acrl"], "env_kwargs.wrappers, an argument of"),
+    (["video", "bad/module-env.acrl"], "pass --env-module pwnedpkg"),
+    (["video", "bad/unregistered.acrl"], "names env 'NoSuchEnv-v0', which is not registered"),
+    (["video", "bad/human.acrl"], "sets env_kwargs.render_mode to 'human'"),
     (["video", "bad/torch-pickle.acrl"], "is not an acrl model file"),
     (["video", "run", "--episodes", "0"], "--episodes must be >= 1"),
     (["plot", "nowhere"], "is not a run directory"),
@@ -143,6 +166,8 @@ CLI_CASES = [
     (["plot", "run", "--policy-slice", "--dims", "0,9"], "dimension 9 is out of range"),
     (["plot", "run", "--policy-slice", "--fixed=1,2"], "--fixed needs 4 values"),
     (["plot", "run", "--policy-slice", "--range=1:0,0:1"], "LOW < HIGH"),
+    (["plot", "run", "--policy-slice", "--resolution", "100000"], "lower --resolution"),
+    (["plot", "bad/module-env.acrl", "--policy-slice"], "needs module 'pwnedpkg' imported"),
     (["frobnicate"], "invalid choice"),
 ]
 
@@ -153,6 +178,10 @@ API_CASES = [
     ("A2C.load(ws / 'run' / 'model.acrl', env='Pendulum-v1')", "does not match the model's"),
     ("A2C.load(ws / 'bad' / 'torch-pickle.acrl')", "is not an acrl model file"),
     ("A2C.load(ws / 'bad' / 'other-shape.acrl')", "weights do not match"),
+    ("A2C.load(ws / 'bad' / 'module-env.acrl').make_env()", "needs module 'pwnedpkg'"),
+    ("A2C.load(ws / 'bad' / 'module-env.acrl').learn(100)", "needs module 'pwnedpkg'"),
+    ("A2C('MlpPolicy', 'CartPole-v1', n_steps=10**11)", "lower n_steps or n_envs"),
+    ("A2C('MlpPolicy', 'CartPole-v1', policy_kwargs={'net_arch': [10**5] * 2})", "parameters"),
 ]
 
 
@@ -188,6 +217,19 @@ def _write_bad_models(ws: Path) -> None:
     wide.save(bad / "wide.acrl")
     save_file(load_file(str(bad / "wide.acrl")), str(bad / "other-shape.acrl"), metadata=header)
     A3C("MlpPolicy", "CartPole-v1", n_envs=1, n_workers=1, seed=0).save(bad / "a3c.acrl")
+    # a model file whose env id would import a module (pwnedpkg.py creates the marker), or
+    # whose env is not installed, renders to a window, or takes make_vec's callables
+    (ws / "pwnedpkg.py").write_text(f"open({MARKER!r}, 'w')\n")
+    _rewrite_meta(ws, "module-env.acrl", env_id="pwnedpkg:Env-v0")
+    _rewrite_meta(ws, "unregistered.acrl", env_id="NoSuchEnv-v0")
+    _rewrite_meta(ws, "human.acrl", env_kwargs={"render_mode": "human"})
+    _rewrite_meta(ws, "make-vec-kwargs.acrl", env_kwargs={"wrappers": ["os.system"]})
+
+
+def _rewrite_meta(ws: Path, name: str, **changes) -> None:
+    """The finished run's model under bad/NAME, with ``changes`` to its JSON metadata."""
+    tensors, meta = read_model(ws / "run" / "model.acrl")
+    write_model(ws / "bad" / name, tensors, {**meta, **changes})
 
 
 def _copy_run(ws: Path, name: str) -> Path:

@@ -63,13 +63,17 @@ def test_damaged_metadata_is_refused(saved, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
+    from acrl.run.model_file import digest
+
     with safe_open(str(saved), framework="pt") as fh:
         header = fh.metadata()
     meta = json.loads(header["meta"])
     del meta["observation_space"]
     header["meta"] = json.dumps(meta)
+    tensors = load_file(str(saved))
+    header["digest"] = digest(header, tensors)  # signed again: the metadata check itself
     broken = tmp_path / "no-space.acrl"
-    save_file(load_file(str(saved)), str(broken), metadata=header)
+    save_file(tensors, str(broken), metadata=header)
     with pytest.raises(UserError, match="cannot rebuild the model"):
         A2C.load(broken)
 

@@ -11,7 +11,7 @@ import torch
 from acrl.algorithms.registry import load_model, make_model
 from acrl.config.runs import resolve_run_config
 from acrl.plotting.runs import read_columns
-from acrl.run.run_files import remove_stale_temp_files
+from acrl.run.owned import remove_stale_temp_files
 from tests.test_cli import acrl, acrl_argv
 
 TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]
@@ -107,19 +107,33 @@ def test_a3c_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_resume_removes_the_temp_files_of_a_killed_write(tmp_path):
-    """A kill mid-save leaves our temp file (".NAME.XXXX.tmp") or safetensors' own
-    (".tmpXXXXXX", written in the target's folder before its rename); nothing else goes."""
+    """A kill mid-save leaves our temp file (".NAME.XXXXXXXX.tmp") or, from acrl 0.3's
+    writes, safetensors' own (".tmpXXXXXX" beginning with an acrl header); nothing else goes:
+    not a user's file of a similar name, not a folder, not a file that is not acrl's."""
     run_dir = tmp_path / "run"
     (run_dir / "checkpoints").mkdir(parents=True)
-    stale = [
-        run_dir / ".model.acrl.k2j4.tmp",
-        run_dir / ".tmpAS6QXl",
-        run_dir / "checkpoints" / ".step-000000000512.acrl.x1y2.tmp",
-        run_dir / "checkpoints" / ".tmp5BNEbW",
-    ]
-    kept = [run_dir / "model.acrl", run_dir / "checkpoints" / "step-000000000512.acrl"]
-    kept += [run_dir / "notes.tmp.txt"]
-    for path in stale + kept:
-        path.write_bytes(b"x")
-    remove_stale_temp_files(run_dir)
-    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    header = b'{"__metadata__":{"format":"acrl-model","format_version":"1"}}'
+    acrl_start = len(header).to_bytes(8, "little") + header + b"\0" * 10
+    stale = {
+        run_dir / ".model.acrl.k2j4_9zq.tmp": b"x",
+        run_dir / ".tmpAS6QXl": acrl_start,
+        run_dir / "checkpoints" / ".step-000000000512.acrl.x1y2abcd.tmp": b"x",
+        run_dir / "checkpoints" / ".tmp5BNEbW": acrl_start,
+        run_dir / ".metrics.csv.tmp": b"timesteps",
+    }
+    kept = {
+        run_dir / "model.acrl": b"x",
+        run_dir / "checkpoints" / "step-000000000512.acrl": b"x",
+        run_dir / "notes.tmp.txt": b"x",
+        run_dir / ".tmp_notes.txt": b"x",
+        run_dir / ".tmpABCDEF": b"a user's file of safetensors' temporary name",
+        run_dir / ".model.acrl.k2j4.tmp": b"not the length of tempfile's names",
+    }
+    for path, data in {**stale, **kept}.items():
+        path.write_bytes(data)
+    (run_dir / ".tmpcache").mkdir()
+    (run_dir / "checkpoints" / ".tmpFOLDER").mkdir()
+    removed = remove_stale_temp_files(run_dir)
+    assert sorted(removed) == sorted(stale)
+    assert not any(p.exists() for p in stale) and all(p.read_bytes() == d for p, d in kept.items())
+    assert (run_dir / ".tmpcache").is_dir() and (run_dir / "checkpoints" / ".tmpFOLDER").is_dir()

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from gymnasium.vector import VectorEnv
 
-from acrl.algorithms.base import Agent, config_from
+from acrl.algorithms.base import Agent
+from acrl.algorithms.construction import config_from
 from acrl.config.hyperparams import ADAM_BETAS
 from acrl.engines.sync import GradientSync, SyncEngine
 from acrl.learner.backends import make_backend
@@ -120,6 +121,7 @@ class A2C(Agent):
                 gamma=self.config.gamma,
                 sde_sample_freq=self.config.sde_sample_freq,
                 backend=backend,
+                name_env_errors=True,
             )
             self._engine = SyncEngine(
                 self.policy, self.params, self.optimizer, backend, collector, self.config, self.sync

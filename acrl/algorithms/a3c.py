@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from acrl.algorithms.base import Agent, config_from
+from acrl.algorithms.base import Agent
+from acrl.algorithms.construction import config_from
 from acrl.config.hyperparams import ADAM_BETAS
 from acrl.config.runs import RUNTIMES
 from acrl.engines.hogwild import HogwildEngine

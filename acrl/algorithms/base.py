@@ -8,6 +8,7 @@ run's bookkeeping, and saves the last advantages. A2C and A3C differ only in the
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import deque
 from collections.abc import Mapping
@@ -20,9 +21,15 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from acrl import __version__
+from acrl.algorithms.construction import (
+    check_n_envs,
+    check_sizes,
+    resolve_device,
+)
 from acrl.algorithms.model_files import contents, restore
+from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
-from acrl.envs import as_vector_env, check_spaces, make_vec_env
+from acrl.envs import as_vector_env, check_named_env, check_spaces, make_vec_env
 from acrl.errors import NonFiniteError, UserError
 from acrl.learner.backends import Compute, choose_compute, torch_threads
 from acrl.learner.optim import make_optimizer
@@ -33,31 +40,13 @@ from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
 from acrl.model.policy import ActorCritic
 from acrl.run.bookkeeping import Bookkeeper, Callback, check_settings
+from acrl.run.lock import RunLock
 from acrl.run.metrics import MetricsLog
 from acrl.run.model_file import read_model, space_to_json, write_model
 from acrl.run.run_files import open_logs, set_rng_state
 
 POLICIES = ("MlpPolicy",)
 _VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise UserError(f"unknown device {device!r}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {device!r} asked for, but this torch build sees no CUDA device")
-    return resolved
-
-
-def config_from(arguments: Mapping[str, Any]) -> A2CConfig:
-    """The hyperparameters among a constructor's arguments (its ``locals()``), validated."""
-    values = {name: arguments[name] for name in A2CConfig.field_names()}
-    values["policy_kwargs"] = dict(values["policy_kwargs"] or {})
-    return A2CConfig(**values)
 
 
 class Agent:
@@ -84,10 +73,8 @@ class Agent:
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
-        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
-            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
+        check_n_envs(n_envs)  # before any env is made
+        check_seed("seed", seed, optional=True)
         self.config = config
         self.n_envs = n_envs
         self.seed = seed
@@ -98,6 +85,7 @@ class Agent:
         self.env_kwargs: dict[str, Any] = dict(env_kwargs or {})
         self.env_id: str | None = None
         self.env: VectorEnv | None = None
+        self.loaded_from: Path | None = None  # the model file, for a loaded model
         if env is not None:
             self._attach_env(env)
         if self.env is not None:
@@ -107,6 +95,7 @@ class Agent:
             raise ValueError("a model needs an env, or its observation and action spaces")
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
+        check_sizes(config, n_envs, observation_space, action_space)  # before allocating
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
         normalization = make_normalization(
@@ -134,12 +123,18 @@ class Agent:
         batch = self.config.n_steps * self.n_envs  # per process: per worker, per rank
         return choose_compute(self.config.backend, self.policy, batch, self.threads)
 
-    def _attach_env(self, env: str | gym.Env | VectorEnv) -> None:
+    def _attach_env(self, env: str | gym.Env | VectorEnv, named_by: str | None = None) -> None:
+        """Make ``env`` this model's env; an id ``named_by`` a file (or passed along by a
+        caller) never imports the module it names (acrl.envs.ids)."""
         if isinstance(env, str):
-            self.env_id = env
             self.env = make_vec_env(
-                env, self.n_envs, env_kwargs=self.env_kwargs, vectorization=self.vectorization
+                env,
+                self.n_envs,
+                env_kwargs=self.env_kwargs,
+                vectorization=self.vectorization,
+                named_by=named_by,
             )
+            self.env_id = env
         else:
             self.env = as_vector_env(env)
             spec = getattr(self.env, "spec", None) or getattr(env, "spec", None)
@@ -149,8 +144,10 @@ class Agent:
             self.n_envs = self.env.num_envs
 
     def set_env(self, env: str | gym.Env | VectorEnv) -> None:
-        """Train on another env with the same observation and action spaces."""
-        self._attach_env(env)
+        """Train on another env with the same observation and action spaces. An env id here
+        never imports a module ("pkg:Env-v0" needs ``pkg`` imported by the caller): it is
+        often one that a model file named."""
+        self._attach_env(env, named_by=self._named_by(env))
         assert self.env is not None
         check_spaces(self.env.single_observation_space, self.observation_space, "observation")
         check_spaces(self.env.single_action_space, self.action_space, "action")
@@ -160,16 +157,34 @@ class Agent:
         return self.env
 
     def make_env(self, n_envs: int = 1, seed: int | None = None) -> VectorEnv:
-        """A fresh VectorEnv of the env this model was trained on."""
-        if self.env_id is None:
-            raise UserError("this model does not know its environment id; pass an env")
+        """A fresh VectorEnv of the env this model was trained on (see ``check_env``)."""
+        self.check_env()
+        assert self.env_id is not None
         return make_vec_env(
             self.env_id,
             n_envs,
             seed=seed,
             env_kwargs=self.env_kwargs,
             vectorization=self.vectorization,
+            named_by=None if self.loaded_from is None else str(self.loaded_from),
         )
+
+    def check_env(self) -> None:
+        """Raise a one-line UserError unless this model's env can be made here. The env of a
+        loaded model must be made without importing anything its file names: its id
+        registered, the module of a "module:EnvId" id imported already (by the user), its
+        env_kwargs the env's own. Nothing is made."""
+        if self.env_id is None:
+            raise UserError("this model does not know its environment id; pass an env")
+        if self.loaded_from is not None:  # else the user's own id, checked when it was given
+            check_named_env(self.env_id, self.env_kwargs, str(self.loaded_from))
+
+    def _named_by(self, env_id: object) -> str:
+        """Who named ``env_id`` (given to set_env), for messages: this model's file, or the
+        caller."""
+        if env_id == self.env_id and self.loaded_from is not None:
+            return str(self.loaded_from)
+        return "the env id passed to load or set_env"
 
     # ---- acting -------------------------------------------------------------------------
     def predict(
@@ -212,22 +227,33 @@ class Agent:
         and torch threads (restored afterwards).
         """
         check_settings(log_interval, checkpoint_every)  # before any log is opened
-        end = self._begin_learn(total_timesteps, reset_num_timesteps)
-        per_update = self._steps_per_update()
-        bar_total = -(-total_timesteps // per_update) * per_update
-        bookkeeping = Bookkeeper(
-            self, bar_total, callback, log_interval, progress_bar, checkpoint_every
-        )
-        if self.verbose:
-            print(f"acrl: {self.algo.upper()} trains with the {self.compute.describe()}")
-        advantages = np.zeros(0, np.float32)
-        try:
-            with torch_threads(self.compute.threads):
-                advantages = self._train(end, bookkeeping)
-        finally:
-            bookkeeping.close()
-        bookkeeping.finish(advantages)
+        if self.env is None:  # the engine makes envs from the id, which a file may have named
+            self.check_env()
+        with self._log_dir_locked():  # one writer per run directory
+            end = self._begin_learn(total_timesteps, reset_num_timesteps)
+            per_update = self._steps_per_update()
+            bar_total = -(-total_timesteps // per_update) * per_update
+            bookkeeping = Bookkeeper(
+                self, bar_total, callback, log_interval, progress_bar, checkpoint_every
+            )
+            if self.verbose:
+                print(f"acrl: {self.algo.upper()} trains with the {self.compute.describe()}")
+            advantages = np.zeros(0, np.float32)
+            try:
+                with torch_threads(self.compute.threads):
+                    advantages = self._train(end, bookkeeping)
+            finally:
+                bookkeeping.close()
+            bookkeeping.finish(advantages)
         return self
+
+    def _log_dir_locked(self) -> contextlib.AbstractContextManager[Any]:
+        """The lock of ``log_dir`` (acrl.run.lock), held while learn() writes there; another
+        process's learn() or ``acrl train`` into it meanwhile is refused."""
+        if self.log_dir is None:
+            return contextlib.nullcontext()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return RunLock(self.log_dir)
 
     def _train(self, end: int, bookkeeping: Bookkeeper) -> np.ndarray:
         """Run the algorithm's engine until step ``end`` or a stop; the last advantages."""
@@ -334,6 +360,7 @@ class Agent:
                 f"{path}: cannot rebuild the model from its file "
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
             ) from None
+        model.loaded_from = Path(path)
         if env is not None:
             model.set_env(env)
         return model

@@ -2,7 +2,9 @@
 
 A model file (acrl.run.model_file) is safetensors tensors and a JSON header: the policy's
 weights, the optimizer's state and the RNG states as tensors; the algorithm, its
-hyperparameters, the compute choice, the spaces and the counters as JSON.
+hyperparameters, the compute choice, the spaces and the counters as JSON. Before a model is
+built from a file, its tensors are checked against a skeleton of the network that the
+metadata describes (acrl.run.model_checks), and its RNG states on fresh generators.
 """
 
 from __future__ import annotations
@@ -10,11 +12,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import torch
+from gymnasium import spaces
 
 from acrl.config.hyperparams import A2CConfig
 from acrl.errors import UserError
+from acrl.model.encoders import features_dim
+from acrl.model.normalization import make_normalization
+from acrl.model.policy import ActorCritic
+from acrl.run.model_checks import check_tensors, mismatch
 from acrl.run.model_file import optimizer_from_tensors, optimizer_to_tensors, space_from_json
-from acrl.run.run_files import rng_state
+from acrl.run.run_files import rng_state, rng_states
 from acrl.run.upgrade import is_old_layout, upgrade_file
 
 if TYPE_CHECKING:
@@ -33,6 +40,18 @@ def contents(model: Agent) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, meta
 
 
+def skeleton(
+    observation_space: spaces.Space, action_space: spaces.Space, config: A2CConfig
+) -> ActorCritic:
+    """The policy that ``Agent`` builds for these spaces and settings, on the meta device:
+    every name, shape and dtype, and no memory."""
+    with torch.device("meta"):
+        normalization = make_normalization(
+            features_dim(observation_space), config.normalize_obs, config.normalize_reward
+        )
+        return ActorCritic(observation_space, action_space, config.policy_config, normalization)
+
+
 def restore(
     cls: type[Agent],
     tensors: dict[str, torch.Tensor],
@@ -41,32 +60,45 @@ def restore(
     overrides: dict[str, Any],
 ) -> Agent:
     """A ``cls`` model rebuilt from a file's tensors and metadata (``overrides``: settings
-    that replace the saved ones, as ``Agent.load`` takes them)."""
+    that replace the saved ones, as ``Agent.load`` takes them). The tensors are checked
+    against the metadata before anything is allocated."""
     from acrl.algorithms.base import Agent  # the base's constructor, not the engine's
 
     config_fields = dict(meta["config"])
     extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
     config_fields.update(extra)
+    config = A2CConfig(**config_fields)
+    observation_space = space_from_json(meta["observation_space"])
+    action_space = space_from_json(meta["action_space"])
+    expected = skeleton(observation_space, action_space, config)
+    if is_old_layout(tensors):
+        try:
+            tensors = upgrade_file(tensors, meta, expected)
+        except (RuntimeError, KeyError, IndexError) as exc:
+            raise UserError(mismatch(f"{type(exc).__name__}: {_first_line(exc)}")) from None
+    check_tensors(tensors, expected)
+    saved_rng = None
+    if "rng" in meta:
+        rng_states(tensors, meta["rng"])  # a bad state is refused now, not at a resume
+        saved_rng = ({k: v for k, v in tensors.items() if k.startswith("rng.")}, meta["rng"])
     model = cls.__new__(cls)
     Agent.__init__(
         model,
         "MlpPolicy",
         None,
-        A2CConfig(**config_fields),
+        config,
         n_envs=meta["n_envs"],
         seed=meta.get("seed"),
         device=cls.default_device if device is None else device,
         env_kwargs=meta.get("env_kwargs"),
         vectorization=meta.get("vectorization", "auto"),
-        observation_space=space_from_json(meta["observation_space"]),
-        action_space=space_from_json(meta["action_space"]),
+        observation_space=observation_space,
+        action_space=action_space,
         seed_rngs=False,
         threads=overrides.pop("threads", "auto"),
     )
     model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
     model.env_id = meta.get("env_id")
-    if is_old_layout(tensors):
-        tensors = upgrade_file(tensors, meta, model.policy)
     policy_state = {
         k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
     }
@@ -74,16 +106,19 @@ def restore(
         model.policy.load_state_dict(policy_state)
         optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
     except RuntimeError as exc:
-        raise UserError(
-            f"weights do not match the saved architecture ({str(exc).splitlines()[0]})"
-        ) from None
-    model.num_timesteps = int(meta["num_timesteps"])
-    model.num_updates = int(meta["num_updates"])
-    model.total_episodes = int(meta.get("total_episodes", 0))
-    model.recent_episodes.extend((float(r), int(n)) for r, n in meta.get("recent_episodes", []))
-    if "rng" in meta:
-        model._saved_rng = (
-            {k: v for k, v in tensors.items() if k.startswith("rng.")},
-            meta["rng"],
-        )
+        raise UserError(mismatch(_first_line(exc))) from None
+    try:
+        model.num_timesteps = int(meta["num_timesteps"])
+        model.num_updates = int(meta["num_updates"])
+        model.total_episodes = int(meta.get("total_episodes", 0))
+        recent = [(float(r), int(n)) for r, n in meta.get("recent_episodes", [])]
+    except OverflowError:  # an infinite count; the other bad values are the caller's
+        raise UserError("a step or episode count in the metadata is not finite") from None
+    model.recent_episodes.extend(recent)
+    model._saved_rng = saved_rng
     return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from acrl.errors import UserError
+from acrl.errors import NonFiniteError, UserError, WorkerError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,16 +85,15 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--checkpoint-every",
         type=int,
-        default=100_000,
         metavar="STEPS",
-        help="save the model into the run directory every STEPS steps (default: 100000)",
+        help="save the model into the run directory every STEPS steps (default: 100000; "
+        "--resume keeps the run's)",
     )
     train.add_argument(
         "--keep-checkpoints",
         type=int,
-        default=2,
         metavar="K",
-        help="checkpoints kept in RUN_DIR/checkpoints (default: 2)",
+        help="checkpoints kept in RUN_DIR/checkpoints (default: 2; --resume keeps the run's)",
     )
     train.add_argument(
         "--video-every",
@@ -126,8 +125,13 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         help="A2C as one rank of a torchrun job: `torchrun --nproc-per-node K -m acrl train "
         "ENV --distributed` (gradients averaged over ranks; rank 0 writes the run)",
     )
-    train.add_argument("--log-interval", type=int, default=100, help="updates between metrics rows")
+    train.add_argument(
+        "--log-interval",
+        type=int,
+        help="updates between metrics rows (default: 100; --resume keeps the run's)",
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_env_module(train)
     train.add_argument(
         "--device", default="cpu", help="torch device (default: cpu, fastest for MLPs)"
     )
@@ -153,8 +157,11 @@ def _add_eval(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument(
         "--seed", type=int, default=0, help="seed of the evaluation envs (default: 0)"
     )
-    evaluate.add_argument("--n-envs", type=int, help="parallel evaluation envs (default: up to 8)")
+    evaluate.add_argument(
+        "--n-envs", type=int, help="parallel evaluation envs, up to --episodes (default: up to 8)"
+    )
     _add_threads(evaluate)
+    _add_env_module(evaluate)
 
 
 def _add_plot(plot: argparse.ArgumentParser) -> None:
@@ -195,6 +202,7 @@ def _add_plot(plot: argparse.ArgumentParser) -> None:
     plot.add_argument(
         "--resolution", type=int, default=101, help="grid points per axis (default: 101)"
     )
+    _add_env_module(plot)
 
 
 def _add_video(video: argparse.ArgumentParser) -> None:
@@ -206,6 +214,19 @@ def _add_video(video: argparse.ArgumentParser) -> None:
     )
     video.add_argument(
         "--stochastic", action="store_true", help="sample actions instead of the mode"
+    )
+    _add_env_module(video)
+
+
+def _add_env_module(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env-module",
+        dest="env_modules",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (repeatable): the module of yours that registers the env "
+        "of a model file or run (acrl never imports a module that a file names)",
     )
 
 
@@ -235,6 +256,11 @@ def _positive_threads(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "env_modules", None):  # the user's act, before anything else
+            from acrl.envs.ids import import_env_module
+
+            for module in args.env_modules:
+                import_env_module(module)
         if args.command in ("eval", "plot", "video"):
             import torch
 
@@ -259,6 +285,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)
         return 2
+    except (WorkerError, NonFiniteError) as exc:  # an env's fault outside training
+        print(f"acrl: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a full disk, a read-only folder: the system's refusal, one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"acrl: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _version() -> str:

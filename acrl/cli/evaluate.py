@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from acrl.config.checks import MAX_SEED
 from acrl.errors import UserError
+
+
+def check_seed_flag(seed: int) -> None:
+    """--seed of eval and video: episode seeds are seed, seed + 1, ..."""
+    if seed < 0:
+        raise UserError(f"--seed must be >= 0, got {seed}")
+    if seed > MAX_SEED:
+        raise UserError(f"--seed must be <= {MAX_SEED}, got {seed}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -14,13 +23,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
-    if args.seed < 0:
-        raise UserError(f"--seed must be >= 0, got {args.seed}")
-    if args.n_envs is not None and args.n_envs < 1:
-        raise UserError(f"--n-envs must be >= 1, got {args.n_envs}")
+    check_seed_flag(args.seed)
+    if args.n_envs is not None and not 1 <= args.n_envs <= args.episodes:
+        raise UserError(
+            f"--n-envs must be in [1, --episodes] (every env runs an episode), got {args.n_envs}"
+        )
     model = load_model(args.path, device="cpu")
     n_envs = args.n_envs or min(args.episodes, 8)
-    env = model.make_env(n_envs, seed=args.seed)
+    env = model.make_env(n_envs, seed=args.seed)  # refuses an env module the file names
     try:
         mean, std = evaluate_policy(
             model,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import statistics
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from acrl.cli.stop import StopSignals
+from acrl.cli.stop import PARENT_ENV, StopSignals
 from acrl.errors import UserError
 from acrl.plotting.runs import SUMMARY, load_run, solved_threshold
 
@@ -92,7 +93,9 @@ def train_seeds(args: argparse.Namespace, seeds: list[int], parent: Path) -> int
                     progress = jobs == 1 and not args.no_progress
                     argv = child_argv(args, seed, parent / f"seed-{seed}", progress)
                     log = None if jobs == 1 else (parent / f"seed-{seed}.log").open("wb")
-                    running[seed] = (subprocess.Popen(argv, stdout=log, stderr=log), log)
+                    env = {**os.environ, PARENT_ENV: str(os.getpid())}  # it stops if we die
+                    process = subprocess.Popen(argv, stdout=log, stderr=log, env=env)
+                    running[seed] = (process, log)
                 time.sleep(0.05)
                 for seed, (process, log) in list(running.items()):
                     if process.poll() is not None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
+from acrl.engines.signals import watch_parent
+
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+PARENT_ENV = "ACRL_PARENT_PID"  # set by `acrl train --seeds` for each seed's process
 
 
 class StopSignals:
@@ -40,6 +46,11 @@ class StopSignals:
         return self.received is None
 
     @property
+    def stop_requested(self) -> bool:
+        """A stop asked between updates: engines that wait on workers check it as they wait."""
+        return self.received is not None
+
+    @property
     def name(self) -> str:
         return "" if self.received is None else signal.Signals(self.received).name
 
@@ -47,3 +58,18 @@ class StopSignals:
     def exit_status(self) -> int:
         """128 + the signal's number, as a shell reports a process that a signal ended."""
         return 0 if self.received is None else 128 + self.received
+
+
+@contextlib.contextmanager
+def stop_with_parent() -> Iterator[None]:
+    """In a seed's process of ``acrl train --seeds``: a SIGTERM to this process (a stop at a
+    safe point, with the model saved) as soon as that parent is gone, however it ended."""
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit():
+        yield
+        return
+    stop_watch = watch_parent(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    try:
+        yield
+    finally:
+        stop_watch()

@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from acrl.algorithms.a2c import A2C
 from acrl.algorithms.base import Agent
+from acrl.cli.run_dir import claimed_run_dir
 from acrl.config.runs import RUNTIMES, RunConfig
 from acrl.engines.torchrun import DistributedError, DistributedSync
 from acrl.errors import NonFiniteError, UserError
+from acrl.run.atomic import write_atomic
+from acrl.run.owned import VIDEOS
 
-# What a run directory holds; --overwrite removes exactly these (and TensorBoard events).
-RUN_FILES = (
-    "model.acrl",
-    "config.yaml",
-    "metrics.csv",
-    "episodes.csv",
-    "advantages.npy",
-    "advantages.png",
-    "summary.json",
-    "learning_curve.png",
-    "learning_curve-diagnostics.png",
-)
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often a run writes: recorded in its config.yaml, kept by --resume unless a flag
+    overrides it."""
+
+    checkpoint_every: int = 100_000
+    keep_checkpoints: int = 2
+    log_interval: int = 100
+    video_every: int | None = None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -43,6 +47,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.distributed and (args.resume is not None or args.seeds is not None):
         raise UserError("--distributed trains one fresh run: drop --resume and --seeds")
     if args.resume is not None:
+        from acrl.cli.resume import resume_one
+
         return resume_one(args)
     if args.seeds is None:
         if args.jobs != 1:
@@ -57,8 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     parent = args.run_dir or Path("runs") / (
         f"{run.env_id}__{run.algo}__seeds{seeds[0]}-{seeds[-1]}__{datetime.now():%Y%m%d-%H%M%S}"
     )
-    prepare_run_dir(parent, args.overwrite)
-    return train_seeds(args, seeds, parent)
+    with claimed_run_dir(parent, args.overwrite):
+        return train_seeds(args, seeds, parent)
 
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
@@ -126,33 +132,56 @@ def train_one(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # an env this algorithm cannot handle, a bad device
         raise UserError(str(exc)) from None
-    if main:
-        prepare_run_dir(run_dir, args.overwrite)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(run.to_dict(), sort_keys=False))
-        ranks = "" if sync is None else f" on {sync.world_size} ranks"
-        print(
-            f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps{ranks} "
-            f"(preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}\n"
-            f"compute: {model.compute.describe()}",
-            flush=True,
-        )
-        if args.renamed:
-            print(f"acrl: {args.renamed}", file=sys.stderr)
-    if sync is not None:
-        assert isinstance(model, A2C)
-        model.distribute(sync)
-    model.keep_checkpoints = args.keep_checkpoints
-    try:
-        status = _learn_and_save(model, run_dir, run.n_timesteps, args, reset_num_timesteps=True)
-        if sync is not None and status != 1:  # 1: a rank was lost; no collective can run
-            sync.check_identical(model)
-        return status
-    except DistributedError as exc:
-        print(f"acrl: error: {exc}", file=sys.stderr)
-        return 1
-    finally:
+    cadence = resolve_cadence(args, None)
+    with claimed_run_dir(run_dir, args.overwrite) if main else contextlib.nullcontext(run_dir):
+        if main:
+            write_run_config(run_dir, {**run.to_dict(), "cadence": asdict(cadence)})
+            ranks = "" if sync is None else f" on {sync.world_size} ranks"
+            print(
+                f"training {run.algo.upper()} on {run.env_id} for {run.n_timesteps} steps"
+                f"{ranks} (preset: {run.preset or 'none'}, seed {run.seed}) -> {run_dir}\n"
+                f"compute: {model.compute.describe()}",
+                flush=True,
+            )
+            if args.renamed:
+                print(f"acrl: {args.renamed}", file=sys.stderr)
         if sync is not None:
-            sync.close()
+            assert isinstance(model, A2C)
+            model.distribute(sync)
+        try:
+            status = learn_and_save(
+                model, run_dir, run.n_timesteps, cadence, args, reset_num_timesteps=True
+            )
+            if sync is not None and status != 1:  # 1: a rank was lost; no collective can run
+                sync.check_identical(model)
+            return status
+        except DistributedError as exc:
+            print(f"acrl: error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            if sync is not None:
+                sync.close()
+
+
+def resolve_cadence(args: argparse.Namespace, recorded: Any) -> Cadence:
+    """Checkpoint, log and video intervals: the flags given, else what the run recorded
+    (``recorded``: config.yaml's ``cadence``), else the defaults."""
+    recorded = recorded if isinstance(recorded, Mapping) else {}
+    values: dict[str, Any] = {}
+    for name, default in asdict(Cadence()).items():
+        value = getattr(args, name)
+        value = value if value is not None else recorded.get(name, default)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise UserError(f"config.yaml: cadence.{name} must be an integer >= 1, got {value!r}")
+        values[name] = value
+    return Cadence(**values)
+
+
+def write_run_config(run_dir: Path, config: Mapping[str, Any]) -> None:
+    """config.yaml, written atomically."""
+    write_atomic(run_dir / "config.yaml", yaml.safe_dump(dict(config), sort_keys=False).encode())
 
 
 def _join_ranks(args: argparse.Namespace, run: RunConfig) -> DistributedSync:
@@ -162,106 +191,53 @@ def _join_ranks(args: argparse.Namespace, run: RunConfig) -> DistributedSync:
     return DistributedSync.from_torchrun(args.device)
 
 
-def resume_one(args: argparse.Namespace) -> int:
-    """Continue the run in ``args.resume`` from its latest checkpoint to its step budget."""
-    from acrl.algorithms.registry import load_model
-    from acrl.run.run_files import latest_checkpoint, remove_stale_temp_files, resume_logs
-
-    run_dir: Path = args.resume
-    fixed = {
-        "an env id": args.env_id,
-        "--algo": args.algo,
-        "--config": args.config,
-        "--seed": args.seed,
-        "--seeds": args.seeds,
-        "--n-envs": args.n_envs,
-        "--preset": args.preset,
-        "--workers": args.workers,
-        "--backend": args.backend,
-        "--runtime": args.runtime,
-        "--set": args.assignments,
-        "--run-dir": args.run_dir,
-        "--overwrite": args.overwrite,
-    }
-    given = [name for name, value in fixed.items() if value]
-    if given:
-        raise UserError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
-    try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text())
-        total = int(args.timesteps or config["n_timesteps"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-        raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
-    path = latest_checkpoint(run_dir)
-    model = load_model(path, device=args.device, log_dir=run_dir, threads=args.threads)
-    _check_same_run(model, config, path)
-    if args.address is not None:
-        if getattr(model, "runtime", None) != "ray":
-            raise UserError("--address joins a Ray cluster; this run does not use --runtime ray")
-        model.ray_address = args.address  # type: ignore[attr-defined]
-    remove_stale_temp_files(run_dir)
-    if model.num_timesteps >= total:
-        print(f"{run_dir} is complete: {model.num_timesteps} of {total} steps")
-        return 0
-    model.restore_rng_state()
-    resume_logs(model, run_dir)
-    model.keep_checkpoints = args.keep_checkpoints
-    print(
-        f"resuming {model.algo.upper()} on {model.env_id} from {path} "
-        f"at {model.num_timesteps} of {total} steps\ncompute: {model.compute.describe()}",
-        flush=True,
-    )
-    return _learn_and_save(
-        model, run_dir, total - model.num_timesteps, args, reset_num_timesteps=False
-    )
-
-
-def _check_same_run(model: Agent, config: dict[str, object], path: Path) -> None:
-    """Refuse a checkpoint that another run put in this directory (other algorithm or env)."""
-    theirs = (config.get("algo", "a2c"), config.get("env_id"), config.get("env_kwargs") or {})
-    ours = (model.algo, model.env_id, dict(model.env_kwargs or {}))
-    if ours != theirs:
-        raise UserError(
-            f"{path} holds {ours[0].upper()} on {ours[1]}, but the run's config.yaml says "
-            f"{str(theirs[0]).upper()} on {theirs[1]}; it is not this run's checkpoint"
-        )
-
-
-def _learn_and_save(
-    model: Agent, run_dir: Path, steps: int, args: argparse.Namespace, reset_num_timesteps: bool
+def learn_and_save(
+    model: Agent,
+    run_dir: Path,
+    steps: int,
+    cadence: Cadence,
+    args: argparse.Namespace,
+    reset_num_timesteps: bool,
 ) -> int:
     """Train, stop cleanly on a signal or a fault, save; the exit status."""
-    from acrl.cli.stop import StopSignals
+    from acrl.cli.stop import StopSignals, stop_with_parent
     from acrl.errors import WorkerError
     from acrl.run.callbacks import CallbackList, RecordVideoEvery
 
-    videos = (
-        None
-        if args.video_every is None
-        else RecordVideoEvery(args.video_every, run_dir / "videos", seed=model.seed or 0)
-    )
+    every = cadence.video_every
+    videos = None if every is None else RecordVideoEvery(every, run_dir / VIDEOS, model.seed or 0)
     stop = StopSignals()
     callback = CallbackList([c for c in (videos, stop) if c is not None])
+    model.keep_checkpoints = cadence.keep_checkpoints
     start, first_step = time.perf_counter(), model.num_timesteps
-    with stop:
+    with stop, stop_with_parent():
         try:
             model.learn(
                 steps,
                 callback=callback,
-                log_interval=args.log_interval,
+                log_interval=cadence.log_interval,
                 reset_num_timesteps=reset_num_timesteps,
                 progress_bar=not args.no_progress and model.log_dir is not None,
-                checkpoint_every=args.checkpoint_every,
+                checkpoint_every=cadence.checkpoint_every,
             )
+            elapsed = time.perf_counter() - start
+            if model.log_dir is None:  # a rank other than 0 of a distributed run: no files
+                return stop.exit_status if stop.received is not None else 0
+            path = model.save(run_dir / "model.acrl")
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, save nothing more
             print(f"interrupted twice: stopped without saving; {_kept(run_dir)}", file=sys.stderr)
             return 130
         except (WorkerError, NonFiniteError, DistributedError) as exc:
             print(f"acrl: error: {exc}; {_kept(run_dir)}", file=sys.stderr)
             return 1
-        elapsed = time.perf_counter() - start
-        if model.log_dir is None:  # a rank other than 0 of a distributed run: no files
-            return stop.exit_status if stop.received is not None else 0
-        path = model.save(run_dir / "model.acrl")
+        except OSError as exc:  # a full disk, a run dir made read-only, a removed folder
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(
+                f"acrl: error: cannot write the run{where}: {exc.strerror or exc}; "
+                f"{_kept(run_dir)}",
+                file=sys.stderr,
+            )
+            return 1
     from acrl.plotting.advantages import save_advantage_histogram
 
     title = f"{model.env_id} {model.algo.upper()} at {model.num_timesteps:,} steps"
@@ -288,28 +264,6 @@ def _kept(run_dir: Path) -> str:
     if (run_dir / "model.acrl").exists():
         return f"the last checkpoint in {run_dir} is kept"
     return "no model is saved"
-
-
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Create ``run_dir``; an existing non-empty one only with ``overwrite`` (then emptied
-    of what a run writes, and nothing else)."""
-    try:
-        run_dir.mkdir(parents=True)  # atomic: two runs cannot both create the same directory
-        return
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise UserError(f"cannot create run dir {run_dir}: {exc.strerror}") from None
-    if not run_dir.is_dir():
-        raise UserError(f"run dir {run_dir} exists and is not a directory")
-    if any(run_dir.iterdir()):
-        if not overwrite:
-            raise UserError(f"run dir {run_dir} already exists; pass --overwrite to replace it")
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        for pattern in ("events.out.tfevents.*", "videos/step-*.mp4", "checkpoints/step-*.acrl"):
-            for path in run_dir.glob(pattern):
-                path.unlink()
 
 
 def _check_positive(args: argparse.Namespace, name: str) -> None:

@@ -3,34 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
+from acrl.cli.run_dir import holds_a_run
 from acrl.errors import UserError
+from acrl.run.lock import RunLock
+from acrl.run.owned import VIDEOS, real_subdir
 
 
 def cmd_video(args: argparse.Namespace) -> int:
     from acrl.algorithms.registry import load_model
+    from acrl.cli.evaluate import check_seed_flag
     from acrl.run.video import record_episodes
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
-    if args.seed < 0:
-        raise UserError(f"--seed must be >= 0, got {args.seed}")
+    check_seed_flag(args.seed)
     model = load_model(args.path, device="cpu")
     if model.env_id is None:
         raise UserError(f"{args.path}: the model does not record its environment id")
-    out = args.out or (args.path if args.path.is_dir() else args.path.parent) / "videos"
-    try:
-        episodes = record_episodes(
-            model,
-            model.env_id,
-            out,
-            args.episodes,
-            args.seed,
-            model.env_kwargs,
-            deterministic=not args.stochastic,
-        )
-    except OSError as exc:
-        raise UserError(f"cannot write videos to {out}: {exc.strerror or exc}") from None
+    model.check_env()  # an env module the file names, an env not installed: before any file
+    folder = args.path if args.path.is_dir() else args.path.parent
+    into_run = args.out is None and holds_a_run(folder)  # a run's videos/: its writer's lock
+    out = args.out or real_subdir(folder, VIDEOS)
+    with RunLock(folder) if into_run else contextlib.nullcontext():
+        try:
+            episodes = record_episodes(
+                model,
+                model.env_id,
+                out,
+                args.episodes,
+                args.seed,
+                model.env_kwargs,
+                deterministic=not args.stochastic,
+                named_by=str(args.path),
+            )
+        except OSError as exc:
+            raise UserError(f"cannot write videos to {out}: {exc.strerror or exc}") from None
     for episode in episodes:
         print(f"{episode.path}: return {episode.episode_return:.2f}, {episode.length} steps")
     return 0

@@ -31,3 +31,15 @@ def check_range(name: str, value: Any, low: float, high: float, low_open: bool =
         right = ")" if high == math.inf else "]"
         bound = "inf" if high == math.inf else f"{high:g}"
         raise ValueError(f"{name} must be in {left}{low:g}, {bound}{right}, got {value!r}")
+
+
+MAX_SEED = 2**32 - 1  # NumPy's seed range; every stream acrl derives from a seed fits
+
+
+def check_seed(name: str, value: Any, optional: bool = False) -> None:
+    """A seed: an integer in [0, MAX_SEED] (or None when ``optional``)."""
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        none = " or None" if optional else ""
+        raise ValueError(f"{name} must be an integer in [0, {MAX_SEED}]{none}, got {value!r}")

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from acrl.config.checks import check_bool
+from acrl.config.checks import check_bool, check_range
 
 ACTIVATIONS = ("tanh", "relu", "silu", "gelu", "elu", "leaky_relu", "sigmoid")
 POLICY_KWARGS = (
@@ -17,6 +17,7 @@ POLICY_KWARGS = (
     "ortho_init",
     "log_std_init",
 )
+LOG_STD_INIT_RANGE = (-20.0, 20.0)  # a std from 2e-9 to 5e8: every variance fits a float32
 
 
 def activation_name(value: Any) -> str:
@@ -63,6 +64,7 @@ class PolicyConfig:
         log_std_init = kwargs.get("log_std_init", 0.0)
         if isinstance(log_std_init, bool) or not isinstance(log_std_init, (int, float)):
             raise ValueError(f"policy_kwargs.log_std_init must be a number, got {log_std_init!r}")
+        check_range("policy_kwargs.log_std_init", log_std_init, *LOG_STD_INIT_RANGE)
         kwargs["log_std_init"] = float(log_std_init)
         config = cls(**kwargs)
         if config.shared_trunk and isinstance(config.net_arch, Mapping):

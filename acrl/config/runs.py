@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
 from acrl.errors import UserError
 
@@ -148,6 +149,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
             f"config file {path} must be a mapping of settings, not {type(data).__name__}"
         )
     values = {str(k): v for k, v in data.items()}
+    values.pop("cadence", None)  # a run's checkpoint and log intervals: flags, not settings
     hyper = values.pop("hyperparams", None)
     if hyper is not None:
         if not isinstance(hyper, dict):
@@ -219,7 +221,7 @@ def build_run_config(
         preset=preset,
         n_envs=_as_int("n_envs", values.get("n_envs", DEFAULT_N_ENVS[algo]), low=1),
         n_timesteps=_as_int("n_timesteps", values.get("n_timesteps", 100_000), low=1),
-        seed=_as_int("seed", values.get("seed", 0), low=0),
+        seed=_as_seed(values.get("seed", 0)),
         policy=policy,
         vectorization=str(values.get("vectorization", "auto")),
         env_kwargs=dict(env_kwargs),
@@ -251,6 +253,15 @@ def _as_bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise UserError(f"{name} must be true or false, got {value!r}")
     return value
+
+
+def _as_seed(value: Any) -> int:
+    seed = _as_int("seed", value, low=0)
+    try:
+        check_seed("seed", seed)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return seed
 
 
 def _as_int(name: str, value: Any, low: int) -> int:

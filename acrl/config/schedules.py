@@ -37,6 +37,11 @@ def parse_schedule(spec: ScheduleSpec, name: str = "learning_rate") -> Schedule:
     return constant(float(spec))
 
 
+MAX_LEARNING_RATE = 1.0
+"""RMSprop and Adam move every weight by about the learning rate per update: above 1, the
+first updates throw an initialized network (weights below 1) far out, then overflow it."""
+
+
 def _check_positive(value: float, name: str) -> None:
-    if not value > 0.0 or value == float("inf"):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    if not 0.0 < value <= MAX_LEARNING_RATE:
+        raise ValueError(f"{name} must be a number in (0, {MAX_LEARNING_RATE:g}], got {value}")

@@ -4,10 +4,17 @@ The model's parameters and its optimizer's state move to shared memory; each wor
 (acrl.engines.hogwild_worker) collects rollouts and steps the shared optimizer itself. This
 process does not train: it turns the workers' reports into the run's bookkeeping, and a
 failing worker stops the whole run.
+
+Liveness: each worker stamps a shared clock after every update. One that has not stamped it
+for ``ACRL_WORKER_TIMEOUT`` seconds (an env hung in ``step()``, a process stopped with
+SIGSTOP) is declared hung and the run ends with a line naming it. A stop asked between
+updates (a signal) is honoured within a second whatever the workers do; the shutdown asks the
+workers to stop, then kills those that have not, each step bounded in time.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import queue as queue_lib
 import time
@@ -20,12 +27,28 @@ import torch.multiprocessing as mp
 from acrl.engines.hogwild_memory import share_model_and_optimizer
 from acrl.engines.hogwild_worker import Shared, run_worker
 from acrl.engines.signals import stop_handlers_restored
-from acrl.errors import WorkerError
+from acrl.errors import UserError, WorkerError
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
 from acrl.learner.worker import WorkerSpec
 from acrl.model.policy import ActorCritic
 
-SHUTDOWN_SECONDS = 5.0
+SHUTDOWN_SECONDS = 2.0  # for workers to stop by themselves at the end, before a kill
+STOP_GRACE_SECONDS = 0.5  # after a stop is asked: for the update under way, then a kill
+JOIN_SECONDS = 2.0  # for a killed worker to be reaped
+LIVENESS_SECONDS = 120.0  # default of ACRL_WORKER_TIMEOUT
+STARTUP_SECONDS = 120.0  # the least a worker is given for its start and first update
+
+
+def liveness_seconds() -> float:
+    """``ACRL_WORKER_TIMEOUT``: seconds without an update after which a worker is hung."""
+    text = os.environ.get("ACRL_WORKER_TIMEOUT", "")
+    try:
+        value = float(text) if text else LIVENESS_SECONDS
+    except ValueError:
+        value = math.nan
+    if not value > 0 or not math.isfinite(value):
+        raise UserError(f"ACRL_WORKER_TIMEOUT must be a number of seconds > 0, got {text!r}")
+    return value
 
 
 class HogwildEngine:
@@ -43,6 +66,8 @@ class HogwildEngine:
         self.policy, self.params, self.optimizer = policy, params, optimizer
         self.n_workers, self.lock_updates = n_workers, lock_updates
         self.workers: list[Any] = []
+        self.liveness = liveness_seconds()
+        self._stop_asked = False  # a signal: the shutdown waits for no worker
 
     def run(self, spec: WorkerSpec, bookkeeping: Bookkeeping) -> np.ndarray:
         """Train; the advantages of every worker's last rollout."""
@@ -57,6 +82,8 @@ class HogwildEngine:
             lock=ctx.Lock(),
             queue=ctx.Queue(),
             lock_updates=self.lock_updates,
+            beats=ctx.Array("d", self.n_workers, lock=False),  # 0.0: not started yet
+            updates=ctx.Array("q", self.n_workers, lock=False),
         )
         self.workers = [
             ctx.Process(
@@ -73,15 +100,27 @@ class HogwildEngine:
                 for process in self.workers:
                     process.start()
             return self._monitor(shared, spec.end_timesteps, bookkeeping)
+        except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
+            self._stop_asked = True
+            raise
         finally:
             shared.stop.set()
-            self._shut_down_workers(shared)
+            self._shut_down_workers(shared, 0.0 if self._stop_asked else SHUTDOWN_SECONDS)
 
     def _monitor(self, shared: Shared, end: int, bookkeeping: Bookkeeping) -> np.ndarray:
-        """Report until every worker is done; raise on a worker failure."""
+        """Report until every worker is done (or, after a stop is asked, for at most
+        STOP_GRACE_SECONDS); raise on a worker failure or a hung worker."""
         finished: set[int] = set()
         advantages: list[np.ndarray] = []
+        started = time.monotonic()
+        stop_deadline: float | None = None
         while len(finished) < len(self.workers):
+            if stop_deadline is None and bookkeeping.stop_requested():
+                shared.stop.set()
+                self._stop_asked = True
+                stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                break  # the workers still busy are killed at once
             try:
                 message = shared.queue.get(timeout=0.1)
             except queue_lib.Empty:
@@ -101,10 +140,33 @@ class HogwildEngine:
                     report.timesteps, [UpdateStats.from_floats(v) for v in stats], episodes
                 )
             self._check_alive(shared, finished)
+            if stop_deadline is None:
+                self._check_live(shared, finished, started)
             if not bookkeeping.after_update(report):
                 shared.stop.set()
         bookkeeping.after_update(UpdateReport(min(shared.timesteps.value, end)))
         return np.concatenate(advantages) if advantages else np.zeros(0, np.float32)
+
+    def _check_live(self, shared: Shared, finished: set[int], started: float) -> None:
+        """Raise if a worker has made no update for the liveness time (before its first
+        update, which includes its start: for the longer of that and STARTUP_SECONDS)."""
+        now = time.monotonic()
+        for rank, process in enumerate(self.workers):
+            beat, updates = shared.beats[rank], shared.updates[rank]
+            silent = now - (beat or started)
+            limit = self.liveness if updates else max(self.liveness, STARTUP_SECONDS)
+            if rank in finished or silent <= limit:
+                continue
+            if updates:
+                last = f"its last update (of {updates}) was {beat - started:.1f} s into the run"
+            elif beat:
+                last = f"it made no update since it started, {beat - started:.1f} s into the run"
+            else:
+                last = "its process never started"
+            raise WorkerError(
+                f"worker {rank} (pid {process.pid}) is hung: no update for {silent:.0f} s "
+                f"(ACRL_WORKER_TIMEOUT={self.liveness:g}); {last}; the run stops"
+            )
 
     def _check_alive(self, shared: Shared, finished: set[int]) -> None:
         """Raise if a worker ended without saying it was done, with its error if it sent one."""
@@ -123,23 +185,32 @@ class HogwildEngine:
         code = self.workers[dead[0]].exitcode
         raise WorkerError(f"worker {dead[0]} exited with code {code} without reporting an error")
 
-    def _shut_down_workers(self, shared: Shared) -> None:
-        """Stop every worker, kill any that does not stop, and leave no process behind."""
+    def _shut_down_workers(self, shared: Shared, wait: float) -> None:
+        """Stop every worker, kill any that does not stop, and leave no process behind: each
+        step bounded in time, and a second signal only skips the wait."""
         started = [p for p in self.workers if p.pid is not None]
-        deadline = time.monotonic() + SHUTDOWN_SECONDS
-        while any(p.is_alive() for p in started) and time.monotonic() < deadline:
-            _drain(shared.queue)  # a worker blocked on a full queue could not exit
-            time.sleep(0.02)
-        killed = False
-        for process in started:
-            if process.is_alive():
-                process.kill()
-                killed = True
-            process.join(timeout=SHUTDOWN_SECONDS)
-        if not killed:  # a killed worker may have left half a message: do not read it
-            _drain(shared.queue)
-        shared.queue.cancel_join_thread()
-        shared.queue.close()
+        interrupted = False
+        try:
+            deadline = time.monotonic() + wait
+            while any(p.is_alive() for p in started) and time.monotonic() < deadline:
+                _drain(shared.queue)  # a worker blocked on a full queue could not exit
+                time.sleep(0.02)
+        except KeyboardInterrupt:
+            interrupted = True
+        with stop_handlers_restored(ignore=True):  # the kills and joins are not interrupted
+            killed = False
+            for process in started:
+                if process.is_alive():
+                    process.kill()  # SIGKILL ends a hung or a stopped (SIGSTOP) worker too
+                    killed = True
+            for process in started:
+                process.join(timeout=JOIN_SECONDS)
+            if not killed:  # a killed worker may have left half a message: do not read it
+                _drain(shared.queue)
+            shared.queue.cancel_join_thread()
+            shared.queue.close()
+        if interrupted:
+            raise KeyboardInterrupt
 
 
 def _drain(queue: Any) -> None:

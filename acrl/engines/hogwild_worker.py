@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import signal
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from acrl.engines.hogwild_memory import SharedState, attach_shared_state, push_gradients
-from acrl.engines.signals import STOP_SIGNALS
+from acrl.engines.signals import STOP_SIGNALS, watch_parent
 from acrl.learner.optim import make_optimizer, optimizer_step
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
@@ -43,12 +44,17 @@ class Shared:
     lock: Any  # multiprocessing.Lock
     queue: Any  # multiprocessing.Queue of worker messages
     lock_updates: bool  # serialize optimizer steps under ``lock``
+    beats: Any  # multiprocessing.Array('d'): each worker's time.monotonic() at its last update
+    updates: Any  # multiprocessing.Array('q'): each worker's update count
 
 
 def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> None:
     """Process entry point: train until the global budget is spent or the run is stopped."""
     for signum in STOP_SIGNALS:  # the main process handles Ctrl-C and SIGTERM, then stops us
         signal.signal(signum, signal.SIG_IGN)
+    # a main process that is gone (even by SIGKILL) leaves no worker behind, hung or not
+    watch_parent(parent_pid, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    shared.beats[rank] = time.monotonic()  # started: from now on the liveness time applies
     worker = None
     try:
         statistics = shared.policy.normalization
@@ -59,6 +65,7 @@ def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> 
             reward_normalization=statistics,
             stats_lock=shared.lock,
         )
+        shared.beats[rank] = time.monotonic()
         advantages = _train(rank, spec, shared, worker, parent_pid)
         shared.queue.put(("done", rank, advantages))
     except BaseException as exc:  # reported, then the process exits non-zero
@@ -112,6 +119,8 @@ def _train(
             shared.timesteps.value += spec.steps_per_update
         finally:
             shared.counter_lock.release()
+        shared.beats[rank] = time.monotonic()  # the main process's liveness check reads it
+        shared.updates[rank] = updates
         stats.append(update.as_floats())
         if len(stats) >= REPORT_EVERY:
             shared.queue.put(("report", rank, stats, worker.collector.episodes.drain()))

@@ -44,6 +44,7 @@ from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 
 START_TIMEOUT = 120.0  # seconds for all workers to be up (a cluster may need to find CPUs)
+STOP_GRACE_SECONDS = 0.5  # after a stop is asked (a signal): for the gradients under way
 WAIT_SECONDS = 0.1  # the driver's poll interval while no gradient has arrived
 STALL_SECONDS = 300.0  # default of ACRL_RAY_TIMEOUT: longest wait for any gradient
 RAY_MISSING = "the Ray runtime needs Ray: pip install 'acrl[ray]'"
@@ -132,7 +133,13 @@ class RayEngine:
             driver.wait_until_started()
             for rank in range(self.n_workers):
                 driver.dispatch(rank)
+            stop_deadline = None
             while driver.pending:  # after a stop, the gradients under way are still applied
+                if stop_deadline is None and bookkeeping.stop_requested():
+                    driver.stopping = True
+                    stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
+                if stop_deadline is not None and time.monotonic() > stop_deadline:
+                    break  # gradients of workers that do not answer in time are dropped
                 arrived = driver.next_report()
                 if arrived is None:
                     continue

@@ -1,11 +1,13 @@
-"""Gymnasium environments as acrl uses them: vector envs, their autoreset mode, spaces."""
+"""Gymnasium environments as acrl uses them: vector envs, their autoreset mode, spaces, and
+which env ids may import the module they name."""
 
+from acrl.envs.ids import check_env_id, check_named_env, import_env_module, split_env_id
 from acrl.envs.vector import (
     VECTORIZATIONS,
     as_vector_env,
     autoreset_mode,
-    check_env_id,
     check_spaces,
+    env_failed_to_start,
     env_id_of,
     make_vec_env,
 )
@@ -15,7 +17,11 @@ __all__ = [
     "as_vector_env",
     "autoreset_mode",
     "check_env_id",
+    "check_named_env",
     "check_spaces",
+    "env_failed_to_start",
     "env_id_of",
+    "import_env_module",
     "make_vec_env",
+    "split_env_id",
 ]

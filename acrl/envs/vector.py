@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from acrl.errors import UserError
+from acrl.envs.ids import check_env_id, check_named_env, split_env_id
+from acrl.errors import UserError, first_line
 
 VECTORIZATIONS = ("auto", "native", "sync", "async")
-
-
-def check_env_id(env_id: str) -> None:
-    """Raise a one-line UserError if ``env_id`` is not a registered Gymnasium id.
-
-    As in ``gym.make``, "module:EnvId" imports the module (which registers the env) first.
-    """
-    module, _, name = env_id.rpartition(":")
-    if module:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise UserError(f"cannot import {module!r} for environment {env_id!r}: {exc}") from None
-    try:
-        gym.spec(name)
-    except gym.error.Error as exc:
-        raise UserError(f"unknown environment id {env_id!r}: {exc}") from None
 
 
 def make_vec_env(
@@ -37,6 +20,7 @@ def make_vec_env(
     seed: int | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     vectorization: str = "auto",
+    named_by: str | None = None,
 ) -> VectorEnv:
     """A Gymnasium VectorEnv of ``n_envs`` copies of ``env_id``.
 
@@ -45,6 +29,10 @@ def make_vec_env(
     "sync" and "async" (one subprocess per environment) force a mode.
     ``env_kwargs`` reach the environment's constructor. With ``seed``, the
     environments are reset once with it so that their random streams are fixed.
+
+    ``named_by`` says where ``env_id`` and ``env_kwargs`` were read from when the user did
+    not give them (a model file): then a module that they name is never imported
+    (acrl.envs.ids). An env that raises while it is made is reported in one line.
     """
     if vectorization not in VECTORIZATIONS:
         raise UserError(
@@ -52,8 +40,11 @@ def make_vec_env(
         )
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
         raise UserError(f"n_envs must be an integer >= 1, got {n_envs!r}")
-    check_env_id(env_id)
-    spec = gym.spec(env_id.rpartition(":")[2])
+    if named_by is None:
+        check_env_id(env_id)
+    else:
+        check_named_env(env_id, env_kwargs, named_by)
+    spec = gym.spec(split_env_id(env_id)[1])
     if vectorization == "auto":
         mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
     elif vectorization == "native":
@@ -66,14 +57,35 @@ def make_vec_env(
         env = gym.make_vec(
             env_id, num_envs=n_envs, vectorization_mode=mode, **dict(env_kwargs or {})
         )
-    except TypeError as exc:
-        raise UserError(f"bad env_kwargs for {env_id}: {exc}") from None
     except gym.error.DependencyNotInstalled as exc:
         raise UserError(f"{env_id} needs a package that is not installed: {exc}") from None
+    except TypeError as exc:
+        if _is_signature_error(exc):
+            raise UserError(f"bad env_kwargs for {env_id}: {first_line(exc)}") from None
+        raise env_failed_to_start(env_id, exc) from None
+    except Exception as exc:
+        raise env_failed_to_start(env_id, exc) from None
     if seed is not None:
-        env.reset(seed=seed)
+        try:
+            env.reset(seed=seed)
+        except Exception as exc:
+            env.close()
+            raise env_failed_to_start(env_id, exc, "reset()") from None
         env.action_space.seed(seed)
     return env
+
+
+def env_failed_to_start(env_id: str, exc: BaseException, where: str = "") -> UserError:
+    """The one line for an env whose constructor (or first ``reset``) raised."""
+    at = f" in {where}" if where else ""
+    return UserError(f"env {env_id!r} failed to start{at}: {type(exc).__name__}: {first_line(exc)}")
+
+
+def _is_signature_error(exc: TypeError) -> bool:
+    """A TypeError from calling the env's constructor with arguments it does not take (not
+    one raised inside it)."""
+    text = str(exc)
+    return "keyword argument" in text or "positional argument" in text
 
 
 def autoreset_mode(env: VectorEnv) -> AutoresetMode:

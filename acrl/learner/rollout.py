@@ -28,7 +28,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
 from acrl.envs import autoreset_mode
-from acrl.errors import NonFiniteError
+from acrl.errors import EnvError, NonFiniteError, first_line
 from acrl.model.normalization import Normalization
 from acrl.model.policy import ActorCritic
 
@@ -133,12 +133,15 @@ class RolloutCollector:
         stats_lock: AbstractContextManager[Any] | None = None,
         sde_sample_freq: int = -1,
         backend: Backend | None = None,
+        name_env_errors: bool = False,
     ) -> None:
         """``backend`` acts (default: the torch module itself). ``normalization`` (default:
         the policy's) scales the rewards by the running std of the discounted return, whose
         statistics are updated under ``stats_lock`` if given. A gSDE policy gets new
         exploration matrices at the start of every rollout and, with ``sde_sample_freq`` > 0,
-        every that many steps within it (Stable-Baselines3's rule)."""
+        every that many steps within it (Stable-Baselines3's rule). With ``name_env_errors``
+        an exception that the env raises becomes an EnvError naming the env (A2C's one line;
+        an A3C worker reports the env's own exception with its rank)."""
         if backend is None:
             from acrl.learner.backends.torch_backend import TorchBackend
 
@@ -154,6 +157,7 @@ class RolloutCollector:
         self.n_envs = n = env.num_envs
         self.n_steps = n_steps
         self.sde_sample_freq = sde_sample_freq
+        self.name_env_errors = name_env_errors
         self.exploration: Tensor | None = None
         self.episodes = EpisodeTracker(n)
         self._seed = seed
@@ -192,9 +196,25 @@ class RolloutCollector:
             final_values=flags[5],
         )
 
+    @property
+    def env_name(self) -> str:
+        """The env's id for messages."""
+        return getattr(getattr(self.env, "spec", None), "id", None) or "the environment"
+
     def reset(self, seed: int | None = None) -> None:
-        obs, _ = self.env.reset(seed=seed)
+        try:
+            obs, _ = self.env.reset(seed=seed)
+        except Exception as exc:
+            if not self.name_env_errors:
+                raise
+            raise self._env_error("reset()", exc) from exc
         self._obs[0] = np.asarray(obs).reshape(self.n_envs, -1)
+        if not np.isfinite(self._obs[0]).all():
+            i, d = np.argwhere(~np.isfinite(self._obs[0]))[0]
+            raise NonFiniteError(
+                f"{self.env_name} returned a non-finite observation ({self._obs[0, i, d]}) "
+                f"from reset() in env {i}: the environment's fault, not the learner's"
+            )
         self._prev_done[:] = False
         self.episodes.clear_current()
         self._started = True
@@ -210,12 +230,19 @@ class RolloutCollector:
         same_step = self.mode is AutoresetMode.SAME_STEP
         to_env = self.policy.distribution.to_env
         act = self.backend.act
-        with torch.inference_mode(), self.backend.acting():
+        # NaN and inf are found by _check_finite, which names their source: no warnings first
+        errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        with torch.inference_mode(), self.backend.acting(), errstate:
             for t in range(self.n_steps):
                 self._draw_exploration(t)
                 actions = self._actions[t] = act(self._obs[t], self.exploration)
                 valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
-                obs, reward, term, trunc, info = self.env.step(to_env(actions))
+                try:
+                    obs, reward, term, trunc, info = self.env.step(to_env(actions))
+                except Exception as exc:
+                    if not self.name_env_errors:
+                        raise
+                    raise self._env_error("step()", exc) from exc
                 done_t = np.logical_or(term, trunc)
                 self._obs[t + 1] = np.asarray(obs).reshape(self.n_envs, -1)
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
@@ -236,18 +263,38 @@ class RolloutCollector:
         if self.policy.use_sde and (t == 0 or (freq > 0 and t % freq == 0)):
             self.exploration = self.policy.exploration_noise(self.n_envs)
 
+    def _env_error(self, call: str, exc: Exception) -> EnvError:
+        """The one line for an exception raised by the env's ``call``."""
+        return EnvError(
+            f"{self.env_name} raised in {call}: {type(exc).__name__}: {first_line(exc)}"
+        )
+
     def _check_finite(self) -> None:
-        """Raise NonFiniteError, blaming the env, if it returned a NaN or inf (checked once per
-        rollout: a few microseconds, and the rollout is never learned from)."""
+        """Raise NonFiniteError if a NaN or inf came in, blaming its first source: the env (an
+        observation or reward it returned) or the policy (an action it took from finite
+        observations). Checked once per rollout: a few microseconds, and the rollout is
+        never learned from."""
+        faults: list[tuple[int, int, str]] = []  # (step, the policy's first at a step, text)
         for what, values in (("reward", self._flags[0]), ("observation", self._obs[1:])):
             if not np.isfinite(values).all():
                 where = tuple(np.argwhere(~np.isfinite(values))[0])
                 t, i = where[0], where[1]
-                env_id = getattr(getattr(self.env, "spec", None), "id", None) or "the environment"
-                raise NonFiniteError(
-                    f"{env_id} returned a non-finite {what} ({values[where]}) at step "
+                text = (
+                    f"{self.env_name} returned a non-finite {what} ({values[where]}) at step "
                     f"{t} of a rollout in env {i}: the environment's fault, not the learner's"
                 )
+                faults.append((int(t), 1, text))
+        actions = self._actions
+        if actions.dtype.kind == "f" and not np.isfinite(actions).all():
+            where = tuple(np.argwhere(~np.isfinite(actions))[0])
+            text = (
+                f"the policy took a non-finite action ({actions[where]}) at step {where[0]} of "
+                f"a rollout in env {where[1]}, from finite observations: the learner's fault, "
+                "not the environment's (its updates diverged: try a lower learning_rate)"
+            )
+            faults.append((int(where[0]), 0, text))
+        if faults:
+            raise NonFiniteError(min(faults)[2])
 
     def _scale_rewards(self) -> None:
         """Divide the rollout's rewards by the running std of the discounted return."""
@@ -270,5 +317,11 @@ class RolloutCollector:
         if len(envs) == 0:  # every truncated env also terminated: nothing to bootstrap
             return
         final = np.stack([np.asarray(info["final_obs"][i], dtype=np.float32) for i in envs])
+        if not np.isfinite(final).all():
+            i = envs[np.argwhere(~np.isfinite(final.reshape(len(envs), -1)))[0][0]]
+            raise NonFiniteError(
+                f"{self.env_name} returned a non-finite final observation at step {t} of a "
+                f"rollout in env {i}: the environment's fault, not the learner's"
+            )
         self._flags[5, t, envs] = self.backend.value(final.reshape(len(envs), -1))
         self._flags[4, t, envs] = 1.0

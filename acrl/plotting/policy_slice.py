@@ -15,6 +15,7 @@ from gymnasium import spaces
 from matplotlib.figure import Figure
 
 from acrl.algorithms.base import Agent
+from acrl.config.limits import FLOAT_BYTES, check_fits
 from acrl.errors import UserError
 
 PANEL_SIZE = (4.2, 3.6)  # inches per panel at 100 dpi
@@ -57,6 +58,25 @@ def check_dims(model: Agent, dims: Sequence[int]) -> int:
     return size
 
 
+def check_grid(model: Agent, resolution: int) -> None:
+    """Refuse a grid whose observations, activations and panels cannot fit in memory."""
+    config = model.policy.config
+    hidden = config.pi_arch if config.shared_trunk else config.pi_arch + config.vf_arch
+    per_point = FLOAT_BYTES * (model.policy.obs_dim + 2 * sum(hidden) + 4 * _n_panels(model))
+    check_fits(
+        f"a policy slice of --resolution {resolution} ({resolution**2:,} grid points)",
+        per_point * resolution**2,
+        "lower --resolution (the figure shows about 400 points per axis)",
+    )
+
+
+def _n_panels(model: Agent) -> int:
+    space = model.action_space
+    if isinstance(space, spaces.Discrete):
+        return int(space.n) + 1
+    return int(np.prod(space.shape or (1,))) + 1
+
+
 def visited_ranges(
     model: Agent, dims: Sequence[int], episodes: int = 3, seed: int = 0
 ) -> list[tuple[float, float]]:
@@ -91,6 +111,7 @@ def policy_slice(
 ) -> Figure:
     """The heatmap figure; ``ranges`` default to the visited ranges of the two dimensions."""
     size = check_dims(model, dims)
+    check_grid(model, resolution)
     base = np.zeros(size, dtype=np.float32) if fixed is None else np.asarray(fixed, np.float32)
     if base.shape != (size,):
         raise UserError(f"--fixed needs {size} values (one per observation dimension)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ import numpy as np
 import yaml
 
 from acrl.errors import UserError
+from acrl.run.csv_repair import parse_log, report
+from acrl.run.metrics import LOGS
 
 SUMMARY = "summary.json"
 
@@ -63,7 +64,9 @@ def load_run(path: Path) -> Run:
         metrics = read_columns(path / "metrics.csv")
         episodes_path = path / "episodes.csv"
         episodes = read_columns(episodes_path) if episodes_path.is_file() else {}
-    except (OSError, ValueError, yaml.YAMLError, csv.Error) as exc:
+    except UserError:
+        raise
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         raise UserError(f"cannot read run {path}: {exc}") from None
     if not isinstance(config, dict):
         raise UserError(f"cannot read run {path}: config.yaml is not a mapping")
@@ -71,12 +74,26 @@ def load_run(path: Path) -> Run:
 
 
 def read_columns(path: Path) -> dict[str, np.ndarray]:
-    """A CSV file as float arrays by column (empty cells are NaN)."""
-    with path.open(newline="") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
+    """A CSV log as float arrays by column (empty cells are NaN). A last row (or header)
+    that a kill cut is skipped with a warning on stderr; damage anywhere else is a
+    UserError that names the line (``acrl train --resume`` repairs it)."""
+    data = path.read_bytes()
+    if not data:
         raise ValueError(f"{path.name} is empty")
-    header, body = rows[0], rows[1:]
+    log = parse_log(data, LOGS.get(path.name))
+    header, body = log.header, log.rows
+    last = [n for n in log.damaged if n == log.lines]
+    first = next((n for n in log.damaged if n != log.lines), None)
+    if header is None or (log.header_fix and log.lines > 1):
+        first = 1
+    if header is None or first is not None:
+        raise UserError(
+            f"{path}: line {first} is damaged (only a last row cut by a kill is skipped; "
+            "`acrl train --resume` repairs a run's logs)"
+        )
+    if log.header_fix or last:
+        what = "header" if log.header_fix else "last row"
+        report([f"{path}: skipped a damaged {what} (line {log.lines}, cut by a kill?)"], True)
     columns = list(zip(*body, strict=True)) if body else [() for _ in header]
     return {
         name: np.array([float(v) if v else math.nan for v in values], dtype=np.float64)

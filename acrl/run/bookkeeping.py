@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from acrl.learner.reports import Episode, UpdateReport
+from acrl.run.callbacks import stop_requested
 from acrl.run.checkpoints import Checkpointer
 from acrl.run.metrics import MetricsLog
 from acrl.run.progress import ProgressBar
@@ -82,6 +83,11 @@ class Bookkeeper:
             return self.callback(model) is not False
         return True
 
+    def stop_requested(self) -> bool:
+        """Whether the callback asks to stop now, between updates (engines that wait for
+        workers check it while they wait)."""
+        return stop_requested(self.callback)
+
     def _add_episodes(self, episodes: list[Episode]) -> None:
         """Count episodes that finished by ``num_timesteps`` steps and log them."""
         model = self.model
@@ -112,7 +118,8 @@ class Bookkeeper:
 
     def finish(self, advantages: np.ndarray) -> None:
         """After training: the last row, and the last rollout's advantages in the run dir."""
-        if self.metrics.has_pending:
+        # never two rows at one step count (A3C's reports can arrive after their count)
+        if self.metrics.has_pending and self.model.num_timesteps > self.metrics.last_timesteps:
             self.write_row()
         if self.model.log_dir is not None and advantages.size:
             save_advantages(self.model.log_dir, advantages)

@@ -20,6 +20,16 @@ class CallbackList:
         results = [callback(model) for callback in self.callbacks]
         return all(result is not False for result in results)
 
+    @property
+    def stop_requested(self) -> bool:
+        return any(stop_requested(callback) for callback in self.callbacks)
+
+
+def stop_requested(callback: Any) -> bool:
+    """Whether ``callback`` asks training to stop before the next update arrives (a callback
+    may say so through a ``stop_requested`` attribute, as the CLI's signal handler does)."""
+    return bool(getattr(callback, "stop_requested", False))
+
 
 @dataclass
 class StopOnReturn:

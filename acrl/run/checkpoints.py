@@ -3,7 +3,8 @@
 Each checkpoint is written atomically (temporary file, fsync, rename) to
 ``checkpoints/step-N.acrl``; ``model.acrl`` then becomes the newest one (a hard link swapped
 in by rename), and only the newest ``keep`` checkpoints stay. Whenever the process dies, even
-in the middle of a write, the run directory holds a complete latest model.
+in the middle of a write, the run directory holds a complete latest model. Pruning removes
+only acrl's own checkpoint names (acrl.run.owned), oldest step first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from acrl.run.model_file import fsync_dir
-from acrl.run.run_files import CHECKPOINTS, checkpoint_name
+from acrl.run.owned import CHECKPOINTS, checkpoint_name, checkpoints, real_subdir, remove
 
 
 class Saveable(Protocol):
@@ -38,7 +39,8 @@ class Checkpointer:
     def maybe_save(self, num_timesteps: int) -> None:
         if self.run_dir is None or num_timesteps < self._next:
             return
-        path = self.model.save(self.run_dir / CHECKPOINTS / checkpoint_name(num_timesteps))
+        folder = real_subdir(self.run_dir, CHECKPOINTS)  # never written through a symlink
+        path = self.model.save(folder / checkpoint_name(num_timesteps))
         latest = self.run_dir / "model.acrl"
         tmp = self.run_dir / ".model.acrl.latest.tmp"
         tmp.unlink(missing_ok=True)
@@ -48,6 +50,6 @@ class Checkpointer:
             shutil.copyfile(path, tmp)
         os.replace(tmp, latest)
         fsync_dir(self.run_dir)
-        for old in sorted(path.parent.glob("step-*.acrl"))[: -self.keep]:
-            old.unlink()
+        for _, old in checkpoints(self.run_dir)[: -self.keep]:  # acrl's names only, by step
+            remove(old)
         self._next = num_timesteps + self.every

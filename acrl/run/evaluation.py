@@ -33,7 +33,9 @@ def evaluate_policy(
 
     With N vector envs, env i runs (n_eval_episodes + i) // N episodes, so long
     and short episodes are not over- or under-counted. With
-    ``return_episode_rewards`` the per-episode returns and lengths come back.
+    ``return_episode_rewards`` the per-episode returns and lengths come back. An env id
+    never imports a module: "pkg:Env-v0" needs ``pkg`` imported first (the id is often a
+    model's, which its file named).
     """
     if (
         isinstance(n_eval_episodes, bool)
@@ -42,7 +44,11 @@ def evaluate_policy(
     ):
         raise ValueError(f"n_eval_episodes must be an integer >= 1, got {n_eval_episodes!r}")
     owned = isinstance(env, str)
-    vec = make_vec_env(env, 1) if isinstance(env, str) else as_vector_env(env)
+    vec = (
+        make_vec_env(env, 1, named_by="the env id passed to evaluate_policy")
+        if isinstance(env, str)
+        else as_vector_env(env)
+    )
     try:
         returns, lengths = _run_episodes(model, vec, n_eval_episodes, deterministic, seed)
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from acrl.learner.reports import UpdateStats
+from acrl.run.csv_repair import read_log, repair_notes, report, rewrite_log
 from acrl.run.tensorboard import TensorBoardLog
 
 COLUMNS = (
@@ -30,6 +31,7 @@ COLUMNS = (
     "learning_rate",
 )
 EPISODE_COLUMNS = ("timesteps", "wall_time", "return", "length")
+LOGS = {"metrics.csv": COLUMNS, "episodes.csv": EPISODE_COLUMNS}  # file name: its header
 
 
 class MetricsLog:
@@ -117,10 +119,17 @@ class MetricsLog:
 
 
 def _start_csv(path: Path, columns: tuple[str, ...]) -> None:
-    """Write the header of a new (or empty) CSV file; an existing one is appended to."""
+    """Write the header of a new (or empty) CSV file; an existing one is appended to, once
+    a row or header that a kill damaged is repaired (rows appended after a cut row would
+    join it)."""
     if not path.exists() or path.stat().st_size == 0:
         with path.open("w", newline="") as fh:
             csv.writer(fh).writerow(columns)
+        return
+    log = read_log(path, columns)
+    if log.damaged or log.header_fix:
+        rewrite_log(path, log.header or columns, log.rows)
+        report(repair_notes(path.name, log, len(log.rows)))
 
 
 def _average(stats: list[UpdateStats]) -> dict[str, float]:

@@ -1,14 +1,26 @@
 """The model file: tensors in safetensors, everything else as JSON in its header.
 
 Nothing is ever unpickled. A file is written to a temporary name in the same
-directory, flushed to disk and renamed, so a crash never leaves half a model.
+directory (``.NAME.XXXXXXXX.tmp``, the only temporary name a model write uses), flushed to
+disk and renamed, so a crash never leaves half a model.
+
+Every file carries a ``digest`` in its safetensors header, ``sha256:<H>:<T>``: H is the
+SHA-256 of the header fields format, format_version and meta; T is the SHA-256 of the
+tensors, each as its name, dtype, shape and raw bytes, in sorted name order (every field
+preceded by its length in 8 bytes). Both are checked on every read, so one flipped bit
+anywhere in the file is refused, and the message says which half no longer matches.
+Files of format version 1 (acrl 0.2 and earlier) have no digest and are read unchecked;
+from version 2 on a missing digest is damage. The meta JSON is parsed with a depth limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +28,18 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from acrl.errors import UserError
 
 FORMAT = "acrl-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+UNSIGNED_VERSIONS = ("1",)  # written before the digest: read without one
 SUFFIX = ".acrl"
+DIGEST = "digest"
+MAX_META_DEPTH = 64  # the deepest meta acrl writes is about 6
+MAX_SPACE_SIZE = 2**24  # actions of a Discrete space, elements of a Box
+BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8")
 
 
 def model_path(path: str | os.PathLike[str]) -> Path:
@@ -34,21 +51,23 @@ def model_path(path: str | os.PathLike[str]) -> Path:
 def write_model(
     path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:
-    """Atomically write tensors and JSON metadata to ``path``."""
+    """Atomically write tensors and JSON metadata, with their digest, to ``path``."""
     target = model_path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "meta": json.dumps(meta)}
     # Copies: parameters are views of one vector, and safetensors refuses shared storage.
     contiguous = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
+    header[DIGEST] = digest(header, contiguous)
+    data = save(contiguous, metadata=header)  # in memory: no temp file of safetensors' own
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
     try:
-        save_file(contiguous, tmp, metadata=header)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a model file is an ordinary file
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
         os.replace(tmp, target)
         fsync_dir(target.parent)
     except BaseException:
@@ -69,8 +88,39 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def digest(header: Mapping[str, str], tensors: Mapping[str, torch.Tensor]) -> str:
+    """``sha256:<header>:<tensors>``, the two halves of a file's digest (module docstring)."""
+    return f"sha256:{_header_hash(header)}:{_tensors_hash(tensors)}"
+
+
+def _header_hash(header: Mapping[str, str]) -> str:
+    h = hashlib.sha256()
+    for key in ("format", "format_version", "meta"):
+        _feed(h, key.encode())
+        _feed(h, str(header.get(key, "")).encode())
+    return h.hexdigest()
+
+
+def _tensors_hash(tensors: Mapping[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().to("cpu").contiguous()
+        _feed(h, name.encode())
+        _feed(h, str(tensor.dtype).encode())
+        _feed(h, json.dumps(list(tensor.shape)).encode())
+        _feed(h, tensor.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def _feed(h: Any, data: bytes | np.ndarray) -> None:
+    """One length-prefixed field, so that no two sequences of fields hash alike."""
+    h.update(len(data).to_bytes(8, "little"))
+    h.update(data)
+
+
 def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Tensors and metadata of a model file; a UserError for anything that is not one."""
+    """Tensors and metadata of a model file, its digest checked; a UserError for anything
+    that is not one, or that changed since it was written."""
     p = Path(path)
     if not p.exists() and model_path(p).exists():
         p = model_path(p)
@@ -86,16 +136,48 @@ def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], d
         raise UserError(f"{p} is not an acrl model file ({str(exc).splitlines()[0]})") from None
     if header.get("format") != FORMAT:
         raise UserError(f"{p} is not an acrl model file (no acrl header)")
-    if header.get("format_version") != str(FORMAT_VERSION):
-        raise UserError(
-            f"{p} has model format version {header.get('format_version')}, "
-            f"expected {FORMAT_VERSION}"
-        )
+    version = header.get("format_version")
+    if version not in (*UNSIGNED_VERSIONS, str(FORMAT_VERSION)):
+        readable = ", ".join([*UNSIGNED_VERSIONS, str(FORMAT_VERSION)])
+        raise UserError(f"{p} has model format version {version}, expected one of {readable}")
+    if DIGEST in header or version not in UNSIGNED_VERSIONS:
+        check_digest(p, header, tensors)
+    return tensors, parse_meta(p, header.get("meta"))
+
+
+def check_digest(p: Path, header: Mapping[str, str], tensors: Mapping[str, torch.Tensor]) -> None:
+    """Refuse a file whose header or tensors differ from what its digest says was written."""
+    parts = str(header.get(DIGEST, "")).split(":")
+    if len(parts) != 3 or parts[0] != "sha256":
+        raise UserError(f"{p} has a damaged header: its checksum is missing or unreadable")
+    if parts[1] != _header_hash(header):
+        raise UserError(f"{p} has a damaged header: it does not match the file's checksum")
+    if parts[2] != _tensors_hash(tensors):
+        raise UserError(f"{p} is damaged: its weights do not match the file's checksum")
+
+
+def parse_meta(p: Path, text: str | None) -> dict[str, Any]:
+    """The JSON metadata of a header: a mapping, nested at most MAX_META_DEPTH deep."""
     try:
-        meta = json.loads(header["meta"])
-    except (KeyError, json.JSONDecodeError):
-        raise UserError(f"{p} has a damaged header") from None
-    return tensors, meta
+        meta = json.loads(text) if text is not None else None
+    except (json.JSONDecodeError, RecursionError):
+        meta = None
+    if not isinstance(meta, dict) or _nested_deeper(meta, MAX_META_DEPTH):
+        raise UserError(f"{p} has a damaged header (its metadata is not an acrl model's)")
+    return meta
+
+
+def _nested_deeper(value: Any, limit: int) -> bool:
+    """Whether lists and mappings in ``value`` nest more than ``limit`` deep (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
@@ -112,16 +194,49 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
     raise ValueError(f"cannot save space {space}")
 
 
-def space_from_json(data: dict[str, Any]) -> spaces.Space:
-    if data["type"] == "Discrete":
-        return spaces.Discrete(int(data["n"]), start=int(data["start"]))
-    if data["type"] == "Box":
-        shape = tuple(int(s) for s in data["shape"])
+def space_from_json(data: Any) -> spaces.Space:
+    """The space ``space_to_json`` wrote; a UserError for one it could not have written
+    (sizes are bounded by MAX_SPACE_SIZE before anything is allocated)."""
+    kind = data.get("type") if isinstance(data, dict) else None
+    if kind == "Discrete":
+        n = _integer(data, "n", 1, MAX_SPACE_SIZE)
+        return spaces.Discrete(n, start=_integer(data, "start", -(2**62), 2**62))
+    if kind == "Box":
+        shape = data.get("shape")
+        if not isinstance(shape, list) or not all(_is_int(s) and s >= 1 for s in shape):
+            raise UserError(f"bad Box shape {shape!r} in model file")
+        size = math.prod(shape)
+        if size > MAX_SPACE_SIZE:
+            raise UserError(f"Box shape {shape} in model file has over {MAX_SPACE_SIZE} elements")
+        if data.get("dtype") not in BOX_DTYPES:
+            raise UserError(f"bad Box dtype {data.get('dtype')!r} in model file")
+        bounds = [_numbers(data, key, size) for key in ("low", "high")]
         dtype = np.dtype(data["dtype"])
-        low = np.asarray(data["low"], dtype=np.float64).reshape(shape).astype(dtype)
-        high = np.asarray(data["high"], dtype=np.float64).reshape(shape).astype(dtype)
-        return spaces.Box(low=low, high=high, shape=shape, dtype=dtype)
-    raise UserError(f"unknown space type {data['type']!r} in model file")
+        low, high = (np.asarray(b, np.float64).reshape(shape).astype(dtype) for b in bounds)
+        return spaces.Box(low=low, high=high, shape=tuple(shape), dtype=dtype)
+    raise UserError(f"unknown space type {kind!r} in model file")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _integer(data: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise UserError(f"bad {data['type']} {key} {value!r} in model file ({low} to {high})")
+    return value
+
+
+def _numbers(data: dict[str, Any], key: str, size: int) -> list[float]:
+    values = data.get(key)
+    if (
+        not isinstance(values, list)
+        or len(values) != size
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    ):
+        raise UserError(f"bad Box {key} in model file (needs {size} numbers)")
+    return values
 
 
 def optimizer_to_tensors(

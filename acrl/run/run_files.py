@@ -3,7 +3,6 @@ checkpoints, and the random-number state that an exact resume restores."""
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,11 +14,12 @@ import yaml
 
 from acrl.config.runs import RunConfig
 from acrl.errors import UserError
-from acrl.run.metrics import MetricsLog
+from acrl.run.csv_repair import read_log, repair_notes, report, rewrite_log
+from acrl.run.metrics import LOGS, MetricsLog
 from acrl.run.model_file import read_model
+from acrl.run.owned import checkpoints, is_regular_file
 from acrl.run.tensorboard import TensorBoardLog
 
-CHECKPOINTS = "checkpoints"
 ADVANTAGES = "advantages.npy"
 
 
@@ -101,73 +101,51 @@ def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
 
 
 def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
-    """Restore what ``rng_state`` captured."""
-    torch.set_rng_state(tensors["rng.torch"])
-    name, pos, has_gauss, cached = meta["numpy"]
-    keys = tensors["rng.numpy"].numpy().astype(np.uint32)
-    np.random.set_state((name, keys, pos, has_gauss, cached))
-    version, gauss = meta["python"]
-    random.setstate((version, tuple(int(x) for x in tensors["rng.python"].tolist()), gauss))
+    """Restore what ``rng_state`` captured; a UserError, with nothing changed, if it is not
+    a state that ``rng_state`` could have captured."""
+    torch_state, numpy_state, python_state = rng_states(tensors, meta)
+    torch.set_rng_state(torch_state)
+    np.random.set_state(numpy_state)
+    random.setstate(python_state)
 
 
-def checkpoint_name(timesteps: int) -> str:
-    return f"step-{timesteps:012d}.acrl"
-
-
-def latest_checkpoint(run_dir: Path) -> Path:
-    """The model file of ``run_dir`` with the most steps (model.acrl or a checkpoint) that
-    reads back; an unreadable one is passed over."""
-    candidates = [run_dir / "model.acrl", *sorted((run_dir / CHECKPOINTS).glob("step-*.acrl"))]
-    best: tuple[int, Path] | None = None
-    for path in candidates:
-        if not path.is_file():
-            continue
+def resume_candidates(run_dir: Path) -> tuple[list[tuple[int, Path]], list[str]]:
+    """The run's model files that read back, as (step count, path), newest first
+    (``model.acrl`` before the checkpoint of the same step), and why each other one was
+    passed over."""
+    found, passed_over = [], []
+    paths = [p for _, p in checkpoints(run_dir)]
+    if is_regular_file(run_dir / "model.acrl"):
+        paths.append(run_dir / "model.acrl")
+    for path in paths:
         try:
             steps = int(read_model(path)[1]["num_timesteps"])
-        except (UserError, KeyError, TypeError, ValueError):
+        except (UserError, KeyError, TypeError, ValueError) as exc:
+            reason = str(exc) if isinstance(exc, UserError) else f"{path}: no step count"
+            passed_over.append(reason)
             continue
-        if best is None or steps > best[0]:
-            best = (steps, path)
-    if best is None:
-        raise UserError(f"{run_dir} has no checkpoint to resume from")
-    return best[1]
-
-
-# Ours (".model.acrl.XXXX.tmp") and safetensors' (".tmpXXXXXX": save_file writes one in the
-# target's folder, then renames it).
-TEMP_PATTERNS = (".*.tmp", ".tmp*")
-
-
-def remove_stale_temp_files(run_dir: Path) -> None:
-    """Delete the temporary files that a process killed mid-write left (never a whole model:
-    a file only gets its real name once complete)."""
-    for folder in (run_dir, run_dir / CHECKPOINTS):
-        for pattern in TEMP_PATTERNS:
-            for path in folder.glob(pattern):
-                path.unlink(missing_ok=True)
+        found.append((steps, path.name == "model.acrl", path))
+    found.sort(key=lambda item: (item[0], item[1]), reverse=True)
+    return [(steps, path) for steps, _, path in found], passed_over
 
 
 def truncate_logs(run_dir: Path, timesteps: int) -> float:
     """Drop rows of metrics.csv and episodes.csv logged after ``timesteps`` (they came after
-    the checkpoint that a resume starts from); the wall time of the last row kept."""
+    the checkpoint that a resume starts from), and rows or a header that a kill damaged,
+    saying so on stderr (acrl.run.csv_repair); the wall time of the last row kept."""
     wall = 0.0
-    for name in ("metrics.csv", "episodes.csv"):
+    for name, columns in LOGS.items():
         path = run_dir / name
-        if not path.is_file():
+        if not path.is_file() or path.stat().st_size == 0:
             continue
-        with path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
-        if not rows:
-            continue
-        header, body = rows[0], rows[1:]
+        log = read_log(path, columns)
+        header = log.header or list(columns)
         step, when = header.index("timesteps"), header.index("wall_time")
-        kept = [row for row in body if row and int(row[step]) <= timesteps]
+        kept = [row for row in log.rows if float(row[step]) <= timesteps]
         if name == "metrics.csv" and kept:
             wall = float(kept[-1][when])
-        tmp = path.with_name(f".{name}.tmp")
-        with tmp.open("w", newline="") as fh:
-            csv.writer(fh).writerows([header, *kept])
-        tmp.replace(path)
+        rewrite_log(path, header, kept)
+        report(repair_notes(name, log, len(kept)))
     return wall
 
 
@@ -178,3 +156,42 @@ def resume_logs(model: Any, run_dir: Path) -> None:
     wall = truncate_logs(run_dir, steps)
     tensorboard = TensorBoardLog(run_dir, purge_step=steps + 1)
     model.metrics = MetricsLog(run_dir / "metrics.csv", steps, tensorboard, start_wall=wall)
+
+
+MT_WORDS = 624  # the Mersenne Twister's state, in 32-bit words, of NumPy and Python
+
+
+def rng_states(
+    tensors: Mapping[str, torch.Tensor], meta: Any
+) -> tuple[torch.Tensor, tuple[Any, ...], tuple[Any, ...]]:
+    """The torch, NumPy and Python RNG states that ``rng_state`` captured, each tried on a
+    fresh generator (the global ones are left alone); a UserError says what is wrong."""
+    try:
+        torch_state = tensors["rng.torch"]
+        torch.Generator().set_state(torch_state)
+        name, pos, has_gauss, cached = meta["numpy"]
+        keys = _mt_words(tensors["rng.numpy"], MT_WORDS, "rng.numpy")
+        if not (0 <= pos <= MT_WORDS and has_gauss in (0, 1)):
+            raise ValueError("the NumPy state's position is out of range")
+        numpy_state = (name, np.asarray(keys, np.uint32), int(pos), int(has_gauss), float(cached))
+        np.random.RandomState().set_state(numpy_state)
+        version, gauss = meta["python"]
+        words = _mt_words(tensors["rng.python"], MT_WORDS + 1, "rng.python")
+        if not (words[-1] <= MT_WORDS and (gauss is None or isinstance(gauss, float))):
+            raise ValueError("the Python state's position is out of range")
+        python_state = (version, tuple(words), gauss)
+        random.Random().setstate(python_state)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, OverflowError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise UserError(f"bad RNG state ({type(exc).__name__}: {detail})") from None
+    return torch_state, numpy_state, python_state
+
+
+def _mt_words(tensor: torch.Tensor, length: int, name: str) -> list[int]:
+    """The 32-bit words of a Mersenne Twister state as ``rng_state`` stores them (int64)."""
+    if tensor.dtype != torch.int64 or tuple(tensor.shape) != (length,):
+        raise ValueError(f"{name} is not {length} int64 values")
+    words = [int(x) for x in tensor.tolist()]
+    if not all(0 <= w < 2**32 for w in words):
+        raise ValueError(f"{name} holds values outside 32 bits")
+    return words

@@ -17,6 +17,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from acrl.envs import check_named_env, env_failed_to_start
+from acrl.errors import UserError
 from acrl.run.evaluation import Predictor
 
 DEFAULT_FPS = 30
@@ -40,12 +42,20 @@ def record_episodes(
     env_kwargs: dict[str, Any] | None = None,
     name: str = "episode",
     deterministic: bool = True,
+    named_by: str = "record_episodes' env",
 ) -> list[Episode]:
-    """Record ``episodes`` episodes to ``out_dir/{name}-{i}.mp4`` (episode i reset with seed+i)."""
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders with no display
-    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    env = gym.make(env_id, render_mode="rgb_array", **(env_kwargs or {}))
+    """Record ``episodes`` episodes to ``out_dir/{name}-{i}.mp4`` (episode i reset with seed+i).
+
+    ``env_id`` never imports a module ("pkg:Env-v0" needs ``pkg`` imported already: it is
+    usually a model's, which its file, ``named_by``, named). Nothing is written if the env
+    cannot be made.
+    """
+    env = make_render_env(env_id, env_kwargs, named_by)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        env.close()
+        raise
     fps = int(env.metadata.get("render_fps") or DEFAULT_FPS)
     recorded = []
     try:
@@ -57,6 +67,29 @@ def record_episodes(
     finally:
         env.close()
     return recorded
+
+
+def make_render_env(
+    env_id: str, env_kwargs: dict[str, Any] | None = None, named_by: str = "the video's env"
+) -> gym.Env:
+    """``env_id`` rendering ``rgb_array`` frames headless; a one-line UserError if it cannot
+    be made (``env_kwargs`` that ask for another render mode, an env that fails to start)."""
+    kwargs = dict(env_kwargs or {})
+    render_mode = kwargs.pop("render_mode", None)
+    if render_mode not in (None, "rgb_array"):
+        raise UserError(
+            f"{named_by} sets env_kwargs.render_mode to {render_mode!r}, but a video records "
+            "'rgb_array' frames (record_episodes takes env_kwargs without render_mode)"
+        )
+    check_named_env(env_id, kwargs, named_by)
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders with no display
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    try:
+        return gym.make(env_id, render_mode="rgb_array", **kwargs)
+    except gym.error.DependencyNotInstalled as exc:
+        raise UserError(f"{env_id} needs a package that is not installed: {exc}") from None
+    except Exception as exc:
+        raise env_failed_to_start(env_id, exc) from None
 
 
 def _record_one(

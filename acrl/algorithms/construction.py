@@ -1,0 +1,61 @@
+"""What a model's constructor checks and resolves before it allocates anything: the
+device, the hyperparameters among its arguments, the sizes of its network, rollout and envs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from acrl.config.hyperparams import A2CConfig
+from acrl.config.limits import MAX_ENVS, check_network, check_rollout
+from acrl.errors import UserError
+from acrl.model.encoders import features_dim
+
+
+def check_n_envs(n_envs: Any) -> None:
+    """An integer >= 1 that one process can run (refused before any env is made)."""
+    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
+        raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    if n_envs > MAX_ENVS:
+        raise UserError(
+            f"n_envs={n_envs:,} is more environments than one process runs (at most "
+            f"{MAX_ENVS:,}); scale out with A3C workers or torchrun ranks"
+        )
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"unknown device {device!r}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r} asked for, but this torch build sees no CUDA device")
+    return resolved
+
+
+def config_from(arguments: Mapping[str, Any]) -> A2CConfig:
+    """The hyperparameters among a constructor's arguments (its ``locals()``), validated."""
+    values = {name: arguments[name] for name in A2CConfig.field_names()}
+    values["policy_kwargs"] = dict(values["policy_kwargs"] or {})
+    return A2CConfig(**values)
+
+
+def check_sizes(
+    config: A2CConfig, n_envs: int, observation_space: gym.Space, action_space: gym.Space
+) -> None:
+    """Refuse a network or a rollout that cannot fit in memory (acrl.config.limits)."""
+    features = features_dim(observation_space)
+    if isinstance(action_space, gym.spaces.Discrete):
+        action_params = int(action_space.n)
+    else:
+        action_params = int(np.prod(getattr(action_space, "shape", None) or (1,)))
+    policy = config.policy_config
+    check_network(policy, features, action_params)
+    hidden = policy.pi_arch if policy.shared_trunk else policy.pi_arch + policy.vf_arch
+    check_rollout(config.n_steps, n_envs, features, action_params, hidden)

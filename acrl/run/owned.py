@@ -1,0 +1,151 @@
+"""The files acrl owns in a run directory, and the only ways it removes files.
+
+acrl deletes a file only when it can show that it wrote it: an exact name it gives its own
+files (``checkpoints/step-000000004096.acrl``, ``.model.acrl.k3x9a_2q.tmp``, never a glob
+that a user's ``step-best.acrl`` or ``.tmp_notes.txt`` would match), a regular file (not a
+folder, not a symlink), in the run directory itself or in a real sub-directory of it (never
+through a symlink). A sub-directory that acrl writes into and that is a symlink is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from acrl.errors import UserError
+
+CHECKPOINTS = "checkpoints"
+VIDEOS = "videos"
+
+# What a run writes at the top of its directory; --overwrite removes exactly these.
+RUN_FILES = (
+    "model.acrl",
+    "config.yaml",
+    "metrics.csv",
+    "episodes.csv",
+    "advantages.npy",
+    "advantages.png",
+    "summary.json",
+    "learning_curve.png",
+    "learning_curve-diagnostics.png",
+)
+TENSORBOARD = re.compile(r"events\.out\.tfevents\.\d+\.[^/]+")
+CHECKPOINT = re.compile(r"step-(\d{12})\.acrl")
+VIDEO = re.compile(r"step-\d{9}(-\d+)?\.mp4")
+# Temporary files of a write that a kill interrupted: a model file's (tempfile.mkstemp's
+# eight characters), model.acrl's hard link, and the files acrl.run.atomic rewrites.
+TEMP = re.compile(
+    r"\.(model\.acrl|step-\d{12}\.acrl)\.[a-z0-9_]{8}\.tmp"
+    r"|\.model\.acrl\.latest\.tmp"
+    r"|\.(metrics\.csv|episodes\.csv|config\.yaml)\.tmp"
+)
+# safetensors' save_file (acrl 0.2 and 0.3 wrote with it) renames its own ".tmpXXXXXX"; such a
+# file is ours only if it starts as a safetensors file whose header names acrl's format.
+SAFETENSORS_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
+
+
+def checkpoint_name(timesteps: int) -> str:
+    return f"step-{timesteps:012d}.acrl"
+
+
+def is_regular_file(path: Path) -> bool:
+    """A regular file itself, not a symlink to one."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def real_subdir(run_dir: Path, name: str) -> Path:
+    """``run_dir/name`` if it is a real directory or absent; UserError if it is a symlink or
+    anything else, since acrl writes and deletes there."""
+    path = run_dir / name
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise UserError(f"run dir {run_dir}: cannot read {name}/: {exc.strerror}") from None
+    if stat.S_ISLNK(mode):
+        raise UserError(
+            f"run dir {run_dir}: {name}/ is a symlink; acrl writes and deletes its files only "
+            "in a real directory inside the run dir (replace the link with a directory)"
+        )
+    if not stat.S_ISDIR(mode):
+        raise UserError(f"run dir {run_dir}: {name} is not a directory")
+    return path
+
+
+def checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """The run's checkpoint files as (step, path), oldest first."""
+    folder = real_subdir(run_dir, CHECKPOINTS)
+    return sorted(
+        (int(m.group(1)), path)
+        for path, m in _matching(folder, CHECKPOINT)
+        if is_regular_file(path)
+    )
+
+
+def remove(path: Path) -> None:
+    """Delete ``path`` if it is a regular file (a symlink or a folder of that name stays)."""
+    if is_regular_file(path):
+        path.unlink(missing_ok=True)
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """What ``--overwrite`` removes: the run's own files, checkpoints, videos and events
+    (nothing at all if a folder it would empty is a symlink)."""
+    real_subdir(run_dir, CHECKPOINTS)
+    real_subdir(run_dir, VIDEOS)
+    for name in RUN_FILES:
+        remove(run_dir / name)
+    for path, _ in _matching(run_dir, TENSORBOARD):
+        remove(path)
+    for _, path in checkpoints(run_dir):
+        remove(path)
+    for path, _ in _matching(real_subdir(run_dir, VIDEOS), VIDEO):
+        remove(path)
+
+
+def remove_stale_temp_files(run_dir: Path) -> list[Path]:
+    """Delete the temporary files that a process killed mid-write left (never a whole model:
+    a file only gets its real name once complete); the paths removed."""
+    removed = []
+    for folder in (run_dir, real_subdir(run_dir, CHECKPOINTS)):
+        for path, _ in _matching(folder, TEMP):
+            if is_regular_file(path):
+                removed.append(path)
+        for path, _ in _matching(folder, SAFETENSORS_TEMP):
+            if is_regular_file(path) and _is_acrl_safetensors(path):
+                removed.append(path)
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
+
+
+def _matching(folder: Path, pattern: re.Pattern[str]) -> Iterator[tuple[Path, re.Match[str]]]:
+    try:
+        names = sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for name in names:
+        match = pattern.fullmatch(name)
+        if match is not None:
+            yield folder / name, match
+
+
+def _is_acrl_safetensors(path: Path) -> bool:
+    """Whether ``path`` begins as a safetensors file written by acrl (its header is complete
+    and names acrl's model format)."""
+    try:
+        with path.open("rb") as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 0 < size <= 1 << 24:
+                return False
+            header = fh.read(size)
+    except OSError:
+        return False
+    return len(header) == size and b'"format":"acrl-model"' in header.replace(b" ", b"")
