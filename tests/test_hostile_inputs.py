@@ -42,7 +42,7 @@ CLI_CASES = [
     # train: env ids, presets, algorithms, flags
     (["train", "NoSuchEnv-v0"], "unknown environment id 'NoSuchEnv-v0'"),
     (["train", "CartPole"], "unknown environment id 'CartPole'"),
-    (["train", "FrozenLake-v1"], "unsupported observation space Discrete(16)"),
+    (["train", "tests.observation_envs:acrl-tests/TextObs-v0"], "unsupported observation space"),
     (["train", "CartPole-v1", "--preset", "nope"], "unknown preset 'nope'"),
     (["train", "CartPole-v1", "--algo", "ppo"], "unknown algorithm 'ppo'"),
     (["train", "CartPole-v1", "--bogus"], "unrecognized arguments"),
@@ -51,6 +51,7 @@ CLI_CASES = [
     (["train", "CartPole-v1", "--timesteps", "many"], "invalid int value"),
     (["train", "CartPole-v1", "--n-envs", "0"], "--n-envs must be >= 1"),
     (["train", "CartPole-v1", "--n-envs", "100000000"], "more environments than one process"),
+    (["eval", "run", "--episodes", "100000000", "--n-envs", "100000000"], "n_envs must be"),
     (["train", "CartPole-v1", "--run-dir", "", "--overwrite"], "the current directory"),
     (["train", "CartPole-v1", "--checkpoint-every", "0"], "--checkpoint-every must be >= 1"),
     (["train", "CartPole-v1", "--keep-checkpoints", "0"], "--keep-checkpoints must be >= 1"),
@@ -117,6 +118,7 @@ CLI_CASES = [
         "makes a network of 20,001,500,005 parameters",
     ),
     (["train", "acrl-tests/FailingInit-v0"], "env 'acrl-tests/FailingInit-v0' failed to start"),
+    (["train", "tests.action_envs:acrl-tests/TupleAction-v0"], "unsupported action space Tuple("),
     # train: YAML config files
     (["train", "--config", "bad/list.yml"], "must be a mapping of settings, not list"),
     (["train", "--config", "bad/scalar.yml"], "must be a mapping of settings, not str"),

@@ -61,7 +61,7 @@ def test_gaussian_clips_only_on_the_way_to_the_env():
 @pytest.mark.parametrize(
     "space,match",
     [
-        (spaces.MultiDiscrete([2, 3]), "unsupported action space"),
+        (spaces.Tuple((spaces.Discrete(2), spaces.Discrete(3))), "unsupported action space"),
         (spaces.Box(-1, 1, shape=(2, 2)), "1-D"),
         (spaces.Discrete(3, start=1), "start at 0"),
     ],
@@ -72,8 +72,8 @@ def test_unsupported_action_spaces_are_named(space, match):
 
 
 def test_unsupported_observation_space_is_named():
-    with pytest.raises(ValueError, match="unsupported observation space Discrete"):
-        ActorCritic(spaces.Discrete(4), spaces.Discrete(2))
+    with pytest.raises(ValueError, match="unsupported observation space Text"):
+        ActorCritic(spaces.Text(4), spaces.Discrete(2))
 
 
 def test_separate_networks_by_default_with_orthogonal_init():

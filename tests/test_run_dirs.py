@@ -150,6 +150,15 @@ def test_two_resumes_at_once_one_runs(run):
     assert np.all(np.diff(read_columns(run / "metrics.csv")["timesteps"]) > 0)
 
 
+@pytest.mark.parametrize("garbage", ['{"pid": 1e400, "since": "x"}', "\0\0", "[]"])
+def test_a_damaged_lock_file_left_behind_is_taken_over(run, garbage):
+    (run / ".acrl.lock").write_text(garbage)
+    result = acrl("train", "--resume", run, "--timesteps", 3000, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (run / ".acrl.lock").exists()
+
+
 def test_a_stale_lock_is_taken_over_with_a_line(run):
     dead = subprocess.Popen(["true"])
     dead.wait()
@@ -233,6 +242,7 @@ def test_overwrite_replaces_only_a_runs_directory(tmp_path):
     folder.mkdir()
     (folder / "config.yaml").write_text("database: postgres\n")
     (folder / "metrics.csv").write_text("revenue\n1\n")
+    (folder / "summary.json").write_text('{"quarter": 3}')  # not a --seeds summary
     before = tree(folder)
     message = one_line(acrl("train", "CartPole-v1", "--run-dir", folder, "--overwrite"))
     assert "holds files but no acrl run" in message
@@ -286,6 +296,21 @@ def test_resume_passes_over_a_nan_and_a_foreign_checkpoint(run, tmp_path):
     foreign = f"acrl: passed over {checkpoints[1]} is not this run's checkpoint: its seed is 1"
     assert any(n.startswith(foreign) for n in notes), notes
     assert f"from {intact} at {intact_steps} of 3000" in result.stdout
+
+
+def test_pruning_never_deletes_a_passed_over_checkpoint_beyond_the_run(run, tmp_path):
+    other = tmp_path / "other"
+    made = acrl("train", "CartPole-v1", "--seed", 1, "--run-dir", other, *FIRST[:2])
+    assert made.returncode == 0, made.stderr
+    foreign = run / "checkpoints" / "step-000099999744.acrl"  # another run's, far ahead
+    shutil.copy(other / "model.acrl", foreign)
+    args = ["--timesteps", 4096, "--keep-checkpoints", 1, "--no-progress"]
+    result = acrl("train", "--resume", run, *args)
+    assert result.returncode == 0, result.stderr
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert len(kept) == 2 and kept[1] == foreign.name, kept  # its own newest, and the foreign
+    assert int(kept[0][5:17]) >= 4096
+    assert load_model(run / "checkpoints" / kept[0]).num_timesteps == int(kept[0][5:17])
 
 
 # a full disk, a read-only run dir

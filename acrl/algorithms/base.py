@@ -29,23 +29,24 @@ from acrl.algorithms.construction import (
 from acrl.algorithms.model_files import contents, restore
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
+from acrl.config.policy import POLICIES
 from acrl.envs import as_vector_env, check_named_env, check_spaces, make_vec_env
-from acrl.errors import NonFiniteError, UserError
+from acrl.errors import NonFiniteError, UserError, first_line
 from acrl.learner.backends import Compute, choose_compute, torch_threads
 from acrl.learner.optim import make_optimizer
 from acrl.learner.reports import RECENT_EPISODES
 from acrl.learner.seeding import set_random_seed
-from acrl.model.encoders import features_dim
 from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
+from acrl.model.observations import observation_layout
 from acrl.model.policy import ActorCritic
 from acrl.run.bookkeeping import Bookkeeper, Callback, check_settings
 from acrl.run.lock import RunLock
 from acrl.run.metrics import MetricsLog
-from acrl.run.model_file import read_model, space_to_json, write_model
+from acrl.run.model_file import read_model, write_model
 from acrl.run.run_files import open_logs, set_rng_state
+from acrl.run.space_json import space_to_json
 
-POLICIES = ("MlpPolicy",)
 _VEC_SPEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
 
 
@@ -93,13 +94,20 @@ class Agent:
             action_space = self.env.single_action_space
         if observation_space is None or action_space is None:
             raise ValueError("a model needs an env, or its observation and action spaces")
+        if policy == "MultiInputPolicy" and not isinstance(observation_space, gym.spaces.Dict):
+            raise ValueError(
+                f"MultiInputPolicy is for Dict observation spaces, not {observation_space}: "
+                "use MlpPolicy"
+            )
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
         check_sizes(config, n_envs, observation_space, action_space)  # before allocating
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
         normalization = make_normalization(
-            features_dim(self.observation_space), config.normalize_obs, config.normalize_reward
+            observation_layout(self.observation_space).box_dim,
+            config.normalize_obs,
+            config.normalize_reward,
         )
         with torch_threads(1):  # orthogonal init's QR rounds differently on more threads
             self.policy = ActorCritic(
@@ -189,20 +197,16 @@ class Agent:
     # ---- acting -------------------------------------------------------------------------
     def predict(
         self,
-        observation: np.ndarray,
+        observation: Any,
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, None]:
-        """Actions for one observation or a batch; Box actions are clipped to the bounds."""
-        obs = np.asarray(observation, dtype=np.float32)
-        obs_shape = self.observation_space.shape
-        single = obs.shape == obs_shape
-        if not single and obs.shape[1:] != obs_shape:
-            raise ValueError(
-                f"observation shape {obs.shape} does not match {obs_shape} or (batch, *{obs_shape})"
-            )
-        batch = torch.as_tensor(obs.reshape(1 if single else obs.shape[0], -1), device=self.device)
+        """Actions for one observation or a batch, in the action space's shape and dtype (Box
+        actions clipped to the bounds, MultiDiscrete ones shifted by its ``start``)."""
+        # one observation or a batch; Dict and Tuple ones as dicts and tuples of arrays
+        rows, single = self.policy.encoder.layout.to_batch(observation)
+        batch = torch.as_tensor(rows, device=self.device)
         with torch.inference_mode():
             actions = self.policy.act(batch, deterministic=deterministic)
         out = self.policy.distribution.to_env(actions.cpu().numpy())
@@ -358,7 +362,7 @@ class Agent:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UserError(
                 f"{path}: cannot rebuild the model from its file "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                f"({type(exc).__name__}: {first_line(exc)})"
             ) from None
         model.loaded_from = Path(path)
         if env is not None:

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.limits import MAX_ENVS, check_network, check_rollout
 from acrl.errors import UserError
+from acrl.model.distributions import make_distribution
 from acrl.model.encoders import features_dim
 
 
@@ -51,10 +51,7 @@ def check_sizes(
 ) -> None:
     """Refuse a network or a rollout that cannot fit in memory (acrl.config.limits)."""
     features = features_dim(observation_space)
-    if isinstance(action_space, gym.spaces.Discrete):
-        action_params = int(action_space.n)
-    else:
-        action_params = int(np.prod(getattr(action_space, "shape", None) or (1,)))
+    action_params = make_distribution(action_space).param_dim  # ValueError for another space
     policy = config.policy_config
     check_network(policy, features, action_params)
     hidden = policy.pi_arch if policy.shared_trunk else policy.pi_arch + policy.vf_arch

@@ -15,13 +15,14 @@ import torch
 from gymnasium import spaces
 
 from acrl.config.hyperparams import A2CConfig
-from acrl.errors import UserError
-from acrl.model.encoders import features_dim
+from acrl.errors import UserError, first_line
 from acrl.model.normalization import make_normalization
+from acrl.model.observations import observation_layout
 from acrl.model.policy import ActorCritic
 from acrl.run.model_checks import check_tensors, mismatch
-from acrl.run.model_file import optimizer_from_tensors, optimizer_to_tensors, space_from_json
+from acrl.run.model_file import optimizer_from_tensors, optimizer_to_tensors
 from acrl.run.run_files import rng_state, rng_states
+from acrl.run.space_json import space_from_json
 from acrl.run.upgrade import is_old_layout, upgrade_file
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ def skeleton(
     every name, shape and dtype, and no memory."""
     with torch.device("meta"):
         normalization = make_normalization(
-            features_dim(observation_space), config.normalize_obs, config.normalize_reward
+            observation_layout(observation_space).box_dim,
+            config.normalize_obs,
+            config.normalize_reward,
         )
         return ActorCritic(observation_space, action_space, config.policy_config, normalization)
 
@@ -75,7 +78,7 @@ def restore(
         try:
             tensors = upgrade_file(tensors, meta, expected)
         except (RuntimeError, KeyError, IndexError) as exc:
-            raise UserError(mismatch(f"{type(exc).__name__}: {_first_line(exc)}")) from None
+            raise UserError(mismatch(f"{type(exc).__name__}: {first_line(exc)}")) from None
     check_tensors(tensors, expected)
     saved_rng = None
     if "rng" in meta:
@@ -106,7 +109,7 @@ def restore(
         model.policy.load_state_dict(policy_state)
         optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
     except RuntimeError as exc:
-        raise UserError(mismatch(_first_line(exc))) from None
+        raise UserError(mismatch(first_line(exc))) from None
     try:
         model.num_timesteps = int(meta["num_timesteps"])
         model.num_updates = int(meta["num_updates"])
@@ -117,8 +120,3 @@ def restore(
     model.recent_episodes.extend(recent)
     model._saved_rng = saved_rng
     return model
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return text.splitlines()[0] if text else ""

@@ -41,7 +41,9 @@ def resume_one(args: argparse.Namespace) -> int:
     from acrl.run.run_files import resume_logs
 
     run_dir: Path = args.resume
-    given = [flag for name, flag in FIXED_FLAGS.items() if getattr(args, name)]
+    given = [
+        flag for name, flag in FIXED_FLAGS.items() if getattr(args, name) not in (None, False, [])
+    ]
     if given:
         raise UserError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
     config = read_run_config(run_dir)
@@ -50,6 +52,7 @@ def resume_one(args: argparse.Namespace) -> int:
     except (KeyError, TypeError, ValueError):
         raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
     with RunLock(run_dir):
+        config = read_run_config(run_dir)  # as it is now that no one else writes it
         model, path = resume_point(run_dir, config, args)
         model.check_env()  # a module its env id names is imported only with --env-module
         if args.address is not None:

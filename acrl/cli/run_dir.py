@@ -4,6 +4,7 @@ and locked (acrl.run.lock) for as long as the run writes it."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,8 @@ from acrl.run.owned import is_regular_file, remove_run_files
 
 
 def check_run_dir_path(run_dir: Path) -> None:
-    """Refuse a run dir that is empty, the current directory or one of its parents: --overwrite
-    would empty the user's own folder."""
-    if str(run_dir).strip() == "":
-        raise UserError("--run-dir is empty; name a directory for the run")
+    """Refuse a run dir that is the current directory (``--run-dir ""`` too) or one of its
+    parents: --overwrite would empty the user's own folder."""
     here = Path.cwd().resolve()
     there = run_dir.resolve()
     if there == here or there in here.parents:
@@ -65,13 +64,24 @@ def holds_a_run(run_dir: Path) -> bool:
     summary or seed directories of a multi-seed run."""
     if _is_run_config(run_dir / "config.yaml"):
         return True
-    if is_regular_file(run_dir / "summary.json"):
+    if _is_summary(run_dir / "summary.json"):
         return True
     return any(
         path.name.startswith("seed-") and _is_run_config(path / "config.yaml")
         for path in run_dir.iterdir()
         if path.is_dir() and not path.is_symlink()
     )
+
+
+def _is_summary(path: Path) -> bool:
+    """A summary.json as ``acrl train --seeds`` writes it."""
+    if not is_regular_file(path):
+        return False
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("seeds"), list) and "solved" in data
 
 
 def _is_run_config(path: Path) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-from acrl.engines.signals import watch_parent
+from acrl.engines.signals import die_with_parent, watch_parent
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PARENT_ENV = "ACRL_PARENT_PID"  # set by `acrl train --seeds` for each seed's process
@@ -64,10 +64,11 @@ class StopSignals:
 def stop_with_parent() -> Iterator[None]:
     """In a seed's process of ``acrl train --seeds``: a SIGTERM to this process (a stop at a
     safe point, with the model saved) as soon as that parent is gone, however it ended."""
-    parent = os.environ.get(PARENT_ENV, "")
+    parent = os.environ.pop(PARENT_ENV, "")  # not for what this process starts
     if not parent.isdigit():
         yield
         return
+    die_with_parent(signal.SIGTERM)
     stop_watch = watch_parent(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
     try:
         yield

@@ -18,6 +18,10 @@ POLICY_KWARGS = (
     "log_std_init",
 )
 LOG_STD_INIT_RANGE = (-20.0, 20.0)  # a std from 2e-9 to 5e8: every variance fits a float32
+POLICIES = ("MlpPolicy", "MultiInputPolicy")
+"""Policy names, as Stable-Baselines3's: both build the one policy, whose encoder the
+observation space chooses (acrl.model.encoders). "MultiInputPolicy", SB3's name for Dict
+observations, is taken for Dict spaces only, as SB3 does; "MlpPolicy" for any space."""
 
 
 def activation_name(value: Any) -> str:

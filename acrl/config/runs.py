@@ -14,6 +14,7 @@ import yaml
 
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
+from acrl.config.policy import POLICIES
 from acrl.errors import UserError
 
 ALGOS = ("a2c", "a3c")
@@ -213,8 +214,8 @@ def build_run_config(
     if not isinstance(env_kwargs, Mapping):
         raise UserError(f"env_kwargs must be a mapping, got {env_kwargs!r}")
     policy = values.get("policy", "MlpPolicy")
-    if policy != "MlpPolicy":
-        raise UserError(f"policy must be MlpPolicy, got {policy!r}")
+    if policy not in POLICIES:
+        raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     return RunConfig(
         env_id=str(values["env_id"]),
         algo=algo,

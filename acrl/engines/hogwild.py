@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import queue as queue_lib
+import threading
 import time
 from typing import Any
 
@@ -26,28 +27,27 @@ import torch.multiprocessing as mp
 
 from acrl.engines.hogwild_memory import share_model_and_optimizer
 from acrl.engines.hogwild_worker import Shared, run_worker
-from acrl.engines.signals import stop_handlers_restored
+from acrl.engines.signals import STOP_GRACE_SECONDS, stop_handlers_restored
 from acrl.errors import UserError, WorkerError
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
 from acrl.learner.worker import WorkerSpec
 from acrl.model.policy import ActorCritic
 
 SHUTDOWN_SECONDS = 2.0  # for workers to stop by themselves at the end, before a kill
-STOP_GRACE_SECONDS = 0.5  # after a stop is asked: for the update under way, then a kill
 JOIN_SECONDS = 2.0  # for a killed worker to be reaped
 LIVENESS_SECONDS = 120.0  # default of ACRL_WORKER_TIMEOUT
-STARTUP_SECONDS = 120.0  # the least a worker is given for its start and first update
+STARTUP_SECONDS = 120.0  # default of ACRL_WORKER_START_TIMEOUT: a start and a first update
 
 
-def liveness_seconds() -> float:
-    """``ACRL_WORKER_TIMEOUT``: seconds without an update after which a worker is hung."""
-    text = os.environ.get("ACRL_WORKER_TIMEOUT", "")
+def seconds_from_env(name: str, default: float) -> float:
+    """A number of seconds > 0 from environment variable ``name`` (``default`` if unset)."""
+    text = os.environ.get(name, "")
     try:
-        value = float(text) if text else LIVENESS_SECONDS
+        value = float(text) if text else default
     except ValueError:
         value = math.nan
     if not value > 0 or not math.isfinite(value):
-        raise UserError(f"ACRL_WORKER_TIMEOUT must be a number of seconds > 0, got {text!r}")
+        raise UserError(f"{name} must be a number of seconds > 0, got {text!r}")
     return value
 
 
@@ -66,8 +66,10 @@ class HogwildEngine:
         self.policy, self.params, self.optimizer = policy, params, optimizer
         self.n_workers, self.lock_updates = n_workers, lock_updates
         self.workers: list[Any] = []
-        self.liveness = liveness_seconds()
+        self.liveness = seconds_from_env("ACRL_WORKER_TIMEOUT", LIVENESS_SECONDS)
+        self.startup = seconds_from_env("ACRL_WORKER_START_TIMEOUT", STARTUP_SECONDS)
         self._stop_asked = False  # a signal: the shutdown waits for no worker
+        self.inbox: Inbox | None = None
 
     def run(self, spec: WorkerSpec, bookkeeping: Bookkeeping) -> np.ndarray:
         """Train; the advantages of every worker's last rollout."""
@@ -99,7 +101,8 @@ class HogwildEngine:
             with stop_handlers_restored(ignore=True):
                 for process in self.workers:
                     process.start()
-            return self._monitor(shared, spec.end_timesteps, bookkeeping)
+            self.inbox = inbox = Inbox(shared.queue)
+            return self._monitor(shared, inbox, spec.end_timesteps, bookkeeping)
         except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
             self._stop_asked = True
             raise
@@ -107,7 +110,9 @@ class HogwildEngine:
             shared.stop.set()
             self._shut_down_workers(shared, 0.0 if self._stop_asked else SHUTDOWN_SECONDS)
 
-    def _monitor(self, shared: Shared, end: int, bookkeeping: Bookkeeping) -> np.ndarray:
+    def _monitor(
+        self, shared: Shared, inbox: Inbox, end: int, bookkeeping: Bookkeeping
+    ) -> np.ndarray:
         """Report until every worker is done (or, after a stop is asked, for at most
         STOP_GRACE_SECONDS); raise on a worker failure or a hung worker."""
         finished: set[int] = set()
@@ -121,10 +126,7 @@ class HogwildEngine:
                 stop_deadline = time.monotonic() + STOP_GRACE_SECONDS
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 break  # the workers still busy are killed at once
-            try:
-                message = shared.queue.get(timeout=0.1)
-            except queue_lib.Empty:
-                message = None
+            message = inbox.get(timeout=0.1)
             # reports can arrive after the count they were counted in: the count first
             report = UpdateReport(min(shared.timesteps.value, end))
             if message is not None:
@@ -139,7 +141,7 @@ class HogwildEngine:
                 report = UpdateReport(
                     report.timesteps, [UpdateStats.from_floats(v) for v in stats], episodes
                 )
-            self._check_alive(shared, finished)
+            self._check_alive(inbox, finished)
             if stop_deadline is None:
                 self._check_live(shared, finished, started)
             if not bookkeeping.after_update(report):
@@ -149,12 +151,12 @@ class HogwildEngine:
 
     def _check_live(self, shared: Shared, finished: set[int], started: float) -> None:
         """Raise if a worker has made no update for the liveness time (before its first
-        update, which includes its start: for the longer of that and STARTUP_SECONDS)."""
+        update, which includes its start: for the longer of that and the start-up time)."""
         now = time.monotonic()
         for rank, process in enumerate(self.workers):
             beat, updates = shared.beats[rank], shared.updates[rank]
             silent = now - (beat or started)
-            limit = self.liveness if updates else max(self.liveness, STARTUP_SECONDS)
+            limit = self.liveness if updates else max(self.liveness, self.startup)
             if rank in finished or silent <= limit:
                 continue
             if updates:
@@ -168,7 +170,7 @@ class HogwildEngine:
                 f"(ACRL_WORKER_TIMEOUT={self.liveness:g}); {last}; the run stops"
             )
 
-    def _check_alive(self, shared: Shared, finished: set[int]) -> None:
+    def _check_alive(self, inbox: Inbox, finished: set[int]) -> None:
         """Raise if a worker ended without saying it was done, with its error if it sent one."""
         # A worker that exits 0 has queued its "done" message; only a failure is checked here.
         dead = [r for r, p in enumerate(self.workers) if r not in finished and p.exitcode]
@@ -176,12 +178,9 @@ class HogwildEngine:
             return
         deadline = time.monotonic() + 1.0  # its last message may still be in the queue
         while time.monotonic() < deadline:
-            try:
-                kind, rank, *payload = shared.queue.get(timeout=0.1)
-            except queue_lib.Empty:
-                continue
-            if kind == "error":
-                raise WorkerError(f"worker {rank} failed: {payload[0]}")
+            message = inbox.get(timeout=0.1)
+            if message is not None and message[0] == "error":
+                raise WorkerError(f"worker {message[1]} failed: {message[2]}")
         code = self.workers[dead[0]].exitcode
         raise WorkerError(f"worker {dead[0]} exited with code {code} without reporting an error")
 
@@ -190,32 +189,61 @@ class HogwildEngine:
         step bounded in time, and a second signal only skips the wait."""
         started = [p for p in self.workers if p.pid is not None]
         interrupted = False
-        try:
+        try:  # the inbox reads on meanwhile: no worker blocks on a full queue
             deadline = time.monotonic() + wait
             while any(p.is_alive() for p in started) and time.monotonic() < deadline:
-                _drain(shared.queue)  # a worker blocked on a full queue could not exit
                 time.sleep(0.02)
         except KeyboardInterrupt:
             interrupted = True
         with stop_handlers_restored(ignore=True):  # the kills and joins are not interrupted
-            killed = False
             for process in started:
                 if process.is_alive():
                     process.kill()  # SIGKILL ends a hung or a stopped (SIGSTOP) worker too
-                    killed = True
             for process in started:
                 process.join(timeout=JOIN_SECONDS)
-            if not killed:  # a killed worker may have left half a message: do not read it
-                _drain(shared.queue)
-            shared.queue.cancel_join_thread()
-            shared.queue.close()
+            if self.inbox is not None:
+                self.inbox.close()
+            else:
+                shared.queue.cancel_join_thread()
+                shared.queue.close()
         if interrupted:
             raise KeyboardInterrupt
 
 
-def _drain(queue: Any) -> None:
-    try:
+class Inbox:
+    """The workers' messages, read from their queue by a thread of their own: a worker
+    stopped or killed halfway through writing a message leaves the reader blocked on the rest
+    of it, never the main loop, which waits here with a timeout."""
+
+    _END = ("end",)
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+        self.messages: queue_lib.Queue[Any] = queue_lib.Queue()
+        self.thread = threading.Thread(target=self._read, name="acrl-a3c-inbox", daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
         while True:
-            queue.get_nowait()
-    except (queue_lib.Empty, OSError, ValueError):
-        pass
+            try:
+                message = self.queue.get()
+            except Exception:  # a message cut by a killed writer, a closed queue
+                return
+            if message == self._END:
+                return
+            self.messages.put(message)
+
+    def get(self, timeout: float) -> Any:
+        """The next message, or None after ``timeout`` seconds."""
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue_lib.Empty:
+            return None
+
+    def close(self) -> None:
+        """Stop the reader (unless a cut message holds it) and close the queue."""
+        self.queue.put(self._END)  # this process holds a writing end too
+        self.thread.join(timeout=1.0)
+        self.queue.cancel_join_thread()
+        if not self.thread.is_alive():
+            self.queue.close()

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from acrl.engines.ray_worker import GradientReport, GradientWorker
-from acrl.engines.signals import stop_handlers_restored
+from acrl.engines.signals import STOP_GRACE_SECONDS, stop_handlers_restored
 from acrl.errors import UserError, WorkerError
 from acrl.learner.optim import optimizer_step
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
@@ -44,7 +44,6 @@ from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 
 START_TIMEOUT = 120.0  # seconds for all workers to be up (a cluster may need to find CPUs)
-STOP_GRACE_SECONDS = 0.5  # after a stop is asked (a signal): for the gradients under way
 WAIT_SECONDS = 0.1  # the driver's poll interval while no gradient has arrived
 STALL_SECONDS = 300.0  # default of ACRL_RAY_TIMEOUT: longest wait for any gradient
 RAY_MISSING = "the Ray runtime needs Ray: pip install 'acrl[ray]'"

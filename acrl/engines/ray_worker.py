@@ -13,8 +13,8 @@ import torch
 from acrl.learner.rollout import Rollout
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
-from acrl.model.encoders import features_dim
 from acrl.model.normalization import make_normalization
+from acrl.model.observations import observation_layout
 
 
 @dataclass
@@ -58,7 +58,9 @@ class GradientWorker:
     def _set_up(self, seeds: tuple[int, int]) -> Worker:
         config = self.spec.config
         normalization = make_normalization(
-            features_dim(self.spec.observation_space), config.normalize_obs, config.normalize_reward
+            observation_layout(self.spec.observation_space).box_dim,
+            config.normalize_obs,
+            config.normalize_reward,
         )
         for name in ("obs_rms", "ret_rms"):
             rms = getattr(normalization, name, None)

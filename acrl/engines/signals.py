@@ -4,8 +4,10 @@ a watch that ends a process whose parent is gone."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 
@@ -30,6 +32,20 @@ def stop_handlers_restored(ignore: bool = False) -> Iterator[None]:
         for signum, handler in previous.items():
             if handler is not None:  # None: set outside Python, cannot be put back
                 signal.signal(signum, handler)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+STOP_GRACE_SECONDS = 0.5  # after a stop is asked (a signal): for the update under way
+
+
+def die_with_parent(signum: int) -> None:
+    """On Linux, ask the kernel to send ``signum`` to this process when its parent ends, even
+    while this process is stopped or stuck in C code (elsewhere: nothing, watch_parent
+    alone)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
 
 
 def watch_parent(

@@ -49,10 +49,7 @@ def check_env_id(env_id: str) -> None:
     "module:EnvId" imports the module (which registers the env) first."""
     module, name = split_env_id(env_id)
     if module is not None:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise UserError(f"cannot import {module!r} for environment {env_id!r}: {exc}") from None
+        import_env_module(module, f"environment {env_id!r}:")
     try:
         gym.spec(name)
     except gym.error.Error as exc:

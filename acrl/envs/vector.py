@@ -8,6 +8,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from acrl.config.limits import MAX_ENVS
 from acrl.envs.ids import check_env_id, check_named_env, split_env_id
 from acrl.errors import UserError, first_line
 
@@ -38,8 +39,8 @@ def make_vec_env(
         raise UserError(
             f"vectorization must be one of {', '.join(VECTORIZATIONS)}, got {vectorization!r}"
         )
-    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
-        raise UserError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+    if isinstance(n_envs, bool) or not isinstance(n_envs, int) or not 1 <= n_envs <= MAX_ENVS:
+        raise UserError(f"n_envs must be an integer in [1, {MAX_ENVS:,}], got {n_envs!r}")
     if named_by is None:
         check_env_id(env_id)
     else:

@@ -166,7 +166,9 @@ class RolloutCollector:
         self._discounted_return = np.zeros(n, dtype=np.float64)
         dist = policy.distribution
         action_dtype = np.int64 if dist.action_dtype() == torch.int64 else np.float32
-        # Host buffers; obs has one extra row for the observation after the last step.
+        # Host buffers; obs has one extra row for the observation after the last step. Each
+        # observation is stored as one flat row of the policy's layout (acrl.model.observations).
+        self._layout = policy.encoder.layout
         self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=np.float32)
         # reward, terminated, done, valid, final_mask, final_values
         self._flags = np.zeros((6, n_steps, n), dtype=np.float32)
@@ -208,7 +210,7 @@ class RolloutCollector:
             if not self.name_env_errors:
                 raise
             raise self._env_error("reset()", exc) from exc
-        self._obs[0] = np.asarray(obs).reshape(self.n_envs, -1)
+        self._store(obs, self._obs[0], "reset()")
         if not np.isfinite(self._obs[0]).all():
             i, d = np.argwhere(~np.isfinite(self._obs[0]))[0]
             raise NonFiniteError(
@@ -244,7 +246,7 @@ class RolloutCollector:
                         raise
                     raise self._env_error("step()", exc) from exc
                 done_t = np.logical_or(term, trunc)
-                self._obs[t + 1] = np.asarray(obs).reshape(self.n_envs, -1)
+                self._store(obs, self._obs[t + 1], "step()")
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
                 if same_step and trunc.any():
                     self._final_values(t, info, trunc & ~term)
@@ -262,6 +264,17 @@ class RolloutCollector:
         freq = self.sde_sample_freq
         if self.policy.use_sde and (t == 0 or (freq > 0 and t % freq == 0)):
             self.exploration = self.policy.exploration_noise(self.n_envs)
+
+    def _store(self, obs: Any, rows: np.ndarray, call: str) -> None:
+        """Write observations that ``call`` returned into ``rows``; one outside the env's
+        observation space (an index out of range, a part of the wrong size) is an EnvError."""
+        try:
+            self._layout.write(obs, rows)
+        except ValueError as exc:
+            raise EnvError(
+                f"{self.env_name} returned an observation outside its space from {call}: "
+                f"{first_line(exc)}"
+            ) from None
 
     def _env_error(self, call: str, exc: Exception) -> EnvError:
         """The one line for an exception raised by the env's ``call``."""
@@ -316,12 +329,14 @@ class RolloutCollector:
         envs = np.flatnonzero(truncated)
         if len(envs) == 0:  # every truncated env also terminated: nothing to bootstrap
             return
-        final = np.stack([np.asarray(info["final_obs"][i], dtype=np.float32) for i in envs])
+        final = np.empty((len(envs), self.policy.obs_dim), dtype=np.float32)
+        for row, i in zip(final, envs, strict=True):
+            self._store(info["final_obs"][i], row[None], 'info["final_obs"]')
         if not np.isfinite(final).all():
-            i = envs[np.argwhere(~np.isfinite(final.reshape(len(envs), -1)))[0][0]]
+            i = envs[np.argwhere(~np.isfinite(final))[0][0]]
             raise NonFiniteError(
                 f"{self.env_name} returned a non-finite final observation at step {t} of a "
                 f"rollout in env {i}: the environment's fault, not the learner's"
             )
-        self._flags[5, t, envs] = self.backend.value(final.reshape(len(envs), -1))
+        self._flags[5, t, envs] = self.backend.value(final)
         self._flags[4, t, envs] = 1.0

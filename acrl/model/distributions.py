@@ -13,13 +13,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
 Params = tuple[Tensor, ...]
-"""The actor head's output: (logits,) for Categorical, (mean, log_std) for DiagGaussian."""
+"""The actor head's output: (logits,) for Categorical, MultiCategorical and Bernoulli,
+(mean, log_std) for DiagGaussian."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +112,109 @@ class DiagGaussian:
         return np.clip(actions, self.low, self.high)
 
 
-ActionDistribution = Categorical | DiagGaussian
+@dataclass(frozen=True)
+class MultiCategorical:
+    """Independent categoricals, one per dimension of a MultiDiscrete space: the head outputs
+    their logits side by side (``sum(nvec)`` of them); log-probabilities and entropies are
+    summed over dimensions. A space of several axes is flattened here and reshaped to
+    ``shape`` on the way to the env, where ``start`` is added."""
+
+    nvec: tuple[int, ...]
+    start: tuple[int, ...]
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    @property
+    def param_dim(self) -> int:
+        return sum(self.nvec)
+
+    def _parts(self, params: Params) -> list[tuple[Categorical, Params]]:
+        """Each dimension's Categorical and its logits."""
+        chunks = params[0].split(self.nvec, dim=-1)
+        return [(Categorical(n), (c,)) for n, c in zip(self.nvec, chunks, strict=True)]
+
+    def sample(self, params: Params) -> Tensor:
+        return torch.stack([d.sample(p) for d, p in self._parts(params)], dim=-1)
+
+    def mode(self, params: Params) -> Tensor:
+        return torch.stack([d.mode(p) for d, p in self._parts(params)], dim=-1)
+
+    def log_prob(self, params: Params, actions: Tensor) -> Tensor:
+        return self.log_prob_and_entropy(params, actions)[0]
+
+    def entropy(self, params: Params) -> Tensor:
+        return torch.stack([d.entropy(p) for d, p in self._parts(params)], dim=-1).sum(-1)
+
+    def log_prob_and_entropy(self, params: Params, actions: Tensor) -> tuple[Tensor, Tensor]:
+        pairs = [
+            d.log_prob_and_entropy(p, actions[..., i])
+            for i, (d, p) in enumerate(self._parts(params))
+        ]
+        log_prob, entropy = (
+            torch.stack(terms, dim=-1).sum(-1) for terms in zip(*pairs, strict=True)
+        )
+        return log_prob, entropy
+
+    def action_shape(self) -> tuple[int, ...]:
+        return (len(self.nvec),)
+
+    def action_dtype(self) -> torch.dtype:
+        return torch.int64
+
+    def to_env(self, actions: np.ndarray) -> np.ndarray:
+        shifted = actions + np.asarray(self.start, dtype=np.int64)
+        return shifted.reshape(len(actions), *self.shape).astype(self.dtype)
+
+
+@dataclass(frozen=True)
+class Bernoulli:
+    """Independent Bernoullis, one per element of a MultiBinary space, parameterized by
+    logits; log-probabilities and entropies are summed. Actions are stored as int64 0/1,
+    flat, and handed to the env in the space's shape and dtype (int8)."""
+
+    shape: tuple[int, ...]
+
+    @property
+    def param_dim(self) -> int:
+        return math.prod(self.shape)
+
+    def sample(self, params: Params) -> Tensor:
+        logits = params[0]
+        return (torch.rand_like(logits) < torch.sigmoid(logits)).long()
+
+    def mode(self, params: Params) -> Tensor:
+        return (params[0] > 0).long()  # p = 1/2 gives 0, as Stable-Baselines3's round()
+
+    def log_prob(self, params: Params, actions: Tensor) -> Tensor:
+        logits = params[0]
+        # log p(a) = a * logit - softplus(logit): minus the logistic loss
+        nll = F.binary_cross_entropy_with_logits(logits, actions.to(logits.dtype), reduction="none")
+        return -nll.sum(-1)
+
+    def entropy(self, params: Params) -> Tensor:
+        logits = params[0]
+        return (F.softplus(logits) - torch.sigmoid(logits) * logits).sum(-1)
+
+    def log_prob_and_entropy(self, params: Params, actions: Tensor) -> tuple[Tensor, Tensor]:
+        return self.log_prob(params, actions), self.entropy(params)
+
+    def action_shape(self) -> tuple[int, ...]:
+        return (self.param_dim,)
+
+    def action_dtype(self) -> torch.dtype:
+        return torch.int64
+
+    def to_env(self, actions: np.ndarray) -> np.ndarray:
+        return actions.reshape(len(actions), *self.shape).astype(np.int8)
+
+
+ActionDistribution = Categorical | DiagGaussian | MultiCategorical | Bernoulli
+SUPPORTED = "Discrete, 1-D Box, MultiDiscrete and MultiBinary actions"
 
 
 def make_distribution(action_space: spaces.Space) -> ActionDistribution:
-    """The distribution for an action space: Discrete -> Categorical, Box -> DiagGaussian."""
+    """The distribution for an action space: Discrete -> Categorical, Box -> DiagGaussian,
+    MultiDiscrete -> MultiCategorical, MultiBinary -> Bernoulli; ValueError for another."""
     if isinstance(action_space, spaces.Discrete):
         if int(action_space.start) != 0:
             raise ValueError(
@@ -129,6 +229,13 @@ def make_distribution(action_space: spaces.Space) -> ActionDistribution:
             action_space.low.astype(np.float32),
             action_space.high.astype(np.float32),
         )
-    raise ValueError(
-        f"unsupported action space {action_space}: acrl handles Discrete and 1-D Box actions"
-    )
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return MultiCategorical(
+            tuple(int(n) for n in action_space.nvec.ravel()),
+            tuple(int(s) for s in action_space.start.ravel()),
+            tuple(action_space.shape),
+            np.dtype(action_space.dtype),
+        )
+    if isinstance(action_space, spaces.MultiBinary):
+        return Bernoulli(tuple(int(d) for d in action_space.shape))
+    raise ValueError(f"unsupported action space {action_space}: acrl handles {SUPPORTED}")

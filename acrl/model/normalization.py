@@ -3,6 +3,9 @@
 The statistics are buffers of the policy module, so they are saved and loaded with the
 weights, applied by ``predict`` and evaluation, and shared by A3C workers with the model.
 They change only when training calls ``update_*``; acting and evaluation never update them.
+Observation statistics cover the first ``obs_dim`` columns of a stored row: its Box values
+(acrl.model.observations), never the bits or indices of MultiBinary, Discrete and
+MultiDiscrete parts, which reach the encoder as they are.
 """
 
 from __future__ import annotations
@@ -89,11 +92,15 @@ class Normalization(nn.Module):
         self.eps = eps
 
     def normalize_obs(self, obs: Tensor) -> Tensor:
+        """Rows of observations with their Box columns (the first ``obs_dim``) normalized
+        and clipped, and the other columns as they are."""
         if self.obs_rms is None:
             return obs
+        box = self.obs_rms.mean.shape[0]
         std = torch.sqrt(self.obs_rms.var + self.eps).to(obs.dtype)
-        scaled = (obs - self.obs_rms.mean.to(obs.dtype)) / std
-        return scaled.clamp(-self.clip, self.clip)
+        scaled = (obs[..., :box] - self.obs_rms.mean.to(obs.dtype)) / std
+        scaled = scaled.clamp(-self.clip, self.clip)
+        return scaled if box == obs.shape[-1] else torch.cat([scaled, obs[..., box:]], dim=-1)
 
     def scale_rewards(self, rewards: Tensor) -> Tensor:
         if self.ret_rms is None:
@@ -102,8 +109,9 @@ class Normalization(nn.Module):
         return (rewards / std).clamp(-self.clip, self.clip)
 
     def update_obs(self, obs: Tensor) -> None:
-        if self.obs_rms is not None:
-            self.obs_rms.update(obs.reshape(-1, obs.shape[-1]))
+        if self.obs_rms is not None and self.obs_rms.mean.numel() > 0:  # has Box columns
+            box = self.obs_rms.mean.shape[0]
+            self.obs_rms.update(obs.reshape(-1, obs.shape[-1])[:, :box])
 
     def update_returns(self, returns: Tensor) -> None:
         if self.ret_rms is not None:
@@ -113,7 +121,8 @@ class Normalization(nn.Module):
 def make_normalization(
     obs_dim: int, normalize_obs: bool, normalize_reward: bool
 ) -> Normalization | None:
-    """The statistics a policy carries, or None when neither option is on."""
+    """The statistics a policy carries, or None when neither option is on; ``obs_dim`` is
+    the Box values of an observation row (``ObservationLayout.box_dim``)."""
     if not (normalize_obs or normalize_reward):
         return None
     return Normalization(obs_dim, normalize_obs, normalize_reward)

@@ -1,7 +1,8 @@
 """The actor-critic policy, composed of parts: encoder -> [memory] -> trunks -> heads.
 
-- The encoder (acrl.model.encoders) turns observations into features, normalized by the
-  running statistics where the policy normalizes (acrl.model.normalization).
+- The encoder (acrl.model.encoders) turns observation rows into features, their Box values
+  first normalized by the running statistics where the policy normalizes
+  (acrl.model.normalization).
 - ``memory`` is the slot of a recurrent core between the encoder and the trunks (it will
   take and return a hidden state); no policy fills it yet, so it is None and the features
   go straight to the trunks.
@@ -20,7 +21,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from acrl.config.policy import PolicyConfig
-from acrl.model.distributions import make_distribution
+from acrl.model.distributions import DiagGaussian, make_distribution
 from acrl.model.encoders import make_encoder
 from acrl.model.networks import (
     HIDDEN_GAIN,
@@ -41,8 +42,9 @@ class ActorCritic(nn.Module):
     """Actor and critic over one observation encoder.
 
     With ``shared_trunk`` both heads read one MLP; otherwise the actor and the critic have
-    separate MLPs. The actor head outputs logits (Discrete) or the mean of a diagonal
-    Gaussian (Box) with a learned state-independent log-std.
+    separate MLPs. The actor head outputs logits (Discrete; one set per dimension for
+    MultiDiscrete; one per element for MultiBinary) or the mean of a diagonal Gaussian (Box)
+    with a learned state-independent log-std.
 
     With ``use_sde`` (generalized state-dependent exploration, Raffin et al. 2021) the
     Gaussian's noise is ``features @ E`` for a matrix ``E ~ N(0, exp(log_std)^2)`` of shape
@@ -77,10 +79,11 @@ class ActorCritic(nn.Module):
         self.actor_head = nn.Linear(latent_dim, self.distribution.param_dim)
         self.critic_head = nn.Linear(output_dim(features, vf_arch), 1)
         self.use_sde = self.config.use_sde
-        if self.use_sde and not self.distribution.action_shape():
+        gaussian = isinstance(self.distribution, DiagGaussian)
+        if self.use_sde and not gaussian:
             raise ValueError("use_sde needs a continuous (Box) action space")
         self.log_std: nn.Parameter | None = None
-        if self.distribution.action_shape():
+        if gaussian:
             dim = self.distribution.param_dim
             shape = (latent_dim, dim) if self.use_sde else (dim,)
             self.log_std = nn.Parameter(torch.full(shape, float(self.config.log_std_init)))
@@ -91,15 +94,17 @@ class ActorCritic(nn.Module):
 
     @property
     def obs_dim(self) -> int:
-        """The size of the encoder's features: what a rollout stores per observation."""
-        return self.encoder.features_dim
+        """The size of a stored observation row: what a rollout stores per observation
+        (acrl.model.observations; a Box's values, one float per Discrete index)."""
+        return self.encoder.layout.raw_dim
 
     def encode(self, obs: Tensor) -> Tensor:
-        """Features of a batch of observations: encoded, then normalized if the policy is."""
-        features = self.encoder(obs)
+        """Features of a batch of observation rows: the Box values normalized if the policy
+        normalizes, then encoded (one-hot indices, bits as they are)."""
+        rows = obs.reshape(obs.shape[0], -1)
         if self.normalization is not None:
-            features = self.normalization.normalize_obs(features)
-        return features
+            rows = self.normalization.normalize_obs(rows)
+        return self.encoder(rows)
 
     def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Distribution parameters and state values for a batch of observations."""

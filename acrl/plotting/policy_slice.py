@@ -153,10 +153,14 @@ def _panels(model: Agent, obs: torch.Tensor, shape: tuple[int, int]) -> list:
         for a in range(probs.shape[1]):
             name = names[a] if a < len(names) else f"action {a}"
             panels.append((f"P({name})", probs[:, a].reshape(shape), {"vmin": 0.0, "vmax": 1.0}))
-    else:
+    elif isinstance(model.action_space, spaces.Box):
         means = params[0].cpu().numpy()
         for a in range(means.shape[1]):
             panels.append((f"mean action[{a}]", means[:, a].reshape(shape), {}))
+    else:  # MultiDiscrete, MultiBinary: the deterministic action of each dimension
+        modes = model.policy.distribution.mode(params).cpu().numpy()
+        for a in range(modes.shape[1]):
+            panels.append((f"action[{a}] (mode)", modes[:, a].reshape(shape), {}))
     panels.append(("value V(s)", values.cpu().numpy().reshape(shape), {}))
     return panels
 

@@ -118,8 +118,10 @@ class Bookkeeper:
 
     def finish(self, advantages: np.ndarray) -> None:
         """After training: the last row, and the last rollout's advantages in the run dir."""
-        # never two rows at one step count (A3C's reports can arrive after their count)
+        # never two rows at one step count (A3C's reports can arrive after their count);
+        # the episodes that such late reports carry are logged all the same
         if self.metrics.has_pending and self.model.num_timesteps > self.metrics.last_timesteps:
             self.write_row()
+        self.metrics.write_episodes()
         if self.model.log_dir is not None and advantages.size:
             save_advantages(self.model.log_dir, advantages)

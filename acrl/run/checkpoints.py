@@ -37,6 +37,7 @@ class Checkpointer:
         self._next = start + self.every
 
     def maybe_save(self, num_timesteps: int) -> None:
+        """Save a checkpoint if training has passed the next multiple of ``every``."""
         if self.run_dir is None or num_timesteps < self._next:
             return
         folder = real_subdir(self.run_dir, CHECKPOINTS)  # never written through a symlink
@@ -50,6 +51,9 @@ class Checkpointer:
             shutil.copyfile(path, tmp)
         os.replace(tmp, latest)
         fsync_dir(self.run_dir)
-        for _, old in checkpoints(self.run_dir)[: -self.keep]:  # acrl's names only, by step
+        # acrl's names only, oldest first; never one beyond this step (a checkpoint that a
+        # resume passed over, of another run or damaged, is not this run's to delete)
+        ours = [path for steps, path in checkpoints(self.run_dir) if steps <= num_timesteps]
+        for old in ours[: -self.keep]:
             remove(old)
         self._next = num_timesteps + self.every

@@ -4,7 +4,8 @@ The lock is ``RUN_DIR/.acrl.lock``: the kernel's advisory lock (``flock``) on th
 dies with its process however the process ends, plus the owner's pid, host, command and start
 time written in it for the message a second writer gets. A lock file that no process holds
 any more is stale: the next writer takes it over and says whose it was. Locks are counted per
-process, so that the CLI and the ``learn()`` it calls can both take the same directory.
+thread, so that the CLI and the ``learn()`` it calls can both take the same directory (another
+thread of the same process cannot).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,8 @@ from acrl.errors import UserError
 
 LOCK_NAME = ".acrl.lock"
 
-_held: dict[Path, tuple[int, int]] = {}  # real path of the run dir -> (lock file fd, depth)
+# real path of the run dir -> (lock file fd, holding thread, depth)
+_held: dict[Path, tuple[int, int, int]] = {}
 
 
 @dataclass(frozen=True)
@@ -37,21 +40,30 @@ class Owner:
     since: float
 
     def describe(self) -> str:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+        """'pid P on HOST (COMMAND, since TIME)', for the messages that name a holder."""
+        try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+        except (OverflowError, OSError, ValueError):
+            when = "an unknown time"
         return f"pid {self.pid} on {self.host} ({self.command}, since {when})"
 
     @classmethod
     def me(cls) -> Owner:
+        """This process."""
         command = " ".join(["acrl", *sys.argv[1:3]]) if sys.argv else "python"
         return cls(os.getpid(), socket.gethostname(), command, time.time())
 
     @classmethod
     def parse(cls, text: str) -> Owner | None:
+        """The owner a lock file names; None if it names none (empty, edited, damaged)."""
         try:
             data = json.loads(text)
-            return cls(int(data["pid"]), str(data["host"]), str(data["command"]), data["since"])
-        except (ValueError, KeyError, TypeError):
+            owner = cls(
+                int(data["pid"]), str(data["host"]), str(data["command"]), float(data["since"])
+            )
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError):
             return None
+        return owner
 
 
 class RunLock:
@@ -63,7 +75,7 @@ class RunLock:
         self.key = self.run_dir.resolve()
 
     def __enter__(self) -> RunLock:
-        acquire(self.run_dir)
+        acquire(self.run_dir, self.key)
         return self
 
     def __exit__(
@@ -72,15 +84,18 @@ class RunLock:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        release(self.run_dir)
+        release(self.key)
 
 
-def acquire(run_dir: Path) -> None:
-    """Take ``run_dir``'s lock (again, if this process holds it already)."""
-    key = Path(run_dir).resolve()
+def acquire(run_dir: Path, key: Path) -> None:
+    """Take the lock of ``run_dir`` (real path ``key``); again if this thread holds it (the
+    CLI and the learn() it calls), never if another thread of this process does."""
+    thread = threading.get_ident()
     if key in _held:
-        fd, depth = _held[key]
-        _held[key] = (fd, depth + 1)
+        fd, thread_id, depth = _held[key]
+        if thread_id != thread:
+            raise UserError(f"run dir {run_dir} is in use by another thread of this process")
+        _held[key] = (fd, thread_id, depth + 1)
         return
     path = key / LOCK_NAME
     for _ in range(10):  # a holder may remove the file between our open and our flock
@@ -96,8 +111,8 @@ def acquire(run_dir: Path) -> None:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
-            holder = _read_owner(path)
-            who = holder.describe() if holder is not None else "another process"
+            owner = _read_owner(path)
+            who = owner.describe() if owner is not None else "another process"
             raise UserError(
                 f"run dir {run_dir} is in use by {who}; wait for it to end or stop it"
             ) from None
@@ -106,7 +121,13 @@ def acquire(run_dir: Path) -> None:
         os.close(fd)  # we locked a file its holder has just removed: try the new one
     else:
         raise UserError(f"cannot lock run dir {run_dir}: its lock file keeps changing")
-    previous = _owner_of(fd)
+    try:
+        previous = _owner_of(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(Owner.me().__dict__).encode(), 0)
+    except OSError as exc:  # a full disk: the lock is not ours after all
+        os.close(fd)
+        raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
     if previous is not None:
         print(
             f"acrl: taking over run dir {run_dir} from {previous.describe()}, "
@@ -114,30 +135,32 @@ def acquire(run_dir: Path) -> None:
             file=sys.stderr,
             flush=True,
         )
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(Owner.me().__dict__).encode(), 0)
-    _held[key] = (fd, 1)
+    _held[key] = (fd, threading.get_ident(), 1)
 
 
-def release(run_dir: Path) -> None:
-    """Give back one hold of ``run_dir``'s lock; the last one removes the lock file."""
-    key = Path(run_dir).resolve()
-    fd, depth = _held[key]
+def release(key: Path) -> None:
+    """Give back one hold of the lock of the run dir whose real path is ``key``; the last
+    one removes the lock file (if it can: a run dir made read-only keeps it, and the next
+    writer takes it over)."""
+    fd, thread_id, depth = _held[key]
     if depth > 1:
-        _held[key] = (fd, depth - 1)
+        _held[key] = (fd, thread_id, depth - 1)
         return
     del _held[key]
     path = key / LOCK_NAME
     try:
         if _same_file(fd, path):
             path.unlink()  # while still locked: no one can take the file we remove
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
 
 def holds(run_dir: Path) -> bool:
-    """Whether this process holds ``run_dir``'s lock."""
-    return Path(run_dir).resolve() in _held
+    """Whether this thread holds ``run_dir``'s lock."""
+    held = _held.get(Path(run_dir).resolve())
+    return held is not None and held[1] == threading.get_ident()
 
 
 def _same_file(fd: int, path: Path) -> bool:

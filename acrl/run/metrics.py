@@ -96,17 +96,22 @@ class MetricsLog:
         self._pending = []
         self._last_time, self._last_steps = now, timesteps
         self.rows.append(row)
-        if self.csv_path is not None and self.episodes_path is not None:
+        if self.csv_path is not None:
             with self.csv_path.open("a", newline="") as fh:
                 csv.writer(fh).writerow([_fmt(row[c]) for c in COLUMNS])
+        self.write_episodes()
+        if self.tensorboard is not None:
+            self.tensorboard.write_row(row)
+        return row
+
+    def write_episodes(self) -> None:
+        """Append the episodes recorded since the last write to episodes.csv."""
+        if self.episodes_path is not None and self._pending_episodes:
             with self.episodes_path.open("a", newline="") as fh:
                 csv.writer(fh).writerows(
                     (t, w, f"{r:.6g}", n) for t, w, r, n in self._pending_episodes
                 )
         self._pending_episodes = []
-        if self.tensorboard is not None:
-            self.tensorboard.write_row(row)
-        return row
 
     @property
     def last_timesteps(self) -> int:

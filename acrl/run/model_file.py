@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -26,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
@@ -38,8 +36,6 @@ UNSIGNED_VERSIONS = ("1",)  # written before the digest: read without one
 SUFFIX = ".acrl"
 DIGEST = "digest"
 MAX_META_DEPTH = 64  # the deepest meta acrl writes is about 6
-MAX_SPACE_SIZE = 2**24  # actions of a Discrete space, elements of a Box
-BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8")
 
 
 def model_path(path: str | os.PathLike[str]) -> Path:
@@ -178,65 +174,6 @@ def _nested_deeper(value: Any, limit: int) -> bool:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return False
-
-
-def space_to_json(space: spaces.Space) -> dict[str, Any]:
-    if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
-    if isinstance(space, spaces.Box):
-        return {
-            "type": "Box",
-            "shape": list(space.shape),
-            "dtype": str(space.dtype),
-            "low": space.low.astype(np.float64).ravel().tolist(),
-            "high": space.high.astype(np.float64).ravel().tolist(),
-        }
-    raise ValueError(f"cannot save space {space}")
-
-
-def space_from_json(data: Any) -> spaces.Space:
-    """The space ``space_to_json`` wrote; a UserError for one it could not have written
-    (sizes are bounded by MAX_SPACE_SIZE before anything is allocated)."""
-    kind = data.get("type") if isinstance(data, dict) else None
-    if kind == "Discrete":
-        n = _integer(data, "n", 1, MAX_SPACE_SIZE)
-        return spaces.Discrete(n, start=_integer(data, "start", -(2**62), 2**62))
-    if kind == "Box":
-        shape = data.get("shape")
-        if not isinstance(shape, list) or not all(_is_int(s) and s >= 1 for s in shape):
-            raise UserError(f"bad Box shape {shape!r} in model file")
-        size = math.prod(shape)
-        if size > MAX_SPACE_SIZE:
-            raise UserError(f"Box shape {shape} in model file has over {MAX_SPACE_SIZE} elements")
-        if data.get("dtype") not in BOX_DTYPES:
-            raise UserError(f"bad Box dtype {data.get('dtype')!r} in model file")
-        bounds = [_numbers(data, key, size) for key in ("low", "high")]
-        dtype = np.dtype(data["dtype"])
-        low, high = (np.asarray(b, np.float64).reshape(shape).astype(dtype) for b in bounds)
-        return spaces.Box(low=low, high=high, shape=tuple(shape), dtype=dtype)
-    raise UserError(f"unknown space type {kind!r} in model file")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _integer(data: dict[str, Any], key: str, low: int, high: int) -> int:
-    value = data.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise UserError(f"bad {data['type']} {key} {value!r} in model file ({low} to {high})")
-    return value
-
-
-def _numbers(data: dict[str, Any], key: str, size: int) -> list[float]:
-    values = data.get(key)
-    if (
-        not isinstance(values, list)
-        or len(values) != size
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-    ):
-        raise UserError(f"bad Box {key} in model file (needs {size} numbers)")
-    return values
 
 
 def optimizer_to_tensors(

@@ -38,9 +38,10 @@ VIDEO = re.compile(r"step-\d{9}(-\d+)?\.mp4")
 # Temporary files of a write that a kill interrupted: a model file's (tempfile.mkstemp's
 # eight characters), model.acrl's hard link, and the files acrl.run.atomic rewrites.
 TEMP = re.compile(
-    r"\.(model\.acrl|step-\d{12}\.acrl)\.[a-z0-9_]{8}\.tmp"
+    r"\.(model\.acrl|step-\d{12}\.acrl|metrics\.csv|episodes\.csv|config\.yaml|advantages\.npy)"
+    r"\.[a-z0-9_]{8}\.tmp"
     r"|\.model\.acrl\.latest\.tmp"
-    r"|\.(metrics\.csv|episodes\.csv|config\.yaml)\.tmp"
+    r"|\.(metrics|episodes)\.csv\.tmp"  # acrl 0.3's rewrite of the logs at a resume
 )
 # safetensors' save_file (acrl 0.2 and 0.3 wrote with it) renames its own ".tmpXXXXXX"; such a
 # file is ours only if it starts as a safetensors file whose header names acrl's format.
@@ -48,6 +49,7 @@ SAFETENSORS_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
 
 
 def checkpoint_name(timesteps: int) -> str:
+    """The file name of the checkpoint at ``timesteps`` steps."""
     return f"step-{timesteps:012d}.acrl"
 
 

@@ -3,6 +3,7 @@ checkpoints, and the random-number state that an exact resume restores."""
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ import yaml
 
 from acrl.config.runs import RunConfig
 from acrl.errors import UserError
+from acrl.run.atomic import write_atomic
 from acrl.run.csv_repair import read_log, repair_notes, report, rewrite_log
 from acrl.run.metrics import LOGS, MetricsLog
 from acrl.run.model_file import read_model
@@ -41,7 +43,7 @@ def write_config(log_dir: Path, agent: Any, total_timesteps: int) -> None:
         lock_updates=getattr(agent, "lock_updates", False),
         runtime=getattr(agent, "runtime", "processes"),
     )
-    path.write_text(yaml.safe_dump(run.to_dict(), sort_keys=False))
+    write_atomic(path, yaml.safe_dump(run.to_dict(), sort_keys=False).encode())
 
 
 def open_logs(
@@ -80,7 +82,9 @@ def check_no_logs(log_dir: Path) -> None:
 
 def save_advantages(log_dir: Path, advantages: np.ndarray) -> None:
     """advantages.npy: the last rollout's advantages (``acrl plot`` draws their histogram)."""
-    np.save(log_dir / ADVANTAGES, advantages)
+    buffer = io.BytesIO()
+    np.save(buffer, advantages)
+    write_atomic(log_dir / ADVANTAGES, buffer.getvalue())
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -50,7 +50,8 @@ def numpy_gaps(policy: ActorCritic) -> list[str]:
     if devices != ["cpu"]:
         gaps.append(f"parameters on {', '.join(devices)} (NumPy runs on the CPU)")
     if not isinstance(policy.encoder, FlattenEncoder):
-        gaps.append(f"the {type(policy.encoder).__name__} observation encoder")
+        space = type(policy.observation_space).__name__  # NumPy flattens Box observations only
+        gaps.append(f"{space} observations (the {type(policy.encoder).__name__})")
     if policy.memory is not None:
         gaps.append("a recurrent memory core")
     if policy.config.layer_norm:
@@ -60,7 +61,8 @@ def numpy_gaps(policy: ActorCritic) -> list[str]:
             f"the {policy.config.activation} activation (NumPy has {', '.join(ACTIVATIONS)})"
         )
     if not isinstance(policy.distribution, (Categorical, DiagGaussian)):
-        gaps.append(f"{type(policy.distribution).__name__} actions")
+        space = type(policy.action_space).__name__
+        gaps.append(f"{space} actions (the {type(policy.distribution).__name__} head)")
     return gaps
 
 

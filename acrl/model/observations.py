@@ -1,0 +1,191 @@
+"""Observation layouts: how observations of a Gymnasium space are stored as flat float32 rows
+(what a rollout keeps per env and step, and what the encoder reads), in NumPy.
+
+A layout lists the space's leaves: Box, Discrete, MultiDiscrete and MultiBinary spaces, inside
+Dict and Tuple spaces of any depth (Dict keys in the space's order, which Gymnasium sorts).
+A row stores them compactly in three runs: the Box values (flattened), then the MultiBinary
+bits, then one index per Discrete leaf and per MultiDiscrete entry, minus its start
+(FrozenLake 8x8: one float per step, not 64). Box values come first so that observation
+normalization covers exactly the first ``box_dim`` columns, never bits or indices. Every
+index is below 2**24, so float32 holds it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+MAX_INDEX = 2**24
+"""The most values of one Discrete leaf or MultiDiscrete entry: float32 holds every index."""
+
+KINDS = ("box", "bits", "index")  # the runs of a row, in order
+SUPPORTED = (
+    "acrl handles Box, Discrete, MultiDiscrete and MultiBinary observations, "
+    "and Dict and Tuple spaces of them"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Leaf:
+    """One Box, Discrete, MultiDiscrete or MultiBinary part of an observation space."""
+
+    path: tuple[str | int, ...]  # Dict keys and Tuple positions from the root space
+    space: spaces.Space
+    kind: str  # "box", "bits" or "index"
+    shape: tuple[int, ...]  # of one observation of this leaf
+    size: int  # its values in a row
+    start: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index leaves
+    nvec: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # index leaves
+
+    @property
+    def name(self) -> str:
+        """``observation['pos']`` or ``observation[0]``, for messages."""
+        return "observation" + "".join(f"[{key!r}]" for key in self.path)
+
+    def value(self, observation: Any) -> np.ndarray:
+        """This leaf's part of ``observation`` (one, or a batch), as an array."""
+        for key in self.path:
+            try:
+                observation = observation[key]
+            except (KeyError, IndexError, TypeError, ValueError):
+                raise ValueError(
+                    f"{self.name} is missing from the observation (its space is {self.space})"
+                ) from None
+        return np.asarray(observation)
+
+
+@dataclass(frozen=True, eq=False)
+class ObservationLayout:
+    """The leaves of an observation space in row order (Box, then MultiBinary, then index
+    leaves; the space's order within each run) and the sizes of the runs."""
+
+    space: spaces.Space
+    leaves: tuple[Leaf, ...]
+
+    @cached_property
+    def box_dim(self) -> int:
+        """Box values per row: the columns observation normalization covers."""
+        return sum(leaf.size for leaf in self.leaves if leaf.kind == "box")
+
+    @cached_property
+    def dense_dim(self) -> int:
+        """Box values and bits per row: the columns the encoder passes through."""
+        return sum(leaf.size for leaf in self.leaves if leaf.kind != "index")
+
+    @cached_property
+    def nvec(self) -> tuple[int, ...]:
+        """The number of values of each index column, in row order."""
+        return tuple(int(n) for leaf in self.leaves for n in leaf.nvec)
+
+    @cached_property
+    def raw_dim(self) -> int:
+        """The size of a stored row."""
+        return self.dense_dim + len(self.nvec)
+
+    @cached_property
+    def features_dim(self) -> int:
+        """The size of the encoder's features: dense columns, then one one-hot per index."""
+        return self.dense_dim + sum(self.nvec)
+
+    @cached_property
+    def is_box(self) -> bool:
+        """A plain Box space: rows are its observations flattened."""
+        return len(self.leaves) == 1 and self.leaves[0].path == () and self.leaves[0].kind == "box"
+
+    def write(self, observations: Any, out: np.ndarray) -> None:
+        """Store a batch of observations (a VectorEnv's: arrays with a leading batch axis,
+        nested as the space is) into the float32 rows ``out``, of shape (batch, raw_dim).
+        An index outside its space, or a part of the wrong size, is a one-line ValueError."""
+        if self.is_box:  # the hot path of every Box env: one copy, as before layouts
+            out[...] = np.asarray(observations).reshape(out.shape[0], -1)
+            return
+        self._store([leaf.value(observations) for leaf in self.leaves], out)
+
+    def flatten(self, observations: Any, batch: int) -> np.ndarray:
+        """A batch of ``batch`` observations as new float32 rows (see ``write``)."""
+        out = np.empty((batch, self.raw_dim), np.float32)
+        self.write(observations, out)
+        return out
+
+    def to_batch(self, observation: Any) -> tuple[np.ndarray, bool]:
+        """One observation or a batch of them (what ``predict`` takes) as float32 rows, and
+        whether it was one; a shape that is neither is a one-line ValueError."""
+        values = [leaf.value(observation) for leaf in self.leaves]
+        if all(v.shape == leaf.shape for v, leaf in zip(values, self.leaves, strict=True)):
+            out = np.empty((1, self.raw_dim), np.float32)
+            self._store([v[None] for v in values], out)
+            return out, True
+        for v, leaf in zip(values, self.leaves, strict=True):
+            if v.ndim == 0 or v.shape[1:] != leaf.shape:
+                name = "observation" if self.is_box else leaf.name
+                raise ValueError(
+                    f"{name} shape {v.shape} does not match {leaf.shape} or (batch, *{leaf.shape})"
+                )
+        batches = {v.shape[0] for v in values}
+        if len(batches) > 1:
+            raise ValueError(
+                f"the observation's parts have different batch sizes {sorted(batches)}"
+            )
+        out = np.empty((batches.pop(), self.raw_dim), np.float32)
+        self._store(values, out)
+        return out, False
+
+    def _store(self, values: list[np.ndarray], out: np.ndarray) -> None:
+        column = 0
+        for value, leaf in zip(values, self.leaves, strict=True):
+            if value.size != out.shape[0] * leaf.size:
+                raise ValueError(
+                    f"{leaf.name} has {value.size} values for {out.shape[0]} observations of "
+                    f"{leaf.space}"
+                )
+            rows = value.reshape(out.shape[0], leaf.size)
+            if leaf.kind == "index":
+                rows = rows - leaf.start
+                inside = (rows >= 0) & (rows < leaf.nvec)  # False for NaN too
+                if not inside.all():
+                    i, j = np.argwhere(~inside)[0]
+                    raise ValueError(
+                        f"{leaf.name} holds {rows[i, j] + leaf.start[j]}, outside {leaf.space}"
+                    )
+            out[:, column : column + leaf.size] = rows
+            column += leaf.size
+
+
+def observation_layout(space: spaces.Space) -> ObservationLayout:
+    """The layout of ``space``; a one-line ValueError for a space acrl cannot observe."""
+    leaves = list(_leaves(space, space, ()))
+    if not leaves:
+        raise ValueError(f"observation space {space} has nothing to observe")
+    leaves.sort(key=lambda leaf: KINDS.index(leaf.kind))  # stable: the space's order per run
+    return ObservationLayout(space, tuple(leaves))
+
+
+def _leaves(space: spaces.Space, root: spaces.Space, path: tuple[str | int, ...]) -> Iterator[Leaf]:
+    if isinstance(space, spaces.Dict):
+        for key, part in space.spaces.items():
+            yield from _leaves(part, root, (*path, key))
+    elif isinstance(space, spaces.Tuple):
+        for i, part in enumerate(space.spaces):
+            yield from _leaves(part, root, (*path, i))
+    elif isinstance(space, spaces.Box):
+        yield Leaf(path, space, "box", space.shape, math.prod(space.shape))
+    elif isinstance(space, spaces.MultiBinary):
+        yield Leaf(path, space, "bits", space.shape, math.prod(space.shape))
+    elif isinstance(space, spaces.Discrete | spaces.MultiDiscrete):
+        n = space.nvec if isinstance(space, spaces.MultiDiscrete) else space.n
+        nvec = np.asarray(n, np.int64).reshape(-1)
+        if nvec.max() > MAX_INDEX:
+            raise ValueError(
+                f"observation space {root} has a part of over {MAX_INDEX:,} values to one-hot"
+            )
+        start = np.asarray(space.start, np.int64).reshape(-1)
+        yield Leaf(path, space, "index", tuple(space.shape or ()), len(nvec), start, nvec)
+    else:
+        where = "" if space is root else f" (its part {space})"
+        raise ValueError(f"unsupported observation space {root}{where}: {SUPPORTED}")
