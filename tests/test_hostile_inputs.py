@@ -133,6 +133,7 @@ CLI_CASES = [
     # train --resume
     (["train", "--resume", "nowhere"], "is not a run directory written by `acrl train`"),
     (["train", "--resume", "run", "--seed", "3"], "drop --seed"),
+    (["train", "--resume", "run", "--seed", "0"], "drop --seed"),
     (["train", "--resume", "run", "CartPole-v1"], "drop an env id"),
     (["train", "--resume", "run", "--config", "bad/noenv.yml"], "drop --config"),
     (["train", "--resume", "list-config-run"], "is not a run directory"),

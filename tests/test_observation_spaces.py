@@ -312,3 +312,20 @@ def test_a2c_learns_a_task_that_needs_both_dict_keys(tmp_path):
     assert mean >= 9.5, f"mean return {mean}"
     score = cli_eval(model.save(tmp_path / "cue"), "--env-module", "tests.observation_envs")
     assert score >= 9.5
+
+
+def test_the_layout_does_not_depend_on_the_order_a_dict_was_built_in():
+    from collections import OrderedDict
+
+    from acrl.run.space_json import space_from_json, space_to_json
+
+    built = spaces.Dict(
+        OrderedDict([("b", spaces.Box(-1, 1, (2,))), ("a", spaces.Box(-1, 1, (1,)))])
+    )
+    read_back = space_from_json(json.loads(json.dumps(space_to_json(built))))
+    paths = [leaf.path for leaf in observation_layout(built).leaves]
+    assert paths == [leaf.path for leaf in observation_layout(read_back).leaves] == [("a",), ("b",)]
+    rows = observation_layout(built).flatten(
+        {"b": np.array([[0.5, -0.5]]), "a": np.array([[0.25]])}, 1
+    )
+    assert rows.tolist() == [[0.25, 0.5, -0.5]]

@@ -181,6 +181,29 @@ def test_a_symlinked_lock_file_is_refused(run, tmp_path):
     assert tree(run) == before and target.read_text() == "keep"
 
 
+def test_another_thread_of_the_same_process_is_refused(tmp_path):
+    import threading
+
+    from acrl.run.lock import RunLock
+
+    outcome = []
+
+    def second_writer():
+        try:
+            with RunLock(tmp_path):
+                outcome.append("took it")
+        except UserError as exc:
+            outcome.append(str(exc))
+
+    with RunLock(tmp_path), RunLock(tmp_path):  # the same thread again: one more hold
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join()
+        assert (tmp_path / ".acrl.lock").exists()
+    assert outcome == [f"run dir {tmp_path} is in use by another thread of this process"]
+    assert not (tmp_path / ".acrl.lock").exists()
+
+
 # deletion: only acrl's own files, never through a symlink
 
 

@@ -38,7 +38,6 @@ from acrl.learner.reports import RECENT_EPISODES
 from acrl.learner.seeding import set_random_seed
 from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
-from acrl.model.observations import observation_layout
 from acrl.model.policy import ActorCritic
 from acrl.run.bookkeeping import Bookkeeper, Callback, check_settings
 from acrl.run.lock import RunLock
@@ -105,7 +104,7 @@ class Agent:
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
         normalization = make_normalization(
-            observation_layout(self.observation_space).box_dim,
+            self.observation_space,
             config.normalize_obs,
             config.normalize_reward,
         )

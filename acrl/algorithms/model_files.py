@@ -17,7 +17,6 @@ from gymnasium import spaces
 from acrl.config.hyperparams import A2CConfig
 from acrl.errors import UserError, first_line
 from acrl.model.normalization import make_normalization
-from acrl.model.observations import observation_layout
 from acrl.model.policy import ActorCritic
 from acrl.run.model_checks import check_tensors, mismatch
 from acrl.run.model_file import optimizer_from_tensors, optimizer_to_tensors
@@ -48,7 +47,7 @@ def skeleton(
     every name, shape and dtype, and no memory."""
     with torch.device("meta"):
         normalization = make_normalization(
-            observation_layout(observation_space).box_dim,
+            observation_space,
             config.normalize_obs,
             config.normalize_reward,
         )

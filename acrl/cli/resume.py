@@ -41,18 +41,16 @@ def resume_one(args: argparse.Namespace) -> int:
     from acrl.run.run_files import resume_logs
 
     run_dir: Path = args.resume
-    given = [
-        flag for name, flag in FIXED_FLAGS.items() if getattr(args, name) not in (None, False, [])
-    ]
+    given = [flag for name, flag in FIXED_FLAGS.items() if _given(getattr(args, name))]
     if given:
         raise UserError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
-    config = read_run_config(run_dir)
-    try:
-        total = int(args.timesteps or config["n_timesteps"])
-    except (KeyError, TypeError, ValueError):
-        raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
+    read_run_config(run_dir)  # not a run directory: one line before anything is locked
     with RunLock(run_dir):
         config = read_run_config(run_dir)  # as it is now that no one else writes it
+        try:
+            total = int(args.timesteps or config["n_timesteps"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
         model, path = resume_point(run_dir, config, args)
         model.check_env()  # a module its env id names is imported only with --env-module
         if args.address is not None:
@@ -78,6 +76,11 @@ def resume_one(args: argparse.Namespace) -> int:
         return learn_and_save(
             model, run_dir, total - model.num_timesteps, cadence, args, reset_num_timesteps=False
         )
+
+
+def _given(value: Any) -> bool:
+    """Whether a flag was given on the command line (0 is given; None, False, [] are not)."""
+    return value is not None and value is not False and value != []
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:

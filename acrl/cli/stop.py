@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-from acrl.engines.signals import die_with_parent, watch_parent
+from acrl.engines.signals import end_with_parent
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PARENT_ENV = "ACRL_PARENT_PID"  # set by `acrl train --seeds` for each seed's process
@@ -36,6 +36,10 @@ class StopSignals:
     ) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        if self.received == signal.SIGTERM:
+            # the run is stopping and saves what it has: a repeated SIGTERM (a parent's death
+            # can signal once per thread it had) must not cut the last writes short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.received is not None and signum == signal.SIGINT:
@@ -68,8 +72,7 @@ def stop_with_parent() -> Iterator[None]:
     if not parent.isdigit():
         yield
         return
-    die_with_parent(signal.SIGTERM)
-    stop_watch = watch_parent(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    stop_watch = end_with_parent(int(parent), signal.SIGTERM)
     try:
         yield
     finally:

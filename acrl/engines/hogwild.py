@@ -14,7 +14,6 @@ workers to stop, then kills those that have not, each step bounded in time.
 
 from __future__ import annotations
 
-import math
 import os
 import queue as queue_lib
 import threading
@@ -27,8 +26,8 @@ import torch.multiprocessing as mp
 
 from acrl.engines.hogwild_memory import share_model_and_optimizer
 from acrl.engines.hogwild_worker import Shared, run_worker
-from acrl.engines.signals import STOP_GRACE_SECONDS, stop_handlers_restored
-from acrl.errors import UserError, WorkerError
+from acrl.engines.signals import STOP_GRACE_SECONDS, seconds_from_env, stop_handlers_restored
+from acrl.errors import WorkerError
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
 from acrl.learner.worker import WorkerSpec
 from acrl.model.policy import ActorCritic
@@ -37,18 +36,6 @@ SHUTDOWN_SECONDS = 2.0  # for workers to stop by themselves at the end, before a
 JOIN_SECONDS = 2.0  # for a killed worker to be reaped
 LIVENESS_SECONDS = 120.0  # default of ACRL_WORKER_TIMEOUT
 STARTUP_SECONDS = 120.0  # default of ACRL_WORKER_START_TIMEOUT: a start and a first update
-
-
-def seconds_from_env(name: str, default: float) -> float:
-    """A number of seconds > 0 from environment variable ``name`` (``default`` if unset)."""
-    text = os.environ.get(name, "")
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        value = math.nan
-    if not value > 0 or not math.isfinite(value):
-        raise UserError(f"{name} must be a number of seconds > 0, got {text!r}")
-    return value
 
 
 class HogwildEngine:
@@ -69,7 +56,6 @@ class HogwildEngine:
         self.liveness = seconds_from_env("ACRL_WORKER_TIMEOUT", LIVENESS_SECONDS)
         self.startup = seconds_from_env("ACRL_WORKER_START_TIMEOUT", STARTUP_SECONDS)
         self._stop_asked = False  # a signal: the shutdown waits for no worker
-        self.inbox: Inbox | None = None
 
     def run(self, spec: WorkerSpec, bookkeeping: Bookkeeping) -> np.ndarray:
         """Train; the advantages of every worker's last rollout."""
@@ -93,6 +79,7 @@ class HogwildEngine:
             )
             for rank in range(self.n_workers)
         ]
+        inbox: Inbox | None = None
         try:
             # SIGINT and SIGTERM ignored by the workers from their start, so that a signal
             # sent to the whole process group (Ctrl-C in a terminal, a container stop)
@@ -101,14 +88,15 @@ class HogwildEngine:
             with stop_handlers_restored(ignore=True):
                 for process in self.workers:
                     process.start()
-            self.inbox = inbox = Inbox(shared.queue)
+            inbox = Inbox(shared.queue)
             return self._monitor(shared, inbox, spec.end_timesteps, bookkeeping)
         except KeyboardInterrupt:  # a second Ctrl-C: no more waiting
             self._stop_asked = True
             raise
         finally:
             shared.stop.set()
-            self._shut_down_workers(shared, 0.0 if self._stop_asked else SHUTDOWN_SECONDS)
+            wait = 0.0 if self._stop_asked else SHUTDOWN_SECONDS
+            self._shut_down_workers(shared, inbox, wait)
 
     def _monitor(
         self, shared: Shared, inbox: Inbox, end: int, bookkeeping: Bookkeeping
@@ -133,6 +121,8 @@ class HogwildEngine:
                 kind, rank, *payload = message
                 if kind == "error":
                     raise WorkerError(f"worker {rank} failed: {payload[0]}")
+                if kind == "unreadable":
+                    raise WorkerError(f"a worker's message could not be read ({payload[0]})")
                 if kind == "done":
                     finished.add(rank)
                     advantages.append(payload[0])
@@ -184,7 +174,7 @@ class HogwildEngine:
         code = self.workers[dead[0]].exitcode
         raise WorkerError(f"worker {dead[0]} exited with code {code} without reporting an error")
 
-    def _shut_down_workers(self, shared: Shared, wait: float) -> None:
+    def _shut_down_workers(self, shared: Shared, inbox: Inbox | None, wait: float) -> None:
         """Stop every worker, kill any that does not stop, and leave no process behind: each
         step bounded in time, and a second signal only skips the wait."""
         started = [p for p in self.workers if p.pid is not None]
@@ -201,8 +191,8 @@ class HogwildEngine:
                     process.kill()  # SIGKILL ends a hung or a stopped (SIGSTOP) worker too
             for process in started:
                 process.join(timeout=JOIN_SECONDS)
-            if self.inbox is not None:
-                self.inbox.close()
+            if inbox is not None:
+                inbox.close()
             else:
                 shared.queue.cancel_join_thread()
                 shared.queue.close()
@@ -227,7 +217,8 @@ class Inbox:
         while True:
             try:
                 message = self.queue.get()
-            except Exception:  # a message cut by a killed writer, a closed queue
+            except Exception as exc:  # a message damaged by a killed writer, a closed queue
+                self.messages.put(("unreadable", None, f"{type(exc).__name__}: {exc}"))
                 return
             if message == self._END:
                 return

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from acrl.engines.hogwild_memory import SharedState, attach_shared_state, push_gradients
-from acrl.engines.signals import STOP_SIGNALS, die_with_parent, watch_parent
+from acrl.engines.signals import STOP_SIGNALS, end_with_parent
 from acrl.learner.optim import make_optimizer, optimizer_step
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
@@ -53,8 +53,7 @@ def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> 
     for signum in STOP_SIGNALS:  # the main process handles Ctrl-C and SIGTERM, then stops us
         signal.signal(signum, signal.SIG_IGN)
     # a main process that is gone (even by SIGKILL) leaves no worker behind, hung or not
-    die_with_parent(signal.SIGKILL)
-    watch_parent(parent_pid, lambda: os.kill(os.getpid(), signal.SIGKILL))  # if it died first
+    end_with_parent(parent_pid, signal.SIGKILL)
     shared.beats[rank] = time.monotonic()  # started: from now on the liveness time applies
     worker = None
     try:

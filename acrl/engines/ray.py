@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from acrl.engines.ray_worker import GradientReport, GradientWorker
-from acrl.engines.signals import STOP_GRACE_SECONDS, stop_handlers_restored
+from acrl.engines.signals import STOP_GRACE_SECONDS, seconds_from_env, stop_handlers_restored
 from acrl.errors import UserError, WorkerError
 from acrl.learner.optim import optimizer_step
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
@@ -172,7 +172,7 @@ class _Driver:
         self.pids: list[int] = []  # of each worker's process
         self.restarts = 0  # restarts seen so far, all workers
         self.stopping = False  # no more rollouts once set
-        self.stall_seconds = float(os.environ.get("ACRL_RAY_TIMEOUT", STALL_SECONDS))
+        self.stall_seconds = seconds_from_env("ACRL_RAY_TIMEOUT", STALL_SECONDS)
         self.last_report = time.monotonic()
         # A task under way when its worker dies is run again by the restarted worker, and
         # tasks sent while it restarts wait for it (-1: as long as restarts are left).

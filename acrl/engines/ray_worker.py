@@ -14,7 +14,6 @@ from acrl.learner.rollout import Rollout
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
 from acrl.model.normalization import make_normalization
-from acrl.model.observations import observation_layout
 
 
 @dataclass
@@ -58,7 +57,7 @@ class GradientWorker:
     def _set_up(self, seeds: tuple[int, int]) -> Worker:
         config = self.spec.config
         normalization = make_normalization(
-            observation_layout(self.spec.observation_space).box_dim,
+            self.spec.observation_space,
             config.normalize_obs,
             config.normalize_reward,
         )

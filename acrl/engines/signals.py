@@ -1,15 +1,19 @@
-"""The main thread's stop-signal handlers, kept or ignored while worker processes start, and
-a watch that ends a process whose parent is gone."""
+"""Signals and time limits of the engines: the main thread's stop-signal handlers, kept or
+ignored while worker processes start; ending a process whose parent is gone; the grace a stop
+gives; time limits read from the environment."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+
+from acrl.errors import UserError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -38,14 +42,27 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_GRACE_SECONDS = 0.5  # after a stop is asked (a signal): for the update under way
 
 
-def die_with_parent(signum: int) -> None:
+def die_with_parent(signum: int) -> bool:
     """On Linux, ask the kernel to send ``signum`` to this process when its parent ends, even
-    while this process is stopped or stuck in C code (elsewhere: nothing, watch_parent
-    alone)."""
+    while this process is stopped or stuck in C code; whether it could."""
     if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def end_with_parent(parent_pid: int, signum: int) -> Callable[[], None]:
+    """Have ``signum`` sent to this process, once, when ``parent_pid`` is no longer its
+    parent: by the kernel where it can (die_with_parent; at once if the parent is gone
+    already), else by a watch thread; the function returned stops the watch."""
+    if die_with_parent(signum):
+        if os.getppid() != parent_pid:  # it ended before the kernel was asked
+            os.kill(os.getpid(), signum)
+        return lambda: None
+    return watch_parent(parent_pid, lambda: os.kill(os.getpid(), signum))
 
 
 def watch_parent(
@@ -64,3 +81,15 @@ def watch_parent(
 
     threading.Thread(target=watch, name="acrl-parent-watch", daemon=True).start()
     return done.set
+
+
+def seconds_from_env(name: str, default: float) -> float:
+    """A number of seconds > 0 from environment variable ``name`` (``default`` if unset)."""
+    text = os.environ.get(name, "")
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = math.nan
+    if not value > 0 or not math.isfinite(value):
+        raise UserError(f"{name} must be a number of seconds > 0, got {text!r}")
+    return value

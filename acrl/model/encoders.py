@@ -41,13 +41,17 @@ class CombinedEncoder(nn.Module):
         nvec = layout.nvec
         self.offsets = [sum(nvec[:i]) for i in range(len(nvec))]  # of each one-hot block
         self.one_hot_dim = sum(nvec)
+        # a tensor per device, made once (not a buffer: buffers are state that engines copy)
+        self._offsets: dict[torch.device, Tensor] = {}
 
     def forward(self, obs: Tensor) -> Tensor:
         obs = obs.reshape(obs.shape[0], -1)
         dense = obs[:, : self.dense_dim]
         if not self.offsets:
             return dense
-        offsets = torch.as_tensor(self.offsets, device=obs.device)
+        offsets = self._offsets.get(obs.device)
+        if offsets is None:
+            offsets = self._offsets[obs.device] = torch.tensor(self.offsets, device=obs.device)
         columns = obs[:, self.dense_dim :].long() + offsets
         hot = obs.new_zeros((obs.shape[0], self.one_hot_dim)).scatter_(1, columns, 1.0)
         return torch.cat([dense, hot], dim=1)

@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from gymnasium import spaces
 from torch import Tensor, nn
+
+from acrl.model.observations import observation_layout
 
 
 class RunningMeanStd(nn.Module):
@@ -109,7 +112,7 @@ class Normalization(nn.Module):
         return (rewards / std).clamp(-self.clip, self.clip)
 
     def update_obs(self, obs: Tensor) -> None:
-        if self.obs_rms is not None and self.obs_rms.mean.numel() > 0:  # has Box columns
+        if self.obs_rms is not None:
             box = self.obs_rms.mean.shape[0]
             self.obs_rms.update(obs.reshape(-1, obs.shape[-1])[:, :box])
 
@@ -119,10 +122,11 @@ class Normalization(nn.Module):
 
 
 def make_normalization(
-    obs_dim: int, normalize_obs: bool, normalize_reward: bool
+    observation_space: spaces.Space, normalize_obs: bool, normalize_reward: bool
 ) -> Normalization | None:
-    """The statistics a policy carries, or None when neither option is on; ``obs_dim`` is
-    the Box values of an observation row (``ObservationLayout.box_dim``)."""
+    """The statistics a policy of ``observation_space`` carries (observations: its Box
+    values, ``ObservationLayout.box_dim``), or None when neither option is on."""
     if not (normalize_obs or normalize_reward):
         return None
-    return Normalization(obs_dim, normalize_obs, normalize_reward)
+    box_dim = observation_layout(observation_space).box_dim
+    return Normalization(box_dim, normalize_obs, normalize_reward)

@@ -115,7 +115,25 @@ class ObservationLayout:
 
     def to_batch(self, observation: Any) -> tuple[np.ndarray, bool]:
         """One observation or a batch of them (what ``predict`` takes) as float32 rows, and
-        whether it was one; a shape that is neither is a one-line ValueError."""
+        whether it was one; a shape that is neither is a one-line ValueError. A batch of a
+        Dict or Tuple space is a dict or tuple of arrays (as a VectorEnv returns), not a list
+        of observations."""
+        if self.is_box:  # predict's hot path: as before layouts
+            rows = np.asarray(observation, dtype=np.float32)
+            (leaf,) = self.leaves
+            if rows.shape == leaf.shape:
+                return rows.reshape(1, -1), True
+            if rows.ndim == 0 or rows.shape[1:] != leaf.shape:
+                raise ValueError(
+                    f"observation shape {rows.shape} does not match {leaf.shape} or "
+                    f"(batch, *{leaf.shape})"
+                )
+            return rows.reshape(rows.shape[0], -1), False
+        if isinstance(self.space, spaces.Tuple) and isinstance(observation, list):
+            raise ValueError(
+                "a batch of Tuple observations is a tuple of arrays, one per part (as a "
+                "VectorEnv returns), not a list of observations"
+            )
         values = [leaf.value(observation) for leaf in self.leaves]
         if all(v.shape == leaf.shape for v, leaf in zip(values, self.leaves, strict=True)):
             out = np.empty((1, self.raw_dim), np.float32)
@@ -168,8 +186,12 @@ def observation_layout(space: spaces.Space) -> ObservationLayout:
 
 def _leaves(space: spaces.Space, root: spaces.Space, path: tuple[str | int, ...]) -> Iterator[Leaf]:
     if isinstance(space, spaces.Dict):
-        for key, part in space.spaces.items():
-            yield from _leaves(part, root, (*path, key))
+        # sorted keys: the layout must not depend on the order a Dict was built in (a space
+        # read back from a model file is sorted, one built from an OrderedDict may not be)
+        for key in sorted(space.spaces):
+            if not isinstance(key, str):
+                raise ValueError(f"observation space {root} has a Dict key {key!r}: keys are str")
+            yield from _leaves(space.spaces[key], root, (*path, key))
     elif isinstance(space, spaces.Tuple):
         for i, part in enumerate(space.spaces):
             yield from _leaves(part, root, (*path, i))

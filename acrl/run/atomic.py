@@ -8,7 +8,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from acrl.run.model_file import fsync_dir
+# The process's umask, read once at import (reading it means setting it, for a moment: not
+# something to do while other threads create files).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -20,11 +23,21 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600: an ordinary file instead
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600: an ordinary file instead
         os.replace(tmp, path)  # a symlink at ``path`` is replaced, not written through
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

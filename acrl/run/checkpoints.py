@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from acrl.run.model_file import fsync_dir
+from acrl.run.atomic import fsync_dir
 from acrl.run.owned import CHECKPOINTS, checkpoint_name, checkpoints, real_subdir, remove
 
 

@@ -28,6 +28,7 @@ LOCK_NAME = ".acrl.lock"
 
 # real path of the run dir -> (lock file fd, holding thread, depth)
 _held: dict[Path, tuple[int, int, int]] = {}
+_held_guard = threading.Lock()  # threads of one process take and give back holds one at a time
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,12 @@ class RunLock:
 
 
 def acquire(run_dir: Path, key: Path) -> None:
+    """Take the lock of ``run_dir`` (see ``_acquire``)."""
+    with _held_guard:
+        _acquire(run_dir, key)
+
+
+def _acquire(run_dir: Path, key: Path) -> None:
     """Take the lock of ``run_dir`` (real path ``key``); again if this thread holds it (the
     CLI and the learn() it calls), never if another thread of this process does."""
     thread = threading.get_ident()
@@ -139,6 +146,12 @@ def acquire(run_dir: Path, key: Path) -> None:
 
 
 def release(key: Path) -> None:
+    """Give back one hold of a run dir's lock (see ``_release``)."""
+    with _held_guard:
+        _release(key)
+
+
+def _release(key: Path) -> None:
     """Give back one hold of the lock of the run dir whose real path is ``key``; the last
     one removes the lock file (if it can: a run dir made read-only keeps it, and the next
     writer takes it over)."""
@@ -159,7 +172,8 @@ def release(key: Path) -> None:
 
 def holds(run_dir: Path) -> bool:
     """Whether this thread holds ``run_dir``'s lock."""
-    held = _held.get(Path(run_dir).resolve())
+    with _held_guard:
+        held = _held.get(Path(run_dir).resolve())
     return held is not None and held[1] == threading.get_ident()
 
 

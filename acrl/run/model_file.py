@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from acrl.errors import UserError
+from acrl.run.atomic import write_atomic
 
 FORMAT = "acrl-model"
 FORMAT_VERSION = 2
@@ -54,34 +54,8 @@ def write_model(
     # Copies: parameters are views of one vector, and safetensors refuses shared storage.
     contiguous = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in tensors.items()}
     header[DIGEST] = digest(header, contiguous)
-    data = save(contiguous, metadata=header)  # in memory: no temp file of safetensors' own
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a model file is an ordinary file
-        os.replace(tmp, target)
-        fsync_dir(target.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(target, save(contiguous, metadata=header))  # no temp file of safetensors'
     return target
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def digest(header: Mapping[str, str], tensors: Mapping[str, torch.Tensor]) -> str:
