@@ -163,7 +163,9 @@ def test_normalization_covers_the_box_parts_only():
 def test_normalization_without_box_parts_changes_nothing():
     norm = Normalization(0, normalize_obs=True, normalize_reward=False)
     rows = torch.tensor([[1.0, 2.0]])
-    norm.update_obs(rows)
+    count = float(norm.obs_rms.count)
+    norm.update_obs(rows)  # no Box columns: no statistics to move (and no empty reduction)
+    assert float(norm.obs_rms.count) == count
     assert norm.normalize_obs(rows).tolist() == [[1.0, 2.0]]
 
 

@@ -112,7 +112,7 @@ class Normalization(nn.Module):
         return (rewards / std).clamp(-self.clip, self.clip)
 
     def update_obs(self, obs: Tensor) -> None:
-        if self.obs_rms is not None:
+        if self.obs_rms is not None and self.obs_rms.mean.numel() > 0:  # no Box part: nothing
             box = self.obs_rms.mean.shape[0]
             self.obs_rms.update(obs.reshape(-1, obs.shape[-1])[:, :box])
 
