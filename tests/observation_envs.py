@@ -10,6 +10,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from tests.envs import CounterEnv
+
 
 class CueEnv(gym.Env):
     """Observation {"cue": 0 or 1, "pos": x in [-1, 1]}; the rewarded action (1 point) is
@@ -41,36 +43,22 @@ class CueEnv(gym.Env):
         return self._obs(), reward, False, False, {}
 
 
-class DictCounterEnv(gym.Env):
-    """Observation {"episode": [e], "t": t} (Box and Discrete); reward 1 + t + 10 e. Episodes
-    end only by a TimeLimit, so the final observation {"episode": [e], "t": length} is known."""
-
-    metadata = {"render_modes": []}
+class DictCounterEnv(CounterEnv):
+    """CounterEnv's counter as {"episode": [e], "t": t} (Box and Discrete); reward 1 + t + 10 e.
+    Episodes end only by a TimeLimit, so the final observation {"episode": [e], "t": length}
+    is known."""
 
     def __init__(self) -> None:
+        super().__init__(terminate=False)
         self.observation_space = spaces.Dict(
             {
                 "episode": spaces.Box(0.0, 1e6, shape=(1,), dtype=np.float32),
                 "t": spaces.Discrete(8),
             }
         )
-        self.action_space = spaces.Discrete(2)
-        self.episode = -1
-        self.t = 0
 
     def _obs(self) -> dict:
         return {"episode": np.array([self.episode], dtype=np.float32), "t": self.t}
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.episode += 1
-        self.t = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        reward = 1.0 + self.t + 10.0 * self.episode
-        self.t += 1
-        return self._obs(), reward, False, False, {}
 
 
 class NestedTupleEnv(gym.Env):
