@@ -170,13 +170,6 @@ def _release(key: Path) -> None:
         os.close(fd)
 
 
-def holds(run_dir: Path) -> bool:
-    """Whether this thread holds ``run_dir``'s lock."""
-    with _held_guard:
-        held = _held.get(Path(run_dir).resolve())
-    return held is not None and held[1] == threading.get_ident()
-
-
 def _same_file(fd: int, path: Path) -> bool:
     try:
         st = os.stat(path, follow_symlinks=False)
