@@ -8,6 +8,7 @@ import a3c
 import cartpole
 import lunarlander
 import scale
+import spaces
 import torch
 from common import print_table
 
@@ -21,7 +22,7 @@ def main() -> None:
         f"{platform.machine()}, {torch.get_num_threads()} torch threads by default\n"
     )
     results = []
-    for module in (cartpole, scale, lunarlander, a3c):
+    for module in (cartpole, scale, lunarlander, a3c, spaces):
         print(f"== {module.__name__}")
         results += module.main()
         print()

@@ -1,10 +1,11 @@
 """MultiDiscrete and MultiBinary actions: the maths of their heads against torch.distributions,
-the actions they hand the env, the backends' choice, learning, persistence, the CLI and A3C;
-every other action space refused in one line."""
+the actions they hand the env (a Discrete space's start too), the backends' choice, learning,
+persistence, the CLI and A3C; every other action space refused in one line."""
 
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -104,6 +105,35 @@ def test_actions_go_to_the_env_in_its_shape_dtype_and_start():
     assert space.contains(out[0])
 
 
+class _ShiftedDiscreteEnv(gym.Env):
+    """Actions Discrete(3, start=-1); ``step`` refuses any action outside the space."""
+
+    observation_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+    action_space = spaces.Discrete(3, start=-1)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(action), action
+        return np.full(2, float(action) / 2, np.float32), float(action), False, False, {}
+
+
+def test_discrete_actions_with_a_start_go_to_the_env_shifted(tmp_path):
+    dist = make_distribution(spaces.Discrete(3, start=-1))
+    assert dist.param_dim == 3 and dist.to_env(np.array([0, 1, 2])).tolist() == [-1, 0, 1]
+    model = A2C("MlpPolicy", _ShiftedDiscreteEnv(), n_steps=4, seed=0)
+    model.learn(40)  # every action reached the env's step, inside its space
+    obs = np.random.default_rng(0).uniform(-1, 1, (64, 2)).astype(np.float32)
+    actions, _ = model.predict(obs)
+    assert set(actions.tolist()) <= {-1, 0, 1}
+    loaded = A2C.load(model.save(tmp_path / "shifted.acrl"))
+    assert loaded.action_space == spaces.Discrete(3, start=-1)
+    mode = model.predict(obs, deterministic=True)[0]
+    assert np.array_equal(loaded.predict(obs, deterministic=True)[0], mode)
+
+
 @pytest.mark.parametrize(
     "space, params", [(spaces.MultiDiscrete([3, 4]), 7), (spaces.MultiBinary(4), 4)]
 )
@@ -157,21 +187,12 @@ def test_the_rollout_stores_the_heads_actions(env_id, width):
 
 
 # ---- backends ----------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "env_id, gap",
-    [
-        (MD_ENV, "MultiDiscrete actions (the MultiCategorical head)"),
-        (MB_ENV, "MultiBinary actions (the Bernoulli head)"),
-    ],
-)
-def test_numpy_does_not_claim_these_heads(env_id, gap):
+@pytest.mark.parametrize("env_id", [MD_ENV, MB_ENV])
+def test_numpy_covers_these_heads(env_id):
+    """Acting and gradients are checked against torch in test_backends.py."""
     model = A2C("MlpPolicy", make_vec_env(env_id, 2, seed=0), seed=0, device="cpu")
-    assert model.compute.backend == "torch"
-    assert model.compute.reason == f"auto: numpy does not cover {gap}"
-    with pytest.raises(ValueError) as info:
-        A2C("MlpPolicy", make_vec_env(env_id, 2), backend="numpy", device="cpu")
-    message = str(info.value)
-    assert "\n" not in message and f"backend 'numpy' does not cover this model: {gap}" in message
+    assert model.compute.backend == "numpy"
+    assert model.compute.reason == "auto: an MLP on the CPU, 10 transitions per update"
 
 
 # ---- learning ----------------------------------------------------------------------------
@@ -270,7 +291,7 @@ def test_a3c_workers_build_and_train_these_heads():
     """The workers rebuild the policy from the spaces (one head: a process start each)."""
     model = A3C("MlpPolicy", f"tests.action_envs:{MD_ENV}", n_workers=2, n_envs=2, seed=0)
     model.learn(800)
-    assert model.num_timesteps >= 800 and model.compute.backend == "torch"
+    assert model.num_timesteps >= 800 and model.compute.backend == "numpy"
     obs = np.zeros((3, *model.observation_space.shape), np.float32)
     actions, _ = model.predict(obs)
     assert actions.shape == (3, 2) and all(model.action_space.contains(a) for a in actions)

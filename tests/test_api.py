@@ -48,7 +48,9 @@ def test_bad_hyperparameters_raise_value_error_naming_them(kwargs, name):
 def test_unknown_env_and_policy():
     with pytest.raises(UserError, match="unknown environment id 'NoSuchEnv-v0'"):
         A2C("MlpPolicy", "NoSuchEnv-v0")
-    with pytest.raises(ValueError, match="policy must be one of MlpPolicy"):
+    with pytest.raises(ValueError, match="policy must be one of auto, MlpPolicy, CnnPolicy"):
+        A2C("LstmPolicy", "CartPole-v1")
+    with pytest.raises(ValueError, match="CnnPolicy is for image observations"):
         A2C("CnnPolicy", "CartPole-v1")
 
 

@@ -31,6 +31,13 @@ CONFIGS = [
     ("Pendulum-v1", {"policy_kwargs": {"log_std_init": -1.0, "activation_fn": "relu"}}),
     ("MountainCarContinuous-v0", {"normalize_advantage": True, "normalize_obs": True}),
     ("Pendulum-v1", {"use_sde": True, "policy_kwargs": {"log_std_init": -1.0}}),
+    # observations other than a Box: one-hot indices, bits and Box values (normalized)
+    ("Taxi-v4", {"gae_lambda": 0.95}),
+    ("Blackjack-v1", {}),  # a Tuple of Discretes
+    ("tests.observation_envs:acrl-tests/NestedTuple-v0", {"normalize_obs": True}),
+    # MultiDiscrete and MultiBinary heads
+    ("tests.action_envs:acrl-tests/MultiDiscreteTarget-v0", {}),
+    ("tests.action_envs:acrl-tests/MultiBinaryPattern-v0", {"normalize_advantage": True}),
     (
         "Pendulum-v1",
         {
@@ -100,7 +107,16 @@ def test_both_backends_give_the_same_update_and_statistics():
         assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+@pytest.mark.parametrize(
+    "env_id",
+    [
+        "CartPole-v1",
+        "Pendulum-v1",
+        "Taxi-v4",
+        "tests.action_envs:acrl-tests/MultiDiscreteTarget-v0",
+        "tests.action_envs:acrl-tests/MultiBinaryPattern-v0",
+    ],
+)
 def test_both_backends_collect_the_same_rollout_from_the_same_seed(env_id):
     def rollouts(backend):
         model = A2C("MlpPolicy", env_id, n_envs=3, n_steps=7, seed=5, backend=backend)

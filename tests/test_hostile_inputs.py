@@ -23,7 +23,10 @@ from acrl.errors import UserError
 from acrl.run.model_file import read_model, write_model
 from tests.test_cli import acrl_argv
 
+PIXELS = "tests.image_envs:acrl-tests/PixelSide-v0"
+EXTRACTOR = "policy_kwargs.features_extractor_class"
 MARKER = "PWNED"  # what every payload below would create if anything executed it
+TIME_AWARE = "gymnasium.wrappers:TimeAwareObservation"
 
 BAD_YAML = {
     "list.yml": "- env_id\n- CartPole-v1\n",
@@ -118,6 +121,27 @@ CLI_CASES = [
         "makes a network of 20,001,500,005 parameters",
     ),
     (["train", "acrl-tests/FailingInit-v0"], "env 'acrl-tests/FailingInit-v0' failed to start"),
+    # train: env wrappers and env packages
+    (["train", "CartPole-v1", "--set", "env_wrapper=[5]"], "env_wrapper entries are"),
+    (["train", "CartPole-v1", "--set", "env_wrapper=no_class"], 'is not "module:Class"'),
+    (["train", "CartPole-v1", "--set", "env_wrapper=nosuchmod:W"], "nosuchmod: cannot import"),
+    (
+        ["train", "CartPole-v1", "--set", "env_wrapper=gymnasium.wrappers:NoSuchWrapper"],
+        "has no gymnasium.Wrapper named NoSuchWrapper",
+    ),
+    (["train", "CartPole-v1", "--set", "env_wrapper=os:system"], "no gymnasium.Wrapper named"),
+    (
+        ["train", "CartPole-v1", "--set", f"env_wrapper={{{TIME_AWARE}: {{bogus: 1}}}}"],
+        "failed to wrap the env: TypeError",
+    ),
+    (["train", "CartPole-v1", "--set", "frame_stack=0"], "frame_stack must be an integer in"),
+    (["train", "CartPole-v1", "--set", "frame_stack=x"], "frame_stack must be an integer in"),
+    (
+        ["train", "CartPole-v1", "--set", "frame_stack=2", "--set", "vectorization=native"],
+        "a native vector env takes no env wrappers",
+    ),
+    (["train", "CartPole-v1", "--set", "env_packages=[nopkg]"], "env_packages nopkg: cannot"),
+    (["train", "CartPole-v1", "--set", "env_packages={a: b}"], "env_packages must be a list"),
     (["train", "tests.action_envs:acrl-tests/TupleAction-v0"], "unsupported action space Tuple("),
     # train: YAML config files
     (["train", "--config", "bad/list.yml"], "must be a mapping of settings, not list"),
@@ -159,6 +183,14 @@ CLI_CASES = [
     (["eval", "bad/module-env.acrl", "--env-module", "no_such_module"], "cannot import it"),
     (["eval", "bad/make-vec-kwargs.acrl"], "env_kwargs.wrappers, an argument of"),
     (["video", "bad/module-env.acrl"], "pass --env-module pwnedpkg"),
+    (["eval", "bad/other-wrappers.acrl"], "does not match the model's Box("),
+    (["video", "bad/other-wrappers.acrl"], "does not match the model's Box("),
+    (["eval", "bad/user-wrapper.acrl"], "pass --env-module pwnedpkg"),
+    (["video", "bad/user-wrapper.acrl"], "pass --env-module pwnedpkg"),
+    (["eval", "bad/os-wrapper.acrl"], "has no gymnasium.Wrapper named system"),
+    (["eval", "bad/video-wrapper.acrl"], "writes video files"),
+    (["video", "bad/unbuildable-wrapper.acrl"], "cannot be rebuilt from its spec"),
+    (["eval", "bad/damaged-wrappers.acrl"], "env_wrappers in the metadata is not a list"),
     (["video", "bad/unregistered.acrl"], "names env 'NoSuchEnv-v0', which is not registered"),
     (["video", "bad/human.acrl"], "sets env_kwargs.render_mode to 'human'"),
     (["video", "bad/torch-pickle.acrl"], "is not an acrl model file"),
@@ -171,6 +203,21 @@ CLI_CASES = [
     (["plot", "run", "--policy-slice", "--range=1:0,0:1"], "LOW < HIGH"),
     (["plot", "run", "--policy-slice", "--resolution", "100000"], "lower --resolution"),
     (["plot", "bad/module-env.acrl", "--policy-slice"], "needs module 'pwnedpkg' imported"),
+    # images and features extractors
+    (["train", PIXELS, "--set", "policy=MlpPolicy"], "holds images: use policy 'CnnPolicy'"),
+    (["train", "CartPole-v1", "--set", "policy=CnnPolicy"], "CnnPolicy is for image observations"),
+    (["train", "tests.image_envs:acrl-tests/PixelCube-v0"], "set policy_kwargs.image_channels"),
+    (["train", PIXELS, "--set", f"{EXTRACTOR}=NatureCNN"], "NatureCNN needs images of at least"),
+    (["train", PIXELS, "--set", f"{EXTRACTOR}=nosuch.nets:Net"], "importing nosuch.nets failed"),
+    (["train", PIXELS, "--set", f"{EXTRACTOR}=os:getcwd"], "is not a torch module class"),
+    (["train", PIXELS, "--set", f"{EXTRACTOR}=big net"], "features_extractor_class must be"),
+    (["train", PIXELS, "--set", f"{EXTRACTOR}=tests.user_extractors:WrongSize"], "returned (1, 3)"),
+    (
+        ["train", PIXELS, "--set", "policy_kwargs.features_extractor_kwargs={depth: 3}"],
+        "features_extractor_kwargs of SmallCNN: unknown ['depth']",
+    ),
+    (["train", PIXELS, "--set", "policy_kwargs.image_channels=sideways"], "image_channels must"),
+    (["eval", "bad/user-extractor.acrl"], "pass --env-module pwnedpkg"),
     (["frobnicate"], "invalid choice"),
 ]
 
@@ -184,6 +231,8 @@ API_CASES = [
     ("A2C.load(ws / 'bad' / 'module-env.acrl').make_env()", "needs module 'pwnedpkg'"),
     ("A2C.load(ws / 'bad' / 'module-env.acrl').learn(100)", "needs module 'pwnedpkg'"),
     ("A2C('MlpPolicy', 'CartPole-v1', n_steps=10**11)", "lower n_steps or n_envs"),
+    ("A2C('MlpPolicy', 'CartPole-v1', frame_stack=0)", "frame_stack must be an integer"),
+    ("A2C.load(ws / 'bad' / 'user-wrapper.acrl').make_env()", "pass --env-module pwnedpkg"),
     ("A2C('MlpPolicy', 'CartPole-v1', policy_kwargs={'net_arch': [10**5] * 2})", "parameters"),
 ]
 
@@ -227,6 +276,24 @@ def _write_bad_models(ws: Path) -> None:
     _rewrite_meta(ws, "unregistered.acrl", env_id="NoSuchEnv-v0")
     _rewrite_meta(ws, "human.acrl", env_kwargs={"render_mode": "human"})
     _rewrite_meta(ws, "make-vec-kwargs.acrl", env_kwargs={"wrappers": ["os.system"]})
+    # env wrappers: other observations than the model's, a module of the user's (pwnedpkg),
+    # a function, a wrapper that writes files, one recorded without its arguments
+    wrapper = {"entry_point": TIME_AWARE, "kwargs": {}, "problem": None}
+    _rewrite_meta(ws, "other-wrappers.acrl", env_wrappers=[wrapper])
+    user = {**wrapper, "entry_point": "pwnedpkg:Wrapper"}
+    _rewrite_meta(ws, "user-wrapper.acrl", env_wrappers=[user])
+    _rewrite_meta(ws, "os-wrapper.acrl", env_wrappers=[{**wrapper, "entry_point": "os:system"}])
+    video = {**wrapper, "entry_point": "gymnasium.wrappers:RecordVideo"}
+    video["kwargs"] = {"video_folder": MARKER}
+    _rewrite_meta(ws, "video-wrapper.acrl", env_wrappers=[video])
+    unbuildable = {**wrapper, "kwargs": None, "problem": "it does not record its arguments"}
+    _rewrite_meta(ws, "unbuildable-wrapper.acrl", env_wrappers=[unbuildable])
+    _rewrite_meta(ws, "damaged-wrappers.acrl", env_wrappers=TIME_AWARE)
+    # a features extractor of a module of the user's (pwnedpkg): never imported by a file
+    tensors, meta = read_model(ws / "run" / "model.acrl")
+    kwargs = {**meta["config"]["policy_kwargs"], "features_extractor_class": "pwnedpkg:Net"}
+    config = {**meta["config"], "policy_kwargs": kwargs}
+    write_model(ws / "bad" / "user-extractor", tensors, {**meta, "config": config})
 
 
 def _rewrite_meta(ws: Path, name: str, **changes) -> None:

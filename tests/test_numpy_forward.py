@@ -58,6 +58,39 @@ def test_numpy_acting_matches_torch(name, normalize, action_space):
     assert actions.shape == tuple(actions_t.shape) and values.dtype == np.float32
 
 
+MIXED = spaces.Dict(
+    {
+        "pos": spaces.Box(-5.0, 5.0, (2,), np.float32),
+        "door": spaces.Discrete(3, start=1),
+        "keys": spaces.MultiDiscrete([2, 4]),
+        "lights": spaces.MultiBinary(2),
+    }
+)
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["raw", "normalized"])
+def test_numpy_acting_matches_torch_on_one_hot_features(normalize):
+    """Box values (normalized), bits and one-hot indices, as the CombinedEncoder makes them."""
+    torch.manual_seed(0)
+    normalization = Normalization(2, True, False) if normalize else None
+    policy = ActorCritic(MIXED, DISCRETE, PolicyConfig(), normalization)
+    FlatParameters(policy)
+    if normalize:
+        policy.normalization.obs_rms.update(torch.randn(500, 2, dtype=torch.float64) * 3 + 1)
+    observations = {key: np.stack([MIXED[key].sample() for _ in range(16)]) for key in MIXED}
+    rows, _ = policy.encoder.layout.to_batch(observations)
+    fast = NumpyForward(policy)
+    with torch.inference_mode():
+        features = policy.encode(torch.from_numpy(rows)).numpy()
+        torch.manual_seed(7)
+        actions_t = policy.act(torch.from_numpy(rows))
+        values_t = policy.value(torch.from_numpy(rows))
+    np.testing.assert_allclose(fast.prepare(rows), features, rtol=1e-6, atol=1e-6)
+    torch.manual_seed(7)
+    assert np.array_equal(fast.act(rows), actions_t.numpy())
+    np.testing.assert_allclose(fast.value(rows), values_t.numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_categorical_samples_follow_the_policy():
     policy = make_policy(CONFIGS["twin tanh"], DISCRETE)
     with torch.no_grad():

@@ -212,12 +212,12 @@ def test_predict_takes_one_dict_observation_or_a_batch():
         model.predict({"cue": 0, "pos": np.zeros(2)})
 
 
-def test_numpy_backend_covers_box_observations_only():
-    policy = ActorCritic(spaces.Discrete(16), spaces.Discrete(4))
-    auto = choose_compute("auto", policy, 64)
-    assert auto.backend == "torch" and "Discrete observations" in auto.reason
-    with pytest.raises(ValueError, match="does not cover this model: Discrete observations"):
-        choose_compute("numpy", policy, 64)
+def test_numpy_backend_covers_every_vector_observation():
+    """The one-hot encoder has no parameters: NumPy builds the same features (acting and
+    gradients are checked against torch in test_numpy_forward.py and test_backends.py)."""
+    for space in (spaces.Discrete(16), DictCounterEnv().observation_space):
+        policy = ActorCritic(space, spaces.Discrete(4))
+        assert choose_compute("auto", policy, 64).backend == "numpy"
     box = ActorCritic(spaces.Box(-1, 1, shape=(3,)), spaces.Discrete(2))
     assert choose_compute("auto", box, 64).backend == "numpy"
 

@@ -63,7 +63,6 @@ def test_gaussian_clips_only_on_the_way_to_the_env():
     [
         (spaces.Tuple((spaces.Discrete(2), spaces.Discrete(3))), "unsupported action space"),
         (spaces.Box(-1, 1, shape=(2, 2)), "1-D"),
-        (spaces.Discrete(3, start=1), "start at 0"),
     ],
 )
 def test_unsupported_action_spaces_are_named(space, match):

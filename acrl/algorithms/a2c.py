@@ -20,6 +20,7 @@ from gymnasium.vector import VectorEnv
 from acrl.algorithms.base import Agent
 from acrl.algorithms.construction import config_from
 from acrl.config.hyperparams import ADAM_BETAS
+from acrl.config.wrappers import wrapper_stack
 from acrl.engines.sync import GradientSync, SyncEngine
 from acrl.learner.backends import make_backend
 from acrl.learner.rollout import RolloutCollector
@@ -32,6 +33,10 @@ class A2C(Agent):
 
     ``env`` is an env id (``n_envs`` copies are made with ``make_vec_env``), a
     Gymnasium VectorEnv, or a single Env. ``log_dir`` receives ``metrics.csv``.
+    ``env_wrapper`` ("module:Class", {"module:Class": {kwargs}} or a list of those, as in
+    rl-baselines3-zoo) and ``frame_stack`` wrap each env made from an env id; the wrappers
+    of an env passed in are read from what Gymnasium records of them. Either way they are
+    saved with the model, so that ``make_env`` rebuilds the same env.
     """
 
     algo = "a2c"
@@ -65,8 +70,16 @@ class A2C(Agent):
         vectorization: str = "auto",
         log_dir: str | Path | None = None,
         threads: int | str = "auto",
+        env_wrapper: Any = None,
+        frame_stack: int | None = None,
     ) -> None:
         config = config_from(locals())
+        self.env_wrappers = wrapper_stack(env_wrapper, frame_stack)
+        if self.env_wrappers and not isinstance(env, str):
+            raise ValueError(
+                "env_wrapper and frame_stack wrap the envs made from an env id: wrap an env "
+                "that you pass yourself (its wrappers are recorded)"
+            )
         super().__init__(
             policy,
             env,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ from acrl.algorithms.base import Agent
 from acrl.algorithms.construction import config_from
 from acrl.config.hyperparams import ADAM_BETAS
 from acrl.config.runs import RUNTIMES
+from acrl.config.wrappers import wrapper_stack
 from acrl.engines.hogwild import HogwildEngine
 from acrl.engines.ray import RAY_MISSING, RayEngine
 from acrl.envs import make_vec_env
@@ -81,6 +83,8 @@ class A3C(Agent):
         vectorization: str = "auto",
         log_dir: str | Path | None = None,
         threads: int | str = "auto",
+        env_wrapper: Any = None,
+        frame_stack: int | None = None,
     ) -> None:
         if not isinstance(env, str):
             raise ValueError("A3C needs an env id: each worker process makes its own envs")
@@ -93,7 +97,10 @@ class A3C(Agent):
             )
             backend, runtime = "auto", backend
         config = config_from(locals())
-        probe = make_vec_env(env, 1, env_kwargs=env_kwargs, vectorization=vectorization)
+        self.env_wrappers = wrapper_stack(env_wrapper, frame_stack)
+        probe = make_vec_env(
+            env, 1, env_kwargs=env_kwargs, vectorization=vectorization, wrappers=self.env_wrappers
+        )
         spaces = probe.single_observation_space, probe.single_action_space
         probe.close()
         super().__init__(
@@ -202,6 +209,10 @@ class A3C(Agent):
             start_timesteps=self.num_timesteps,
             total_timesteps=end - self.num_timesteps,
             seeds=worker_seeds(self.seed, self.num_updates, self.n_workers),
+            wrappers=self.env_wrappers,
+            # the run's env_packages that this process imported (the user's act): each
+            # worker imports them too, to find the env they register
+            env_packages=tuple(m for m in self.env_packages if m in sys.modules),
         )
         if self.runtime == "ray":
             engine = RayEngine(

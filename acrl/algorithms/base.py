@@ -25,17 +25,28 @@ from acrl.algorithms.construction import (
     check_n_envs,
     check_sizes,
     resolve_device,
+    with_image_defaults,
 )
 from acrl.algorithms.model_files import contents, restore
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import POLICIES
-from acrl.envs import as_vector_env, check_named_env, check_spaces, make_vec_env
+from acrl.config.wrappers import EnvWrapper, parse_env_packages, wrappers_from_json
+from acrl.envs import (
+    as_vector_env,
+    check_env_spaces,
+    check_named_env,
+    check_spaces,
+    make_vec_env,
+    wrapper_classes,
+    wrappers_of,
+)
 from acrl.errors import NonFiniteError, UserError, first_line
 from acrl.learner.backends import Compute, choose_compute, torch_threads
 from acrl.learner.optim import make_optimizer
 from acrl.learner.reports import RECENT_EPISODES
 from acrl.learner.seeding import set_random_seed
+from acrl.model.encoders import check_policy_name
 from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
 from acrl.model.policy import ActorCritic
@@ -54,6 +65,11 @@ class Agent:
 
     algo: ClassVar[str] = ""
     default_device: ClassVar[str] = "auto"
+    # the wrappers around each env (innermost first), set by an engine's constructor, read
+    # from a wrapped env, or from a model file; and the modules that the run imported to
+    # register its env (named in messages, never imported because a file names them)
+    env_wrappers: tuple[EnvWrapper, ...] = ()
+    env_packages: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -70,7 +86,10 @@ class Agent:
         action_space: gym.Space | None = None,
         seed_rngs: bool = True,
         threads: int | str = "auto",
+        may_import: bool = True,
     ) -> None:
+        """``may_import``: a features extractor named by ``config`` may be imported (the
+        user named it); False when a model file names it (acrl.model.extractors)."""
         if policy not in POLICIES:
             raise ValueError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
         check_n_envs(n_envs)  # before any env is made
@@ -93,14 +112,11 @@ class Agent:
             action_space = self.env.single_action_space
         if observation_space is None or action_space is None:
             raise ValueError("a model needs an env, or its observation and action spaces")
-        if policy == "MultiInputPolicy" and not isinstance(observation_space, gym.spaces.Dict):
-            raise ValueError(
-                f"MultiInputPolicy is for Dict observation spaces, not {observation_space}: "
-                "use MlpPolicy"
-            )
+        check_policy_name(policy, observation_space)
+        config = self.config = with_image_defaults(config, observation_space)
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
-        check_sizes(config, n_envs, observation_space, action_space)  # before allocating
+        check_sizes(config, n_envs, observation_space, action_space, may_import)
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
         normalization = make_normalization(
@@ -110,7 +126,11 @@ class Agent:
         )
         with torch_threads(1):  # orthogonal init's QR rounds differently on more threads
             self.policy = ActorCritic(
-                self.observation_space, self.action_space, config.policy_config, normalization
+                self.observation_space,
+                self.action_space,
+                config.policy_config,
+                normalization,
+                may_import,
             )
         self.policy.to(self.device)
         self.params = FlatParameters(self.policy)
@@ -140,6 +160,7 @@ class Agent:
                 env_kwargs=self.env_kwargs,
                 vectorization=self.vectorization,
                 named_by=named_by,
+                wrappers=self.env_wrappers,
             )
             self.env_id = env
         else:
@@ -148,6 +169,7 @@ class Agent:
             if spec is not None:
                 self.env_id = spec.id
                 self.env_kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VEC_SPEC_KEYS}
+            self.env_wrappers = wrappers_of(env)  # what Gymnasium records of them
             self.n_envs = self.env.num_envs
 
     def set_env(self, env: str | gym.Env | VectorEnv) -> None:
@@ -167,24 +189,32 @@ class Agent:
         """A fresh VectorEnv of the env this model was trained on (see ``check_env``)."""
         self.check_env()
         assert self.env_id is not None
-        return make_vec_env(
+        named_by = None if self.loaded_from is None else str(self.loaded_from)
+        env = make_vec_env(
             self.env_id,
             n_envs,
             seed=seed,
             env_kwargs=self.env_kwargs,
             vectorization=self.vectorization,
-            named_by=None if self.loaded_from is None else str(self.loaded_from),
+            named_by=named_by,
+            wrappers=self.env_wrappers,
         )
+        # a wrapper that changed since, an env of another version: one line
+        check_env_spaces(env, self.observation_space, self.action_space, named_by or "the model")
+        return env
 
     def check_env(self) -> None:
         """Raise a one-line UserError unless this model's env can be made here. The env of a
         loaded model must be made without importing anything its file names: its id
         registered, the module of a "module:EnvId" id imported already (by the user), its
-        env_kwargs the env's own. Nothing is made."""
+        env_kwargs the env's own, each wrapper rebuildable (acrl.envs.wrappers). Nothing is
+        made."""
         if self.env_id is None:
             raise UserError("this model does not know its environment id; pass an env")
         if self.loaded_from is not None:  # else the user's own id, checked when it was given
-            check_named_env(self.env_id, self.env_kwargs, str(self.loaded_from))
+            named_by = str(self.loaded_from)
+            check_named_env(self.env_id, self.env_kwargs, named_by, self.env_packages)
+            wrapper_classes(self.env_wrappers, named_by)
 
     def _named_by(self, env_id: object) -> str:
         """Who named ``env_id`` (given to set_env), for messages: this model's file, or the
@@ -315,6 +345,8 @@ class Agent:
             "seed": self.seed,
             "env_id": self.env_id,
             "env_kwargs": self.env_kwargs,
+            "env_wrappers": [w.to_json() for w in self.env_wrappers],
+            "env_packages": list(self.env_packages),
             "vectorization": self.vectorization,
             "observation_space": space_to_json(self.observation_space),
             "action_space": space_to_json(self.action_space),
@@ -356,6 +388,8 @@ class Agent:
             )
         try:
             model = restore(cls, tensors, meta, device, overrides)
+            model.env_wrappers = wrappers_from_json(meta.get("env_wrappers"))
+            model.env_packages = parse_env_packages(meta.get("env_packages"))
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

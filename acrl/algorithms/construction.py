@@ -3,17 +3,20 @@ device, the hyperparameters among its arguments, the sizes of its network, rollo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.limits import MAX_ENVS, check_network, check_rollout
 from acrl.errors import UserError
 from acrl.model.distributions import make_distribution
-from acrl.model.encoders import features_dim
+from acrl.model.encoders import make_encoder
+from acrl.model.observations import observation_layout
 
 
 def check_n_envs(n_envs: Any) -> None:
@@ -47,12 +50,33 @@ def config_from(arguments: Mapping[str, Any]) -> A2CConfig:
 
 
 def check_sizes(
-    config: A2CConfig, n_envs: int, observation_space: gym.Space, action_space: gym.Space
+    config: A2CConfig,
+    n_envs: int,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    may_import: bool = False,
 ) -> None:
-    """Refuse a network or a rollout that cannot fit in memory (acrl.config.limits)."""
-    features = features_dim(observation_space)
-    action_params = make_distribution(action_space).param_dim  # ValueError for another space
+    """Refuse a network or a rollout that cannot fit in memory (acrl.config.limits); the
+    encoder is built on the meta device to count its features and parameters."""
     policy = config.policy_config
-    check_network(policy, features, action_params)
+    with torch.device("meta"):
+        encoder = make_encoder(observation_space, policy, may_import)
+    features = encoder.features_dim
+    copies = 1 if policy.share_features_extractor else 2
+    encoder_params = copies * sum(p.numel() for p in encoder.parameters())
+    action_params = make_distribution(action_space).param_dim  # ValueError for another space
+    check_network(policy, features, action_params, encoder_params)
     hidden = policy.pi_arch if policy.shared_trunk else policy.pi_arch + policy.vf_arch
-    check_rollout(config.n_steps, n_envs, features, action_params, hidden)
+    layout = observation_layout(observation_space)
+    obs_bytes = layout.raw_dim * (1 if layout.dtype is np.uint8 else 4)
+    check_rollout(config.n_steps, n_envs, features, action_params, hidden, obs_bytes)
+
+
+def with_image_defaults(config: A2CConfig, observation_space: gym.Space) -> A2CConfig:
+    """``config`` with Stable-Baselines3's network for image policies where the user set
+    none: no hidden layers between the CNN's features and the heads (net_arch [])."""
+    layout = observation_layout(observation_space)
+    image = layout.is_single and layout.leaves[0].kind == "image"
+    if not image or "net_arch" in config.policy_kwargs:
+        return config
+    return dataclasses.replace(config, policy_kwargs={**config.policy_kwargs, "net_arch": []})

@@ -86,7 +86,7 @@ def restore(
     model = cls.__new__(cls)
     Agent.__init__(
         model,
-        "MlpPolicy",
+        "auto",
         None,
         config,
         n_envs=meta["n_envs"],
@@ -98,6 +98,7 @@ def restore(
         action_space=action_space,
         seed_rngs=False,
         threads=overrides.pop("threads", "auto"),
+        may_import=False,
     )
     model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
     model.env_id = meta.get("env_id")

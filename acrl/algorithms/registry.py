@@ -24,7 +24,8 @@ def make_model(
     threads: int | str = "auto",
 ) -> Agent:
     """A fresh model for a resolved run config (preset, flags and overrides applied);
-    ``ray_address``: the Ray cluster an A3C run on the Ray runtime joins."""
+    ``ray_address``: the Ray cluster an A3C run on the Ray runtime joins. The run's
+    env_packages must have been imported (the caller's act: acrl.cli.train)."""
     common: dict[str, Any] = dict(
         **run.hyperparams.as_kwargs(),
         n_envs=run.n_envs,
@@ -35,17 +36,30 @@ def make_model(
         log_dir=log_dir,
         threads=threads,
     )
+    model: Agent
+    env_wrapper = [w.to_setting() for w in run.env_wrapper]
     if run.algo == "a3c":
-        return A3C(
+        model = A3C(
             run.policy,
             run.env_id,
             n_workers=run.n_workers,
             lock_updates=run.lock_updates,
             runtime=run.runtime,
             ray_address=ray_address,
+            env_wrapper=env_wrapper,
+            frame_stack=run.frame_stack,
             **common,
         )
-    return A2C(run.policy, run.env_id, **common)
+    else:
+        model = A2C(
+            run.policy,
+            run.env_id,
+            env_wrapper=env_wrapper,
+            frame_stack=run.frame_stack,
+            **common,
+        )
+    model.env_packages = run.env_packages  # recorded, to name them if the env is missing
+    return model
 
 
 def load_model(path: str | os.PathLike[str], **kwargs: Any) -> Agent:

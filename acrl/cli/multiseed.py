@@ -67,6 +67,8 @@ def child_argv(args: argparse.Namespace, seed: int, run_dir: Path, progress: boo
             argv += [flag, str(value)]
     for assignment in args.assignments:
         argv += ["--set", assignment]
+    for module in args.env_modules:  # each seed's process imports what this one did
+        argv += ["--env-module", module]
     argv += ["--seed", str(seed), "--run-dir", str(run_dir), "--overwrite"]
     return argv if progress else [*argv, "--no-progress"]
 

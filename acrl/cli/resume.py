@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from acrl.algorithms.base import Agent
+from acrl.config.wrappers import EnvWrapper, wrapper_stack
 from acrl.errors import UserError
 from acrl.run.lock import RunLock
 
@@ -133,6 +134,10 @@ def run_difference(model: Agent, config: dict[str, Any]) -> str | None:
             f"it holds {ours[0].upper()} on {ours[1]} {ours[2] or ''}, the run is "
             f"{str(theirs[0]).upper()} on {theirs[1]} {theirs[2] or ''}".replace(" ,", ",")
         ).strip()
+    theirs_wrappers = [_wrapper_key(w) for w in run_wrappers(config)]
+    ours_wrappers = [_wrapper_key(w) for w in model.env_wrappers]
+    if _plain(ours_wrappers) != _plain(theirs_wrappers):
+        return f"its env wrappers are {ours_wrappers or 'none'}, the run's {theirs_wrappers}"
     names = ["seed", "n_envs", "vectorization"]
     if model.algo == "a3c":
         names += ["lock_updates", "runtime"] + (["n_workers"] if config.get("n_workers") else [])
@@ -149,6 +154,19 @@ def run_difference(model: Agent, config: dict[str, Any]) -> str | None:
         if _plain(mine) != _plain(run):
             return f"its {name} is {mine!r}, the run's {run!r}"
     return None
+
+
+def run_wrappers(config: dict[str, Any]) -> tuple[EnvWrapper, ...]:
+    """The wrappers that a run's config.yaml names (env_wrapper, then frame_stack)."""
+    try:
+        return wrapper_stack(config.get("env_wrapper"), config.get("frame_stack"))
+    except UserError as exc:
+        raise UserError(f"config.yaml: {exc}") from None
+
+
+def _wrapper_key(wrapper: EnvWrapper) -> tuple[str, dict[str, Any]]:
+    """What identifies a wrapper of a run: its entry point and arguments."""
+    return wrapper.entry_point, dict(wrapper.kwargs or {})
 
 
 def _plain(value: Any) -> Any:

@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
     from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
-    from acrl.envs import check_env_id
+    from acrl.envs import check_env_id, import_env_module, wrapper_classes
 
     file_values = read_config_file(args.config) if args.config is not None else {}
     algo = args.algo or file_values.get("algo") or "a2c"
@@ -100,7 +100,10 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     run = resolve_run_config(
         str(env_id), algo, preset, overrides, args.assignments, file_values=file_values
     )
+    for module in run.env_packages:  # the user's own settings: importing them is their act
+        import_env_module(module, "env_packages")
     check_env_id(run.env_id)
+    wrapper_classes(run.wrappers)  # imports the wrappers' modules, all before any directory
     if args.address is not None:
         if run.runtime != "ray":
             raise UserError("--address joins a Ray cluster; add --algo a3c --runtime ray")

@@ -37,6 +37,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                 model.env_kwargs,
                 deterministic=not args.stochastic,
                 named_by=str(args.path),
+                wrappers=model.env_wrappers,
             )
         except OSError as exc:
             raise UserError(f"cannot write videos to {out}: {exc.strerror or exc}") from None

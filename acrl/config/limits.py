@@ -40,8 +40,10 @@ def check_fits(what: str, need: int, advice: str) -> None:
         )
 
 
-def network_parameters(config: PolicyConfig, features: int, action_params: int) -> int:
-    """The number of parameters of the policy network (trunks, heads, log std)."""
+def network_parameters(
+    config: PolicyConfig, features: int, action_params: int, encoder_params: int = 0
+) -> int:
+    """The number of parameters of the policy network (encoder, trunks, heads, log std)."""
 
     def mlp(sizes: Sequence[int]) -> tuple[int, int]:
         count, width = 0, features
@@ -53,12 +55,15 @@ def network_parameters(config: PolicyConfig, features: int, action_params: int) 
     pi_count, pi_out = mlp(config.pi_arch)
     vf_count, vf_out = (0, pi_out) if config.shared_trunk else mlp(config.vf_arch)
     log_std = pi_out * action_params if config.use_sde else action_params
-    return pi_count + vf_count + (pi_out + 1) * action_params + vf_out + 1 + log_std
+    heads = (pi_out + 1) * action_params + vf_out + 1 + log_std
+    return encoder_params + pi_count + vf_count + heads
 
 
-def check_network(config: PolicyConfig, features: int, action_params: int) -> None:
+def check_network(
+    config: PolicyConfig, features: int, action_params: int, encoder_params: int = 0
+) -> None:
     """Refuse a network above ``MAX_PARAMETERS`` or too large for memory while training."""
-    count = network_parameters(config, features, action_params)
+    count = network_parameters(config, features, action_params, encoder_params)
     arch = config.to_kwargs()["net_arch"]
     if count > MAX_PARAMETERS:
         raise UserError(
@@ -73,21 +78,32 @@ def check_network(config: PolicyConfig, features: int, action_params: int) -> No
 
 
 def rollout_bytes(
-    n_steps: int, n_envs: int, features: int, action_params: int, hidden: Sequence[int]
+    n_steps: int,
+    n_envs: int,
+    features: int,
+    action_params: int,
+    hidden: Sequence[int],
+    obs_bytes: int = 0,
 ) -> int:
     """A lower bound of the memory of one rollout and its update: per transition, the
-    observation, action, reward and flags, and the activations of the hidden layers."""
-    per_transition = FLOAT_BYTES * (features + action_params + 8 + 2 * sum(hidden))
+    stored observation (``obs_bytes``), the features, action, reward and flags, and the
+    activations of the hidden layers."""
+    per_transition = obs_bytes + FLOAT_BYTES * (features + action_params + 8 + 2 * sum(hidden))
     return per_transition * (n_steps + 1) * n_envs
 
 
 def check_rollout(
-    n_steps: int, n_envs: int, features: int, action_params: int, hidden: Sequence[int]
+    n_steps: int,
+    n_envs: int,
+    features: int,
+    action_params: int,
+    hidden: Sequence[int],
+    obs_bytes: int = 0,
 ) -> None:
     """Refuse a rollout (``n_steps`` x ``n_envs`` transitions) that cannot fit in memory."""
     check_fits(
         f"a rollout of n_steps={n_steps} x n_envs={n_envs} transitions",
-        rollout_bytes(n_steps, n_envs, features, action_params, hidden),
+        rollout_bytes(n_steps, n_envs, features, action_params, hidden, obs_bytes),
         "lower n_steps or n_envs",
     )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from acrl.config.checks import check_bool, check_range
+from acrl.config.checks import check_bool, check_choice, check_range
 
 ACTIVATIONS = ("tanh", "relu", "silu", "gelu", "elu", "leaky_relu", "sigmoid")
 POLICY_KWARGS = (
@@ -16,12 +18,22 @@ POLICY_KWARGS = (
     "layer_norm",
     "ortho_init",
     "log_std_init",
+    "features_extractor_class",
+    "features_extractor_kwargs",
+    "normalize_images",
+    "share_features_extractor",
+    "image_channels",
 )
+EXTRACTORS = ("auto", "NatureCNN", "SmallCNN")
+"""Built-in image encoders ("auto": NatureCNN for images of at least 36x36, else SmallCNN);
+any other value is a user's torch module as "module:Class" (acrl.model.extractors)."""
+IMAGE_CHANNELS = ("auto", "first", "last")
 LOG_STD_INIT_RANGE = (-20.0, 20.0)  # a std from 2e-9 to 5e8: every variance fits a float32
-POLICIES = ("MlpPolicy", "MultiInputPolicy")
-"""Policy names, as Stable-Baselines3's: both build the one policy, whose encoder the
-observation space chooses (acrl.model.encoders). "MultiInputPolicy", SB3's name for Dict
-observations, is taken for Dict spaces only, as SB3 does; "MlpPolicy" for any space."""
+POLICIES = ("auto", "MlpPolicy", "CnnPolicy", "MultiInputPolicy")
+"""Policy names, as Stable-Baselines3's: all build the one policy, whose encoder the
+observation space chooses (acrl.model.encoders); the name is checked against the space
+(acrl.model.encoders.check_policy_name): "CnnPolicy" for an image, "MultiInputPolicy" for a
+Dict, "MlpPolicy" for anything without images, "auto" for any space."""
 
 
 def activation_name(value: Any) -> str:
@@ -46,6 +58,11 @@ class PolicyConfig:
     layer_norm: bool = False
     ortho_init: bool = True
     log_std_init: float = 0.0
+    features_extractor_class: str = "auto"  # EXTRACTORS, or "module:Class"
+    features_extractor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    normalize_images: bool = True  # pixels / 255 inside the model
+    share_features_extractor: bool = True  # False: the critic has an encoder of its own
+    image_channels: str = "auto"  # where an image's channels are: IMAGE_CHANNELS
     use_sde: bool = False  # set by the algorithm's ``use_sde``, not through policy_kwargs
 
     @classmethod
@@ -70,6 +87,17 @@ class PolicyConfig:
             raise ValueError(f"policy_kwargs.log_std_init must be a number, got {log_std_init!r}")
         check_range("policy_kwargs.log_std_init", log_std_init, *LOG_STD_INIT_RANGE)
         kwargs["log_std_init"] = float(log_std_init)
+        kwargs["features_extractor_class"] = extractor_name(
+            kwargs.get("features_extractor_class", "auto")
+        )
+        kwargs["features_extractor_kwargs"] = _json_kwargs(
+            kwargs.get("features_extractor_kwargs") or {}
+        )
+        for flag in ("normalize_images", "share_features_extractor"):
+            check_bool(f"policy_kwargs.{flag}", kwargs.get(flag, True))
+        check_choice(
+            "policy_kwargs.image_channels", kwargs.get("image_channels", "auto"), IMAGE_CHANNELS
+        )
         config = cls(**kwargs)
         if config.shared_trunk and isinstance(config.net_arch, Mapping):
             raise ValueError("policy_kwargs: shared_trunk=True needs net_arch as a list of sizes")
@@ -97,7 +125,54 @@ class PolicyConfig:
             "layer_norm": self.layer_norm,
             "ortho_init": self.ortho_init,
             "log_std_init": self.log_std_init,
+            "features_extractor_class": self.features_extractor_class,
+            "features_extractor_kwargs": dict(self.features_extractor_kwargs),
+            "normalize_images": self.normalize_images,
+            "share_features_extractor": self.share_features_extractor,
+            "image_channels": self.image_channels,
         }
+
+
+PASSED_CLASSES: dict[str, type] = {}
+"""Extractor classes passed as objects (``policy_kwargs={"features_extractor_class": Net}``),
+by their "module:Class" name: how a class defined in a function or a notebook is found again."""
+
+
+def extractor_name(value: Any) -> str:
+    """A built-in extractor's name, or "module:Class" for a user's class (passed as a class
+    or as that string); the class is looked up when the model is built, not here."""
+    if isinstance(value, type):
+        name = f"{value.__module__}:{value.__qualname__}"
+        if value.__name__ in EXTRACTORS and value.__module__.startswith("acrl."):
+            return value.__name__
+        PASSED_CLASSES[name] = value
+        return name
+    if isinstance(value, str) and value in EXTRACTORS:
+        return value
+    if isinstance(value, str) and re.fullmatch(_CLASS_PATH, value):
+        return value
+    raise ValueError(
+        "policy_kwargs.features_extractor_class must be one of "
+        f"{', '.join(EXTRACTORS)}, a torch module class or 'module:Class', got {value!r}"
+    )
+
+
+_CLASS_PATH = r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_<>][\w<>]*)*"
+
+
+def _json_kwargs(value: Any) -> dict[str, Any]:
+    """Keyword arguments that a model file can record (JSON: numbers, strings, lists, dicts)."""
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise ValueError(
+            f"policy_kwargs.features_extractor_kwargs must be a mapping of names, got {value!r}"
+        )
+    try:
+        return json.loads(json.dumps(dict(value), allow_nan=False))
+    except (TypeError, ValueError):
+        raise ValueError(
+            "policy_kwargs.features_extractor_kwargs must hold numbers, strings, booleans, "
+            f"lists and mappings (a model file records them), got {value!r}"
+        ) from None
 
 
 def _normalize_arch(arch: Any) -> tuple[int, ...] | dict[str, tuple[int, ...]]:

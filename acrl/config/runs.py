@@ -15,6 +15,13 @@ import yaml
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import POLICIES
+from acrl.config.wrappers import (
+    EnvWrapper,
+    parse_env_packages,
+    parse_env_wrapper,
+    parse_frame_stack,
+    with_frame_stack,
+)
 from acrl.errors import UserError
 
 ALGOS = ("a2c", "a3c")
@@ -35,7 +42,18 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_YamlLoader)
 
 
-RUN_KEYS = ("env_id", "env_kwargs", "n_envs", "n_timesteps", "policy", "vectorization", "seed")
+RUN_KEYS = (
+    "env_id",
+    "env_kwargs",
+    "env_packages",
+    "env_wrapper",
+    "frame_stack",
+    "n_envs",
+    "n_timesteps",
+    "policy",
+    "vectorization",
+    "seed",
+)
 A3C_DEFAULTS = {"n_workers": None, "lock_updates": False, "runtime": "processes"}
 A3C_KEYS = tuple(A3C_DEFAULTS)
 RUNTIMES = ("processes", "ray")  # where A3C's workers run
@@ -52,9 +70,12 @@ class RunConfig:
     n_envs: int = 8
     n_timesteps: int = 100_000
     seed: int = 0
-    policy: str = "MlpPolicy"
+    policy: str = "auto"  # picks by the observation space (acrl.model.encoders)
     vectorization: str = "auto"
     env_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env_packages: tuple[str, ...] = ()  # imported before the env is made (as zoo's)
+    env_wrapper: tuple[EnvWrapper, ...] = ()  # around each env, innermost first
+    frame_stack: int | None = None  # FrameStackObservation(env, K), after env_wrapper
     hyperparams: A2CConfig = field(default_factory=A2CConfig)
     n_workers: int | None = None  # A3C only: None means one per core
     lock_updates: bool = False  # A3C only
@@ -63,8 +84,15 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["env_kwargs"] = dict(self.env_kwargs)
+        out["env_packages"] = list(self.env_packages)
+        out["env_wrapper"] = [w.to_setting() for w in self.env_wrapper]
         out["hyperparams"] = self.hyperparams.to_dict()
         return out
+
+    @property
+    def wrappers(self) -> tuple[EnvWrapper, ...]:
+        """Every wrapper around each env, innermost first: env_wrapper's, then frame_stack's."""
+        return with_frame_stack(self.env_wrapper, self.frame_stack)
 
 
 def _preset_text(algo: str) -> str:
@@ -213,7 +241,7 @@ def build_run_config(
     env_kwargs = values.get("env_kwargs") or {}
     if not isinstance(env_kwargs, Mapping):
         raise UserError(f"env_kwargs must be a mapping, got {env_kwargs!r}")
-    policy = values.get("policy", "MlpPolicy")
+    policy = values.get("policy", "auto")
     if policy not in POLICIES:
         raise UserError(f"policy must be one of {', '.join(POLICIES)}, got {policy!r}")
     return RunConfig(
@@ -226,6 +254,9 @@ def build_run_config(
         policy=policy,
         vectorization=str(values.get("vectorization", "auto")),
         env_kwargs=dict(env_kwargs),
+        env_packages=parse_env_packages(values.get("env_packages")),
+        env_wrapper=parse_env_wrapper(values.get("env_wrapper")),
+        frame_stack=parse_frame_stack(values.get("frame_stack")),
         hyperparams=hyperparams,
         n_workers=None
         if values.get("n_workers") is None

@@ -1,22 +1,26 @@
-"""Gymnasium environments as acrl uses them: vector envs, their autoreset mode, spaces, and
-which env ids may import the module they name."""
+"""Gymnasium environments as acrl uses them: vector envs, their autoreset mode, spaces, the
+wrappers around them, and which env ids and wrappers may import the module they name."""
 
 from acrl.envs.ids import check_env_id, check_named_env, import_env_module, split_env_id
 from acrl.envs.vector import (
     VECTORIZATIONS,
     as_vector_env,
     autoreset_mode,
+    check_env_spaces,
     check_spaces,
     env_failed_to_start,
     env_id_of,
     make_vec_env,
 )
+from acrl.envs.wrappers import WrapperStack, wrapper_classes, wrappers_of
 
 __all__ = [
     "VECTORIZATIONS",
+    "WrapperStack",
     "as_vector_env",
     "autoreset_mode",
     "check_env_id",
+    "check_env_spaces",
     "check_named_env",
     "check_spaces",
     "env_failed_to_start",
@@ -24,4 +28,6 @@ __all__ = [
     "import_env_module",
     "make_vec_env",
     "split_env_id",
+    "wrapper_classes",
+    "wrappers_of",
 ]

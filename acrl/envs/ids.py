@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -57,14 +57,18 @@ def check_env_id(env_id: str) -> None:
 
 
 def check_named_env(
-    env_id: str, env_kwargs: Mapping[str, Any] | None = None, named_by: str = "the model file"
+    env_id: str,
+    env_kwargs: Mapping[str, Any] | None = None,
+    named_by: str = "the model file",
+    env_packages: Sequence[str] = (),
 ) -> None:
     """Raise a one-line UserError unless ``env_id`` and ``env_kwargs``, read from a file
     (``named_by``), can make an env without importing anything the file names.
 
     The id's module part must be imported already and the id registered; the kwargs (plain
     data: the file is JSON or YAML) must be the env's own, none of ``gymnasium.make_vec``'s
-    arguments (which take callables).
+    arguments (which take callables). ``env_packages``: the modules that the run imported to
+    register its env, named (never imported) in the message for an unregistered id.
     """
     module, name = split_env_id(env_id)
     if module is not None and module not in sys.modules:
@@ -76,6 +80,14 @@ def check_named_env(
     try:
         gym.spec(name)
     except gym.error.Error:
+        missing = [m for m in env_packages if m not in sys.modules]
+        if missing:
+            flags = " ".join(f"--env-module {m}" for m in missing)
+            raise UserError(
+                f"{named_by} names env {env_id!r}, which is not registered here; its run "
+                f"registered it with env_packages {', '.join(missing)}, which acrl never "
+                f"imports because a file names them: pass {flags}"
+            ) from None
         raise UserError(
             f"{named_by} names env {env_id!r}, which is not registered here: install the "
             "package that provides it (and pass --env-module MODULE if a module of yours "

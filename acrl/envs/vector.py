@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from acrl.config.limits import MAX_ENVS
+from acrl.config.wrappers import EnvWrapper
 from acrl.envs.ids import check_env_id, check_named_env, split_env_id
+from acrl.envs.wrappers import WrapperStack, wrapper_classes
 from acrl.errors import UserError, first_line
 
 VECTORIZATIONS = ("auto", "native", "sync", "async")
@@ -22,6 +24,7 @@ def make_vec_env(
     env_kwargs: Mapping[str, Any] | None = None,
     vectorization: str = "auto",
     named_by: str | None = None,
+    wrappers: Sequence[EnvWrapper] = (),
 ) -> VectorEnv:
     """A Gymnasium VectorEnv of ``n_envs`` copies of ``env_id``.
 
@@ -31,9 +34,13 @@ def make_vec_env(
     ``env_kwargs`` reach the environment's constructor. With ``seed``, the
     environments are reset once with it so that their random streams are fixed.
 
-    ``named_by`` says where ``env_id`` and ``env_kwargs`` were read from when the user did
-    not give them (a model file): then a module that they name is never imported
-    (acrl.envs.ids). An env that raises while it is made is reported in one line.
+    ``wrappers`` wrap each env, innermost first (then "auto" vectorizes with "sync": a
+    native vector env takes no wrappers).
+
+    ``named_by`` says where ``env_id``, ``env_kwargs`` and ``wrappers`` were read from when
+    the user did not give them (a model file): then a module that they name is never
+    imported (acrl.envs.ids, acrl.envs.wrappers). An env that raises while it is made is
+    reported in one line.
     """
     if vectorization not in VECTORIZATIONS:
         raise UserError(
@@ -45,19 +52,29 @@ def make_vec_env(
         check_env_id(env_id)
     else:
         check_named_env(env_id, env_kwargs, named_by)
+    classes = wrapper_classes(wrappers, named_by)
     spec = gym.spec(split_env_id(env_id)[1])
     if vectorization == "auto":
-        mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+        native = spec.vector_entry_point is not None and not wrappers
+        mode = "vector_entry_point" if native else "sync"
     elif vectorization == "native":
         if spec.vector_entry_point is None:
             raise UserError(f"{env_id} has no native vector implementation; use sync or async")
+        if wrappers:
+            raise UserError(
+                f"a native vector env takes no env wrappers ({wrappers[0].entry_point}): "
+                "use vectorization sync or async"
+            )
         mode = "vector_entry_point"
     else:
         mode = vectorization
+    kwargs = dict(env_kwargs or {})
+    if wrappers:
+        kwargs["wrappers"] = [WrapperStack(wrappers, classes)]
     try:
-        env = gym.make_vec(
-            env_id, num_envs=n_envs, vectorization_mode=mode, **dict(env_kwargs or {})
-        )
+        env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
+    except UserError:  # a wrapper that failed, in one line already
+        raise
     except gym.error.DependencyNotInstalled as exc:
         raise UserError(f"{env_id} needs a package that is not installed: {exc}") from None
     except TypeError as exc:
@@ -119,4 +136,23 @@ def env_id_of(env: gym.Env | VectorEnv) -> str | None:
 def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:
     """Raise a one-line UserError if an env's space differs from the model's."""
     if got != expected:
-        raise UserError(f"env {what} space {got} does not match the model's {expected}")
+        raise UserError(
+            f"env {what} space {_one_line(got)} does not match the model's {_one_line(expected)}"
+        )
+
+
+def check_env_spaces(
+    env: VectorEnv, observation_space: gym.Space, action_space: gym.Space, named_by: str
+) -> None:
+    """A one-line UserError, ``env`` closed, unless its spaces are the model's."""
+    try:
+        check_spaces(env.single_observation_space, observation_space, "observation")
+        check_spaces(env.single_action_space, action_space, "action")
+    except UserError as exc:
+        env.close()
+        raise UserError(f"{named_by}: {exc}") from None
+
+
+def _one_line(space: gym.Space) -> str:
+    """A space as its repr, on one line (NumPy breaks the bounds of a Box over several)."""
+    return " ".join(str(space).split())

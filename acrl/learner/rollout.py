@@ -167,9 +167,10 @@ class RolloutCollector:
         dist = policy.distribution
         action_dtype = np.int64 if dist.action_dtype() == torch.int64 else np.float32
         # Host buffers; obs has one extra row for the observation after the last step. Each
-        # observation is stored as one flat row of the policy's layout (acrl.model.observations).
+        # observation is stored as one flat row of the policy's layout (acrl.model.observations;
+        # uint8 for images).
         self._layout = policy.encoder.layout
-        self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=np.float32)
+        self._obs = np.zeros((n_steps + 1, n, policy.obs_dim), dtype=self._layout.dtype)
         # reward, terminated, done, valid, final_mask, final_values
         self._flags = np.zeros((6, n_steps, n), dtype=np.float32)
         self._actions = np.zeros((n_steps, n, *dist.action_shape()), dtype=action_dtype)
@@ -211,10 +212,11 @@ class RolloutCollector:
                 raise
             raise self._env_error("reset()", exc) from exc
         self._store(obs, self._obs[0], "reset()")
-        if not np.isfinite(self._obs[0]).all():
-            i, d = np.argwhere(~np.isfinite(self._obs[0]))[0]
+        first = self._layout.floats_of(self._obs[0])
+        if not np.isfinite(first).all():
+            i, d = np.argwhere(~np.isfinite(first))[0]
             raise NonFiniteError(
-                f"{self.env_name} returned a non-finite observation ({self._obs[0, i, d]}) "
+                f"{self.env_name} returned a non-finite observation ({first[i, d]}) "
                 f"from reset() in env {i}: the environment's fault, not the learner's"
             )
         self._prev_done[:] = False
@@ -288,7 +290,8 @@ class RolloutCollector:
         observations). Checked once per rollout: a few microseconds, and the rollout is
         never learned from."""
         faults: list[tuple[int, int, str]] = []  # (step, the policy's first at a step, text)
-        for what, values in (("reward", self._flags[0]), ("observation", self._obs[1:])):
+        observations = self._layout.floats_of(self._obs[1:])  # pixels are always finite
+        for what, values in (("reward", self._flags[0]), ("observation", observations)):
             if not np.isfinite(values).all():
                 where = tuple(np.argwhere(~np.isfinite(values))[0])
                 t, i = where[0], where[1]
@@ -329,11 +332,11 @@ class RolloutCollector:
         envs = np.flatnonzero(truncated)
         if len(envs) == 0:  # every truncated env also terminated: nothing to bootstrap
             return
-        final = np.empty((len(envs), self.policy.obs_dim), dtype=np.float32)
+        final = np.empty((len(envs), self.policy.obs_dim), dtype=self._layout.dtype)
         for row, i in zip(final, envs, strict=True):
             self._store(info["final_obs"][i], row[None], 'info["final_obs"]')
-        if not np.isfinite(final).all():
-            i = envs[np.argwhere(~np.isfinite(final))[0][0]]
+        if not np.isfinite(self._layout.floats_of(final)).all():
+            i = envs[np.argwhere(~np.isfinite(self._layout.floats_of(final)))[0][0]]
             raise NonFiniteError(
                 f"{self.env_name} returned a non-finite final observation at step {t} of a "
                 f"rollout in env {i}: the environment's fault, not the learner's"

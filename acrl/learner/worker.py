@@ -11,7 +11,8 @@ import torch
 from gymnasium.vector import VectorEnv
 
 from acrl.config.hyperparams import A2CConfig
-from acrl.envs import make_vec_env
+from acrl.config.wrappers import EnvWrapper
+from acrl.envs import import_env_module, make_vec_env
 from acrl.learner.backends import Backend, make_backend
 from acrl.learner.rollout import RolloutCollector
 from acrl.learner.seeding import set_random_seed
@@ -35,6 +36,8 @@ class WorkerSpec:
     start_timesteps: int
     total_timesteps: int
     seeds: list[tuple[int, int]] = field(default_factory=list)  # (torch seed, env seed) per rank
+    wrappers: tuple[EnvWrapper, ...] = ()  # around each env, innermost first
+    env_packages: tuple[str, ...] = ()  # imported before the envs are made
 
     @property
     def end_timesteps(self) -> int:
@@ -77,16 +80,25 @@ def build_worker(
     torch_seed, env_seed = seeds
     set_random_seed(torch_seed)
     config = spec.config
+    for module in spec.env_packages:  # the main process imported them: the user's own
+        import_env_module(module, "env_packages:")
     env = make_vec_env(
         spec.env_id,
         spec.n_envs,
         seed=env_seed,
         env_kwargs=spec.env_kwargs,
         vectorization=spec.vectorization,
+        wrappers=spec.wrappers,
     )
     try:
+        # may_import: the main process built this policy first, so a user's extractor
+        # was named by the user there (a worker process has not imported it yet)
         policy = ActorCritic(
-            spec.observation_space, spec.action_space, config.policy_config, normalization
+            spec.observation_space,
+            spec.action_space,
+            config.policy_config,
+            normalization,
+            may_import=True,
         )
         params = FlatParameters(policy)
         backend = make_backend(spec.backend, policy, params)

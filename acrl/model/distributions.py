@@ -26,9 +26,11 @@ Params = tuple[Tensor, ...]
 
 @dataclass(frozen=True)
 class Categorical:
-    """Categorical distribution over ``n`` actions, parameterized by logits."""
+    """Categorical distribution over ``n`` actions, parameterized by logits. Actions are
+    indices 0..n-1; the env gets them shifted by the space's ``start``."""
 
     n: int
+    start: int = 0
 
     @property
     def param_dim(self) -> int:
@@ -62,7 +64,7 @@ class Categorical:
         return torch.int64
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
-        return actions
+        return actions + self.start if self.start else actions
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,7 @@ def make_distribution(action_space: spaces.Space) -> ActionDistribution:
     """The distribution for an action space: Discrete -> Categorical, Box -> DiagGaussian,
     MultiDiscrete -> MultiCategorical, MultiBinary -> Bernoulli; ValueError for another."""
     if isinstance(action_space, spaces.Discrete):
-        if int(action_space.start) != 0:
-            raise ValueError(
-                f"Discrete action spaces must start at 0, got start={action_space.start}"
-            )
-        return Categorical(int(action_space.n))
+        return Categorical(int(action_space.n), int(action_space.start))
     if isinstance(action_space, spaces.Box):
         if len(action_space.shape) != 1:
             raise ValueError(f"Box action spaces must be 1-D, got shape {action_space.shape}")

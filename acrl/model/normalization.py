@@ -97,7 +97,7 @@ class Normalization(nn.Module):
     def normalize_obs(self, obs: Tensor) -> Tensor:
         """Rows of observations with their Box columns (the first ``obs_dim``) normalized
         and clipped, and the other columns as they are."""
-        if self.obs_rms is None:
+        if self.obs_rms is None or self.obs_rms.mean.numel() == 0:  # no Box part
             return obs
         box = self.obs_rms.mean.shape[0]
         std = torch.sqrt(self.obs_rms.var + self.eps).to(obs.dtype)
@@ -112,9 +112,14 @@ class Normalization(nn.Module):
         return (rewards / std).clamp(-self.clip, self.clip)
 
     def update_obs(self, obs: Tensor) -> None:
+        """Merge stored rows (acrl.model.observations) into the statistics of their Box
+        values: the first ``box`` float values (of uint8 rows: their first bytes, as floats)."""
         if self.obs_rms is not None and self.obs_rms.mean.numel() > 0:  # no Box part: nothing
             box = self.obs_rms.mean.shape[0]
-            self.obs_rms.update(obs.reshape(-1, obs.shape[-1])[:, :box])
+            rows = obs.reshape(-1, obs.shape[-1])
+            if rows.dtype == torch.uint8:  # a space with images: the floats' bytes come first
+                rows = rows[:, : 4 * box].contiguous().view(torch.float32)
+            self.obs_rms.update(rows[:, :box])
 
     def update_returns(self, returns: Tensor) -> None:
         if self.ret_rms is not None:

@@ -1,8 +1,10 @@
 """The actor-critic policy, composed of parts: encoder -> [memory] -> trunks -> heads.
 
-- The encoder (acrl.model.encoders) turns observation rows into features, their Box values
-  first normalized by the running statistics where the policy normalizes
-  (acrl.model.normalization).
+- The encoder (acrl.model.encoders) turns observation rows into features (flattened values,
+  one-hot indices, a CNN per image, or the user's extractor), their Box values first
+  normalized by the running statistics where the policy normalizes
+  (acrl.model.normalization). With ``share_features_extractor=False`` the critic has an
+  encoder of its own (``critic_encoder``).
 - ``memory`` is the slot of a recurrent core between the encoder and the trunks (it will
   take and return a hidden state); no policy fills it yet, so it is None and the features
   go straight to the trunks.
@@ -22,7 +24,7 @@ from torch import Tensor, nn
 
 from acrl.config.policy import PolicyConfig
 from acrl.model.distributions import DiagGaussian, make_distribution
-from acrl.model.encoders import make_encoder
+from acrl.model.encoders import make_encoder, orthogonal_encoder_
 from acrl.model.networks import (
     HIDDEN_GAIN,
     POLICY_GAIN,
@@ -60,13 +62,22 @@ class ActorCritic(nn.Module):
         action_space: spaces.Space,
         config: PolicyConfig | None = None,
         normalization: Normalization | None = None,
+        may_import: bool = False,
     ) -> None:
+        """``may_import``: the user named ``config``'s features extractor on this command,
+        so its module may be imported (acrl.model.extractors); a model file's never is."""
         super().__init__()
         self.normalization = normalization
         self.config = config or PolicyConfig()
         self.observation_space = observation_space
         self.action_space = action_space
-        self.encoder = make_encoder(observation_space)
+        self.encoder = make_encoder(observation_space, self.config, may_import)
+        # share_features_extractor=False: the critic encodes with parameters of its own
+        self.critic_encoder = (
+            None
+            if self.config.share_features_extractor or not _has_parameters(self.encoder)
+            else make_encoder(observation_space, self.config, may_import)
+        )
         self.memory: nn.Module | None = None
         self.distribution = make_distribution(action_space)
         features = self.encoder.features_dim
@@ -88,6 +99,9 @@ class ActorCritic(nn.Module):
             shape = (latent_dim, dim) if self.use_sde else (dim,)
             self.log_std = nn.Parameter(torch.full(shape, float(self.config.log_std_init)))
         if self.config.ortho_init:
+            for encoder in (self.encoder, self.critic_encoder):
+                if encoder is not None:
+                    orthogonal_encoder_(encoder, HIDDEN_GAIN)
             self.trunk.orthogonal_(HIDDEN_GAIN)
             orthogonal_init(self.actor_head, POLICY_GAIN)
             orthogonal_init(self.critic_head, VALUE_GAIN)
@@ -98,17 +112,23 @@ class ActorCritic(nn.Module):
         (acrl.model.observations; a Box's values, one float per Discrete index)."""
         return self.encoder.layout.raw_dim
 
-    def encode(self, obs: Tensor) -> Tensor:
+    def encode(self, obs: Tensor, critic: bool = False) -> Tensor:
         """Features of a batch of observation rows: the Box values normalized if the policy
-        normalizes, then encoded (one-hot indices, bits as they are)."""
+        normalizes, then encoded (one-hot indices, bits as they are, images by a CNN); with
+        ``critic``, by the critic's own encoder where it has one."""
         rows = obs.reshape(obs.shape[0], -1)
-        if self.normalization is not None:
-            rows = self.normalization.normalize_obs(rows)
-        return self.encoder(rows)
+        normalize = None if self.normalization is None else self.normalization.normalize_obs
+        if critic and self.critic_encoder is not None:
+            return self.critic_encoder(rows, normalize)
+        return self.encoder(rows, normalize)
 
     def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
         """Distribution parameters and state values for a batch of observations."""
-        actor_features, critic_features = self.trunk(self.encode(obs))
+        if self.critic_encoder is None:
+            actor_features, critic_features = self.trunk(self.encode(obs))
+        else:
+            actor_features = self.trunk.actor_features(self.encode(obs))
+            critic_features = self.trunk.critic(self.encode(obs, critic=True))
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
         return self._action_params(actor_features, head), self._value_head(critic_features)
 
@@ -137,7 +157,7 @@ class ActorCritic(nn.Module):
         return F.linear(critic_features, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
 
     def value(self, obs: Tensor) -> Tensor:
-        return self._value_head(self.trunk.critic(self.encode(obs)))
+        return self._value_head(self.trunk.critic(self.encode(obs, critic=True)))
 
     def act(
         self, obs: Tensor, deterministic: bool = False, exploration: Tensor | None = None
@@ -160,3 +180,7 @@ class ActorCritic(nn.Module):
         params, values = self(obs)
         log_prob, entropy = self.distribution.log_prob_and_entropy(params, actions)
         return log_prob, entropy, values
+
+
+def _has_parameters(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())

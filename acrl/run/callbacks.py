@@ -84,7 +84,14 @@ class RecordVideoEvery:
         if self._next is not None and steps >= self._next:
             name = f"step-{steps:09d}"
             self.recorded += record_episodes(
-                model, model.env_id, self.out_dir, 1, self.seed, model.env_kwargs, name
+                model,
+                model.env_id,
+                self.out_dir,
+                1,
+                self.seed,
+                model.env_kwargs,
+                name,
+                wrappers=getattr(model, "env_wrappers", ()),
             )
         if self._next is None or steps >= self._next:  # the first multiple of every after now
             self._next = (steps // self.every + 1) * self.every

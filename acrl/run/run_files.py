@@ -38,6 +38,8 @@ def write_config(log_dir: Path, agent: Any, total_timesteps: int) -> None:
         seed=agent.seed,
         vectorization=agent.vectorization,
         env_kwargs=agent.env_kwargs,
+        env_packages=tuple(getattr(agent, "env_packages", ())),
+        env_wrapper=tuple(getattr(agent, "env_wrappers", ())),
         hyperparams=agent.config,
         n_workers=getattr(agent, "n_workers", None),
         lock_updates=getattr(agent, "lock_updates", False),

@@ -10,6 +10,7 @@ floating point (Pendulum-v1: 201 frames recorded, 200 written); this writer does
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from acrl.envs import check_named_env, env_failed_to_start
+from acrl.config.wrappers import EnvWrapper
+from acrl.envs import (
+    WrapperStack,
+    check_named_env,
+    check_spaces,
+    env_failed_to_start,
+    wrapper_classes,
+)
 from acrl.errors import UserError
 from acrl.run.evaluation import Predictor
 
@@ -43,15 +51,18 @@ def record_episodes(
     name: str = "episode",
     deterministic: bool = True,
     named_by: str = "record_episodes' env",
+    wrappers: Sequence[EnvWrapper] = (),
 ) -> list[Episode]:
     """Record ``episodes`` episodes to ``out_dir/{name}-{i}.mp4`` (episode i reset with seed+i).
 
-    ``env_id`` never imports a module ("pkg:Env-v0" needs ``pkg`` imported already: it is
-    usually a model's, which its file, ``named_by``, named). Nothing is written if the env
-    cannot be made.
+    ``env_id`` and ``wrappers`` (around the env, innermost first) never import a module
+    ("pkg:Env-v0" needs ``pkg`` imported already: they are usually a model's, which its
+    file, ``named_by``, named). Nothing is written if the env cannot be made, or if its
+    observation space is not the model's (when the model has one).
     """
-    env = make_render_env(env_id, env_kwargs, named_by)
+    env = make_render_env(env_id, env_kwargs, named_by, wrappers)
     try:
+        _check_observations(model, env, named_by)
         out_dir.mkdir(parents=True, exist_ok=True)
     except BaseException:
         env.close()
@@ -69,11 +80,25 @@ def record_episodes(
     return recorded
 
 
+def _check_observations(model: Predictor, env: gym.Env, named_by: str) -> None:
+    """A one-line UserError if the env's observations are not what the model takes."""
+    expected = getattr(model, "observation_space", None)
+    if expected is not None:
+        try:
+            check_spaces(env.observation_space, expected, "observation")
+        except UserError as exc:
+            raise UserError(f"{named_by}: {exc}") from None
+
+
 def make_render_env(
-    env_id: str, env_kwargs: dict[str, Any] | None = None, named_by: str = "the video's env"
+    env_id: str,
+    env_kwargs: dict[str, Any] | None = None,
+    named_by: str = "the video's env",
+    wrappers: Sequence[EnvWrapper] = (),
 ) -> gym.Env:
-    """``env_id`` rendering ``rgb_array`` frames headless; a one-line UserError if it cannot
-    be made (``env_kwargs`` that ask for another render mode, an env that fails to start)."""
+    """``env_id`` inside ``wrappers``, rendering ``rgb_array`` frames headless; a one-line
+    UserError if it cannot be made (``env_kwargs`` that ask for another render mode, an env
+    that fails to start, a wrapper that cannot be rebuilt)."""
     kwargs = dict(env_kwargs or {})
     render_mode = kwargs.pop("render_mode", None)
     if render_mode not in (None, "rgb_array"):
@@ -82,14 +107,16 @@ def make_render_env(
             "'rgb_array' frames (record_episodes takes env_kwargs without render_mode)"
         )
     check_named_env(env_id, kwargs, named_by)
+    classes = wrapper_classes(wrappers, named_by)
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders with no display
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     try:
-        return gym.make(env_id, render_mode="rgb_array", **kwargs)
+        env = gym.make(env_id, render_mode="rgb_array", **kwargs)
     except gym.error.DependencyNotInstalled as exc:
         raise UserError(f"{env_id} needs a package that is not installed: {exc}") from None
     except Exception as exc:
         raise env_failed_to_start(env_id, exc) from None
+    return WrapperStack(wrappers, classes)(env)
 
 
 def _record_one(

@@ -34,6 +34,11 @@ training on CartPole, n_steps 5, on our 2-core machine (benchmarks/backends.py, 
 NumPy on 1 thread against torch on 2): 17.1k vs 6.8k at 8 envs, 103k vs 81k at 128 envs,
 about even at 160 (800 transitions), 113k vs 131k at 204 envs, 112k vs 211k at 1,024."""
 
+HEAVY_ENCODER = 1_000_000
+"""An encoder of more parameters than this (NatureCNN on 84x84: 1.7M) trains on torch's own
+threads: its convolutions are compute-bound. SmallCNN on 12x12 images, 8 envs x 5 steps, 2,000
+steps while another job held a core: 2.0 s on one thread, 6.5 s on two."""
+
 
 class Backend(Protocol):
     """What the collector and the update ask of a backend."""
@@ -85,8 +90,9 @@ def choose_compute(
 
     "auto" picks numpy where it covers the policy and the batch is at most NUMPY_MAX_BATCH,
     else torch. ``threads="auto"`` is one thread for CPU updates of at most NUMPY_MAX_BATCH
-    transitions (dispatch-bound: more threads only add synchronization, and cost several
-    times over when another process uses a core), else torch's own setting.
+    transitions of a policy without a large CNN (dispatch-bound: more threads only add
+    synchronization, and cost several times over when another process uses a core), else
+    torch's own setting.
     """
     gaps = numpy_gaps(policy)
     small = batch <= NUMPY_MAX_BATCH
@@ -110,8 +116,10 @@ def choose_compute(
         backend = "numpy"
         reason = f"auto: an MLP on the CPU, {batch:,} transitions per update"
     on_cpu = policy.critic_head.weight.device.type == "cpu"
+    # a large CNN (NatureCNN: 1.7M parameters) is compute-bound, not dispatch-bound
+    heavy = sum(p.numel() for p in policy.encoder.parameters()) > HEAVY_ENCODER
     if threads == "auto":
-        n_threads = 1 if on_cpu and small else None
+        n_threads = 1 if on_cpu and small and not heavy else None
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be 'auto' or an integer >= 1, got {threads!r}")
     else:

@@ -27,8 +27,8 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
-from acrl.model.distributions import Categorical, DiagGaussian
-from acrl.model.encoders import FlattenEncoder
+from acrl.model.distributions import Bernoulli, Categorical, MultiCategorical
+from acrl.model.encoders import CombinedEncoder, UserEncoder
 from acrl.model.policy import SDE_EPS, ActorCritic
 from acrl.model.trunks import SeparateTrunks, SharedTrunk, TwinTrunks
 
@@ -49,9 +49,11 @@ def numpy_gaps(policy: ActorCritic) -> list[str]:
     devices = sorted({p.device.type for p in policy.parameters()})
     if devices != ["cpu"]:
         gaps.append(f"parameters on {', '.join(devices)} (NumPy runs on the CPU)")
-    if not isinstance(policy.encoder, FlattenEncoder):
-        space = type(policy.observation_space).__name__  # NumPy flattens Box observations only
-        gaps.append(f"{space} observations (the {type(policy.encoder).__name__})")
+    encoder = policy.encoder
+    if isinstance(encoder, UserEncoder):
+        gaps.append(f"the features extractor {policy.config.features_extractor_class}")
+    elif encoder.layout.images:
+        gaps.append("image observations (a CNN)")
     if policy.memory is not None:
         gaps.append("a recurrent memory core")
     if policy.config.layer_norm:
@@ -60,9 +62,6 @@ def numpy_gaps(policy: ActorCritic) -> list[str]:
         gaps.append(
             f"the {policy.config.activation} activation (NumPy has {', '.join(ACTIVATIONS)})"
         )
-    if not isinstance(policy.distribution, (Categorical, DiagGaussian)):
-        space = type(policy.action_space).__name__
-        gaps.append(f"{space} actions (the {type(policy.distribution).__name__} head)")
     return gaps
 
 
@@ -80,8 +79,16 @@ class NumpyForward:
         self.policy = policy
         self.activation = ACTIVATIONS[policy.config.activation]
         self.tanh = policy.config.activation == "tanh"
-        self.categorical = isinstance(policy.distribution, Categorical)
-        self._noise: dict[int, tuple[Tensor, Array]] = {}
+        dist = policy.distribution
+        # the logits of each categorical, side by side: one block, or MultiCategorical's
+        self.blocks: tuple[int, ...] = ()
+        if isinstance(dist, Categorical):
+            self.blocks = (dist.n,)
+        elif isinstance(dist, MultiCategorical):
+            self.blocks = dist.nvec
+        self.categorical = bool(self.blocks)
+        self.bernoulli = isinstance(dist, Bernoulli)
+        self._noise: dict[tuple[int, ...], tuple[Tensor, Array]] = {}
         self._bind()
 
     def _bind(self) -> None:
@@ -111,6 +118,12 @@ class NumpyForward:
         normalization = policy.normalization
         rms = None if normalization is None else normalization.obs_rms
         self.obs_stats = None if rms is None else (_view(rms.mean), _view(rms.var))
+        layout = policy.encoder.layout
+        # indices become one-hot columns after the dense ones (CombinedEncoder's features)
+        self.one_hot: tuple[int, Array, int] | None = None
+        if isinstance(policy.encoder, CombinedEncoder) and layout.nvec:
+            offsets = layout.dense_dim + np.cumsum((0, *layout.nvec[:-1]), dtype=np.int64)
+            self.one_hot = (layout.dense_dim, offsets, layout.features_dim)
         self._anchor_param = policy.critic_head.bias  # one attribute lookup per step, not two
         self._anchor = self._anchor_param.data_ptr()
 
@@ -121,16 +134,26 @@ class NumpyForward:
             self._bind()
 
     def prepare(self, obs: Array) -> Array:
-        """Observations flattened to (B, obs_dim) and normalized as the policy would."""
+        """Observation rows as the encoder's features: their Box columns normalized as the
+        policy would, each index as a one-hot vector (the trunk's input)."""
         obs = obs.reshape(obs.shape[0], -1)
-        if self.obs_stats is None:
+        if self.obs_stats is not None and self.obs_stats[0].size:
+            normalization = self.policy.normalization
+            assert normalization is not None
+            mean, var = self.obs_stats
+            box = mean.shape[0]
+            std = np.sqrt(var + normalization.eps).astype(np.float32)
+            scaled = (obs[:, :box] - mean.astype(np.float32)) / std
+            scaled = np.clip(scaled, -normalization.clip, normalization.clip)
+            obs = scaled if box == obs.shape[1] else np.concatenate([scaled, obs[:, box:]], 1)
+        if self.one_hot is None:
             return obs
-        normalization = self.policy.normalization
-        assert normalization is not None
-        mean, var = self.obs_stats
-        std = np.sqrt(var + normalization.eps).astype(np.float32)
-        scaled = (obs - mean.astype(np.float32)) / std
-        return np.clip(scaled, -normalization.clip, normalization.clip)
+        dense, offsets, width = self.one_hot
+        features = np.zeros((obs.shape[0], width), np.float32)
+        features[:, :dense] = obs[:, :dense]
+        columns = obs[:, dense:].astype(np.int64) + offsets
+        np.put_along_axis(features, columns, 1.0, axis=1)
+        return features
 
     def _mlp(self, x: Array, layers: Layers, keep: bool) -> list[Array]:
         acts = [x]
@@ -175,15 +198,30 @@ class NumpyForward:
         actor = self._mlp(self.prepare(obs), layers, keep=False)[-1]
         weight, bias = self.actor_head
         head = actor @ weight + bias
-        noise_t, noise = self._noise_for(head.shape)
         if self.categorical:
-            # the exponential race of Categorical.sample: argmax_i p_i / E_i, E_i ~ Exp(1)
-            noise_t.exponential_()
-            return np.argmax(np.exp(head - head.max(axis=1, keepdims=True)) / noise, axis=1)
+            return self._categorical_sample(head)
+        noise_t, noise = self._noise_for(head.shape)
+        if self.bernoulli:  # Bernoulli.sample: uniform draws below sigmoid(logits)
+            noise_t.uniform_()
+            return (noise < 1.0 / (1.0 + np.exp(-head))).astype(np.int64)
         if exploration is not None:
             return head + np.matmul(actor[:, None, :], _view(exploration))[:, 0]
         noise_t.normal_()
         return head + self.std(actor) * noise
+
+    def _categorical_sample(self, logits: Array) -> Array:
+        """The exponential race of Categorical.sample, argmax_i p_i / E_i with E_i ~ Exp(1),
+        per block of logits, the blocks' noise drawn one after another as torch draws it."""
+        actions, start = [], 0
+        for n in self.blocks:
+            block = logits[:, start : start + n]
+            start += n
+            noise_t, noise = self._noise_for(block.shape)
+            noise_t.exponential_()
+            actions.append(np.argmax(np.exp(block - block.max(axis=1, keepdims=True)) / noise, 1))
+        if len(actions) == 1 and isinstance(self.policy.distribution, Categorical):
+            return actions[0]
+        return np.stack(actions, axis=1)
 
     def std(self, actor: Array) -> Array:
         """The Gaussian's standard deviation: exp(log_std), or gSDE's per-sample marginal."""
@@ -201,10 +239,10 @@ class NumpyForward:
 
     def _noise_for(self, shape: tuple[int, ...]) -> tuple[Tensor, Array]:
         """A (B, k) tensor for torch's generator to fill, and its NumPy view."""
-        if shape[0] not in self._noise:
+        if shape not in self._noise:
             noise = torch.empty(shape, dtype=torch.float32)
-            self._noise[shape[0]] = (noise, noise.numpy())
-        return self._noise[shape[0]]
+            self._noise[shape] = (noise, noise.numpy())
+        return self._noise[shape]
 
 
 def _linears(linears: torch.nn.ModuleList) -> Layers:

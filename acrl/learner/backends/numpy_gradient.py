@@ -122,7 +122,8 @@ class NumpyBackend:
             raise RuntimeError(f"the NumPy gradient does not write {missing or 'its parameters'}")
         self.params.grad.fill_(float("nan"))
         n, shape = 2, self.policy.distribution.action_shape()
-        actions = np.zeros((n, *(shape or (1,))), np.float32 if shape else np.int64)
+        discrete = self.policy.distribution.action_dtype() == torch.int64
+        actions = np.zeros((n, *(shape or (1,))), np.int64 if discrete else np.float32)
         ones = np.ones(n, np.float32)
         with np.errstate(all="ignore"):
             passed = self._forward(np.zeros((n, self.policy.obs_dim), np.float32))
@@ -174,9 +175,13 @@ class NumpyBackend:
         g_entropy = -ent_coef * weight
         error = ret - values
         g_values = (-2.0 * vf_coef) * error * weight
+        extra: list[Array] = []
         if forward.categorical:
-            log_prob, entropy, d_head = _categorical(head, actions, g_log_prob, g_entropy)
-            extra: list[Array] = []
+            log_prob, entropy, d_head = _categoricals(
+                head, actions, g_log_prob, g_entropy, forward.blocks
+            )
+        elif forward.bernoulli:
+            log_prob, entropy, d_head = _bernoulli(head, actions, g_log_prob, g_entropy)
         else:
             log_prob, entropy, d_head, d_log_std = self._gaussian(
                 head, actor, actions, g_log_prob, g_entropy
@@ -273,8 +278,39 @@ class NumpyBackend:
         return log_prob, entropy.astype(np.float32), d_mean, d_param
 
 
-def _categorical(
+def _categoricals(
+    logits: Array, actions: Array, g_log_prob: Array, g_entropy: Array, blocks: tuple[int, ...]
+) -> tuple[Array, Array, Array]:
+    """Independent categoricals over blocks of logits (one block: Categorical): their
+    log-probabilities and entropies summed, the gradient block by block."""
+    if len(blocks) == 1:
+        return _categorical(logits, actions[:, 0], g_log_prob, g_entropy)
+    starts = np.cumsum((0, *blocks))
+    parts = [
+        _categorical(logits[:, a:b], actions[:, i], g_log_prob, g_entropy)
+        for i, (a, b) in enumerate(zip(starts[:-1], starts[1:], strict=True))
+    ]
+    log_prob = np.sum([p[0] for p in parts], axis=0)
+    entropy = np.sum([p[1] for p in parts], axis=0)
+    return log_prob, entropy, np.concatenate([p[2] for p in parts], axis=1)
+
+
+def _bernoulli(
     logits: Array, actions: Array, g_log_prob: Array, g_entropy: Array
+) -> tuple[Array, Array, Array]:
+    """Independent Bernoullis: log p(a) = a z - softplus(z), H = softplus(z) - sigmoid(z) z,
+    summed over elements; d log p / dz = a - sigmoid(z), dH / dz = -sigmoid'(z) z."""
+    softplus = np.logaddexp(0.0, logits)
+    p = 1.0 / (1.0 + np.exp(-logits))
+    a = actions.astype(logits.dtype)
+    log_prob = (a * logits - softplus).sum(axis=1)
+    entropy = (softplus - p * logits).sum(axis=1)
+    d_logits = g_log_prob[:, None] * (a - p) - g_entropy[:, None] * (p * (1.0 - p) * logits)
+    return log_prob, entropy, d_logits.astype(logits.dtype)
+
+
+def _categorical(
+    logits: Array, chosen: Array, g_log_prob: Array, g_entropy: Array
 ) -> tuple[Array, Array, Array]:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -282,7 +318,6 @@ def _categorical(
     log_p = shifted - np.log(total)
     p = exp / total
     rows = np.arange(len(logits))
-    chosen = actions[:, 0]
     log_prob = log_p[rows, chosen]
     entropy = -(p * log_p).sum(axis=1)
     # d log p_a / d z = onehot(a) - p;  d H / d z = -p * (log p + H)
