@@ -25,3 +25,8 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (some run to pages), for one-line reports."""
     text = str(exc)
     return text.splitlines()[0] if text else ""
+
+
+def one_line(value: object) -> str:
+    """``str(value)`` on one line (NumPy breaks the bounds of a Box space over several)."""
+    return " ".join(str(value).split())

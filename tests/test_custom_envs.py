@@ -173,3 +173,14 @@ def test_a3c_workers_import_the_env_packages_and_apply_the_wrappers(project, tmp
     result = run_acrl(project, "eval", run, "--episodes", "2", *flag)
     assert result.returncode == 0, result.stderr
     (project / MARKER).unlink()
+
+
+def test_the_acrl_console_script_finds_a_package_in_the_current_directory(project, tmp_path):
+    """As ``python -m acrl`` does (the console script does not put the current directory on
+    the path; acrl looks there last for a module the user names)."""
+    script = Path(sys.executable).parent / "acrl"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    args = [str(script), "train", "userpkg.envs:UserEnv-v0", *TRAIN, "--run-dir", tmp_path / "r"]
+    result = subprocess.run(args, capture_output=True, text=True, cwd=project, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (project / MARKER).unlink()

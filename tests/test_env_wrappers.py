@@ -18,6 +18,7 @@ from gymnasium.wrappers import TimeAwareObservation, TransformObservation
 from acrl import A2C
 from acrl.algorithms.registry import load_model
 from acrl.config.wrappers import EnvWrapper, parse_env_wrapper, wrapper_stack
+from acrl.envs.wrappers import wrappers_of
 from acrl.errors import UserError
 from acrl.run.model_file import read_model
 from tests.test_cli import acrl, assert_user_error
@@ -180,3 +181,16 @@ def test_resume_refuses_a_checkpoint_with_other_wrappers(tmp_path, monkeypatch, 
     capsys.readouterr()
     assert main(["train", "--resume", "run", "--timesteps", "128", "--no-progress"]) == 2
     assert "its env wrappers are" in capsys.readouterr().err
+
+
+def test_wrappers_that_change_nothing_seen_are_left_out_and_vector_wrappers_named():
+    """RecordEpisodeStatistics or RecordVideo around a Python env change nothing the policy
+    sees: not recorded (a file naming RecordVideo would not be rebuilt). A vector wrapper
+    (not in the env specs) is recorded as one that cannot be rebuilt, so eval says so."""
+    inner = gym.wrappers.TimeAwareObservation(gym.make("CartPole-v1"))
+    recorded = wrappers_of(gym.wrappers.RecordEpisodeStatistics(inner))
+    assert [w.name for w in recorded] == ["TimeAwareObservation"]
+    vector = gym.make_vec("CartPole-v1", 2, vectorization_mode="sync")
+    (normalize,) = wrappers_of(gym.wrappers.vector.NormalizeObservation(vector))
+    assert normalize.name == "NormalizeObservation" and "vector wrapper" in normalize.problem
+    assert wrappers_of(gym.wrappers.vector.RecordEpisodeStatistics(vector)) == ()

@@ -204,12 +204,14 @@ CLI_CASES = [
     (["plot", "run", "--policy-slice", "--resolution", "100000"], "lower --resolution"),
     (["plot", "bad/module-env.acrl", "--policy-slice"], "needs module 'pwnedpkg' imported"),
     # images and features extractors
-    (["train", PIXELS, "--set", "policy=MlpPolicy"], "holds images: use policy 'CnnPolicy'"),
+    (["train", PIXELS, "--set", "policy=MlpPolicy"], "holds images: use 'CnnPolicy'"),
+    (["train", PIXELS, "--seeds", "0,1", "--set", "policy=MlpPolicy"], "use 'CnnPolicy'"),
     (["train", "CartPole-v1", "--set", "policy=CnnPolicy"], "CnnPolicy is for image observations"),
     (["train", "tests.image_envs:acrl-tests/PixelCube-v0"], "set policy_kwargs.image_channels"),
     (["train", PIXELS, "--set", f"{EXTRACTOR}=NatureCNN"], "NatureCNN needs images of at least"),
     (["train", PIXELS, "--set", f"{EXTRACTOR}=nosuch.nets:Net"], "importing nosuch.nets failed"),
     (["train", PIXELS, "--set", f"{EXTRACTOR}=os:getcwd"], "is not a torch module class"),
+    (["train", PIXELS, "--set", f"{EXTRACTOR}=torch.nn:Identity"], "torch's or acrl's own"),
     (["train", PIXELS, "--set", f"{EXTRACTOR}=big net"], "features_extractor_class must be"),
     (["train", PIXELS, "--set", f"{EXTRACTOR}=tests.user_extractors:WrongSize"], "returned (1, 3)"),
     (

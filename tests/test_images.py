@@ -5,9 +5,11 @@ pixels with a vector, persistence, the CLI and A3C."""
 import json
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+import yaml
 from gymnasium import spaces
 from gymnasium.vector import SyncVectorEnv
 
@@ -15,11 +17,19 @@ import tests.image_envs  # noqa: F401  (registers the envs)
 from acrl import A2C, A3C, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import load_model
 from acrl.config.policy import PolicyConfig
+from acrl.config.runs import resolve_run_config
 from acrl.errors import NonFiniteError, UserError
 from acrl.learner.rollout import RolloutCollector
-from acrl.model.encoders import ImagePixels, UserEncoder, make_encoder, split_rows
+from acrl.model.encoders import (
+    ImagePixels,
+    UserEncoder,
+    check_policy_name,
+    make_encoder,
+    split_rows,
+)
 from acrl.model.extractors import NatureCNN, SmallCNN
 from acrl.model.observations import is_image_space, observation_layout
+from acrl.run.model_file import read_model, write_model
 from tests.image_envs import NoiseImageEnv
 from tests.test_cli import acrl, assert_user_error
 from tests.user_extractors import TinyCNN
@@ -45,10 +55,12 @@ def box(shape, dtype=np.uint8, low=0, high=255):
         (box((84, 84, 3), np.uint8, 0, 1), False),  # bounds other than 0-255: a vector
         (box((84, 84, 3), np.float32, 0.0, 1.0), False),
         (box((84,)), False),
-        (box((2, 84, 84, 3)), False),
+        (box((2, 84, 84, 3)), True),  # frames of an RGB env, stacked first
+        (box((2, 40)), False),  # a table of bytes, not a grey image
+        (box((2, 84, 84, 3, 1)), False),
     ],
 )
-def test_images_are_detected_as_stable_baselines3_detects_them(space, image):
+def test_images_are_detected_as_stable_baselines3_detects_them_and_stacks_of_them(space, image):
     assert is_image_space(space) is image
     kinds = [leaf.kind for leaf in observation_layout(space).leaves]
     assert kinds == ["image" if image else "box"]
@@ -92,6 +104,41 @@ def test_channels_last_and_channels_first_envs_get_the_same_features():
     assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("shape", [(3, 7, 7, 3), (3, 3, 7, 7)], ids=["last", "first"])
+def test_stacked_frames_are_one_image_of_their_channels(shape):
+    """FrameStackObservation of an RGB env: (K, H, W, C) or (K, C, H, W) -> K*C channels."""
+    frames = np.random.default_rng(0).integers(0, 256, (2, *shape), dtype=np.uint8)
+    (leaf,) = observation_layout(box(shape)).leaves
+    pixels = ImagePixels(leaf, "auto", normalize=False)
+    out = pixels(torch.from_numpy(frames.reshape(2, -1)))
+    chw = frames.transpose(0, 1, 4, 2, 3) if shape[-1] == 3 else frames
+    assert pixels.chw == (9, 7, 7)
+    assert torch.equal(out, torch.from_numpy(chw.reshape(2, 9, 7, 7).astype(np.float32)))
+
+
+@pytest.mark.parametrize("shape", [(7, 7, 3), (5, 9)], ids=["7x7x3", "grey 5x9"])
+def test_images_of_any_byte_count_train_and_predict_alone_and_in_a_dict(shape):
+    """Rows of a Dict with an odd number of pixels are padded so that every row's floats
+    view as float32 in place; a single observation (B=1) too."""
+    if len(shape) == 2:
+        shape = (9, 9)  # a grey image needs 8x8 at least
+    gym_id = f"acrl-tests/Noise{'x'.join(map(str, shape))}-v0"
+    if gym_id not in gym.registry:
+        gym.register(gym_id, entry_point=NoiseImageEnv, kwargs={"shape": shape})
+    model = A2C("CnnPolicy", gym_id, n_envs=1, n_steps=3, policy_kwargs=SMALL)
+    model.learn(12)
+    assert model.predict(np.zeros(shape, np.uint8))[0] in (0, 1)
+    space = spaces.Dict({"image": box(shape), "v": spaces.Box(-1.0, 1.0, (1,), np.float32)})
+    layout = observation_layout(space)
+    assert layout.raw_dim % 4 == 0 and layout.raw_dim >= 4 + int(np.prod(shape))
+    rows = layout.flatten({"image": np.zeros((3, *shape), np.uint8), "v": np.ones((3, 1))}, 3)
+    for row in torch.from_numpy(rows).split(1):  # one row at a time, at offsets of the batch
+        floats, pixels = split_rows(layout, row)
+        assert floats.tolist() == [[1.0]] and pixels.shape == (1, int(np.prod(shape)))
+    odd = torch.from_numpy(rows).reshape(-1)[1 : 1 + layout.raw_dim].reshape(1, -1)
+    assert split_rows(layout, odd)[0].shape == (1, 1)  # misaligned rows are copied
+
+
 def test_an_ambiguous_shape_is_one_line_and_image_channels_settles_it():
     with pytest.raises(ValueError, match="set policy_kwargs.image_channels to 'first' or 'last'"):
         make_encoder(box((10, 10, 10)))
@@ -116,12 +163,18 @@ def test_the_cnn_fits_the_image_size():
 
 # ---- the policy names, normalization, the critic's encoder, backends ------------------------
 def test_policy_names_fit_the_space():
-    with pytest.raises(ValueError, match="holds images: use policy 'CnnPolicy'"):
+    with pytest.raises(ValueError, match="holds images: use 'CnnPolicy'"):
         A2C("MlpPolicy", SIDE, n_envs=1)
-    with pytest.raises(ValueError, match="holds images: use policy 'MultiInputPolicy'"):
+    with pytest.raises(ValueError, match="holds images: use 'MultiInputPolicy'"):
         A2C("MlpPolicy", DICT, n_envs=1)
-    with pytest.raises(ValueError, match="CnnPolicy is for image observations"):
-        A2C("CnnPolicy", "CartPole-v1", n_envs=1)
+    with pytest.raises(ValueError, match="CnnPolicy is for image observations") as info:
+        A2C("CnnPolicy", "LunarLander-v3", n_envs=1)
+    assert "\n" not in str(info.value)  # the Box's bounds on one line
+    pair = spaces.Tuple((box((12, 12, 3)), spaces.Discrete(2)))  # no SB3 name fits: "auto"
+    for name in ("MlpPolicy", "CnnPolicy"):
+        with pytest.raises(ValueError, match="use 'auto'"):
+            check_policy_name(name, pair)
+    check_policy_name("auto", pair)
     cnn = A2C("auto", SIDE, n_envs=1)
     assert cnn.policy.config.net_arch == ()  # SB3's: the heads read the CNN's features
     both = A2C("MultiInputPolicy", DICT, n_envs=1, policy_kwargs=SMALL)
@@ -328,3 +381,60 @@ def test_a_non_finite_value_beside_an_image_is_found_in_the_byte_rows():
     collector = RolloutCollector(env, model.policy, n_steps=3, gamma=0.99, device=model.device)
     with pytest.raises(NonFiniteError, match="returned a non-finite observation"):
         collector.collect()
+
+
+def test_cli_resumes_and_repeats_an_image_run_with_stacked_frames(tmp_path):
+    """config.yaml records the network the model built (net_arch [] under a CNN), so --resume
+    finds the run's checkpoints and --config rebuilds the same network; frame_stack on an RGB
+    env makes (K, H, W, C) frames, one image of K x C channels."""
+    run = tmp_path / "run"
+    args = ("--set", "frame_stack=2", "--checkpoint-every", "100", "--no-progress")
+    env_id = f"tests.image_envs:{SIDE}"
+    result = acrl("train", env_id, "--timesteps", "200", "--run-dir", run, *args, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "image observations (a CNN)" in result.stdout
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["hyperparams"]["policy_kwargs"]["net_arch"] == []
+    flag = ("--env-module", "tests.image_envs")
+    result = acrl("train", "--resume", run, "--timesteps", "300", "--no-progress", *flag, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    model = load_model(run / "model.acrl", env=None)
+    assert model.num_timesteps >= 300 and model.policy.encoder.pixels[0].chw == (6, 12, 12)
+    again = tmp_path / "again"
+    result = acrl("train", "--config", run / "config.yaml", "--run-dir", again, *flag, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert load_model(again / "model.acrl").policy.config == model.policy.config
+
+
+def test_cli_seeds_with_a_user_extractor_that_reads_tensors(tmp_path):
+    """The extractor's module is imported by the command that names it (never on the meta
+    device, where its tensors would be shapes without values), in the parent of --seeds too."""
+    parent = tmp_path / "seeds"
+    setting = "policy_kwargs.features_extractor_class=tests.user_extractors:FlatLinear"
+    args = ("--seeds", "0,1", "--timesteps", "60", "--n-envs", "2", "--run-dir", parent)
+    result = acrl("train", f"tests.image_envs:{SIDE}", *args, "--set", setting, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((parent / "summary.json").read_text())
+    assert [row["seed"] for row in summary["seeds"]] == [0, 1]
+
+
+def test_set_reaches_into_the_extractors_kwargs():
+    assignments = ["policy_kwargs.features_extractor_kwargs.features_dim=64"]
+    run = resolve_run_config(SIDE, "a2c", None, {}, assignments)
+    assert run.hyperparams.policy_config.features_extractor_kwargs == {"features_dim": 64}
+    with pytest.raises(UserError, match="net_arch is not a mapping"):
+        resolve_run_config(
+            SIDE, "a2c", None, {}, ["policy_kwargs.net_arch=[8]", "policy_kwargs.net_arch.x=1"]
+        )
+
+
+def test_a_file_of_an_mlp_on_raw_pixels_says_to_train_again(tmp_path):
+    """Before image encoders, an image env trained an MLP on the raw bytes (CarRacing): its
+    files hold no encoder weights, and loading one says why it cannot be used."""
+    model = A2C("CnnPolicy", SIDE, n_envs=1, policy_kwargs=SMALL)
+    tensors, meta = read_model(model.save(tmp_path / "new"))
+    mlp = A2C("MlpPolicy", "CartPole-v1", n_envs=1)  # any MLP's weights: no encoder.*
+    old_tensors, _ = read_model(mlp.save(tmp_path / "mlp"))
+    write_model(tmp_path / "old", old_tensors, meta)
+    with pytest.raises(UserError, match="train it again with CnnPolicy"):
+        A2C.load(tmp_path / "old.acrl")

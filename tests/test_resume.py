@@ -12,6 +12,7 @@ from acrl.algorithms.registry import load_model, make_model
 from acrl.config.runs import resolve_run_config
 from acrl.plotting.runs import read_columns
 from acrl.run.owned import remove_stale_temp_files
+from acrl.run.run_files import truncate_logs
 from tests.test_cli import acrl, acrl_argv
 
 TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval", "5"]
@@ -137,3 +138,16 @@ def test_resume_removes_the_temp_files_of_a_killed_write(tmp_path):
     assert sorted(removed) == sorted(stale)
     assert not any(p.exists() for p in stale) and all(p.read_bytes() == d for p, d in kept.items())
     assert (run_dir / ".tmpcache").is_dir() and (run_dir / "checkpoints" / ".tmpFOLDER").is_dir()
+
+
+def test_resume_keeps_as_many_episode_rows_as_the_checkpoint_counted(tmp_path):
+    """A3C logs a late report's episodes at the step count they were counted in, which can be
+    the checkpoint's own step after it was saved: a resume keeps the checkpoint's count."""
+    rows = [(100, 1.0, 9.0, 9), (200, 2.0, 8.0, 8), (200, 2.1, 7.0, 7), (300, 3.0, 6.0, 6)]
+    (tmp_path / "episodes.csv").write_text(
+        "timesteps,wall_time,return,length\n" + "".join(f"{a},{b},{c},{d}\n" for a, b, c, d in rows)
+    )
+    truncate_logs(tmp_path, 200, episodes=2)
+    assert read_columns(tmp_path / "episodes.csv")["return"].tolist() == [9.0, 8.0]
+    truncate_logs(tmp_path, 200, episodes=5)  # fewer rows than counted (a damaged log): all
+    assert read_columns(tmp_path / "episodes.csv")["return"].tolist() == [9.0, 8.0]

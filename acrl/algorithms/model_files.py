@@ -15,8 +15,10 @@ import torch
 from gymnasium import spaces
 
 from acrl.config.hyperparams import A2CConfig
+from acrl.config.policy import EXTRACTORS
 from acrl.errors import UserError, first_line
 from acrl.model.normalization import make_normalization
+from acrl.model.observations import observation_layout
 from acrl.model.policy import ActorCritic
 from acrl.run.model_checks import check_tensors, mismatch
 from acrl.run.model_file import optimizer_from_tensors, optimizer_to_tensors
@@ -44,8 +46,10 @@ def skeleton(
     observation_space: spaces.Space, action_space: spaces.Space, config: A2CConfig
 ) -> ActorCritic:
     """The policy that ``Agent`` builds for these spaces and settings, on the meta device:
-    every name, shape and dtype, and no memory."""
-    with torch.device("meta"):
+    every name, shape and dtype, and no memory (a user's extractor is built on the CPU: its
+    code may read tensors)."""
+    user = config.policy_config.features_extractor_class not in EXTRACTORS
+    with torch.device("cpu" if user else "meta"):
         normalization = make_normalization(
             observation_space,
             config.normalize_obs,
@@ -78,6 +82,13 @@ def restore(
             tensors = upgrade_file(tensors, meta, expected)
         except (RuntimeError, KeyError, IndexError) as exc:
             raise UserError(mismatch(f"{type(exc).__name__}: {first_line(exc)}")) from None
+    if observation_layout(observation_space).images and not any(
+        k.startswith("policy.encoder.") for k in tensors
+    ):
+        raise UserError(
+            "this model was trained before acrl encoded images with a CNN (an MLP on the raw "
+            "pixels, unscaled): train it again with CnnPolicy"
+        )
     check_tensors(tensors, expected)
     saved_rng = None
     if "rng" in meta:

@@ -60,6 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError("give either --seed or --seeds, not both")
     seeds = parse_seeds(args.seeds)
     run = _run_config(args)  # a mistake in the config stops here, before any directory
+    _check_model(run, args)  # and one the model finds (a policy that does not fit the env)
     parent = args.run_dir or Path("runs") / (
         f"{run.env_id}__{run.algo}__seeds{seeds[0]}-{seeds[-1]}__{datetime.now():%Y%m%d-%H%M%S}"
     )
@@ -69,8 +70,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
+    from acrl.config.policy import EXTRACTORS
     from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
     from acrl.envs import check_env_id, import_env_module, wrapper_classes
+    from acrl.model.extractors import find_class
 
     file_values = read_config_file(args.config) if args.config is not None else {}
     algo = args.algo or file_values.get("algo") or "a2c"
@@ -104,6 +107,9 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         import_env_module(module, "env_packages")
     check_env_id(run.env_id)
     wrapper_classes(run.wrappers)  # imports the wrappers' modules, all before any directory
+    extractor = run.hyperparams.policy_config.features_extractor_class
+    if extractor not in EXTRACTORS:  # the user's module, named in their settings
+        find_class(extractor, may_import=True)
     if args.address is not None:
         if run.runtime != "ray":
             raise UserError("--address joins a Ray cluster; add --algo a3c --runtime ray")
@@ -111,6 +117,20 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
 
         check_reachable(args.address)  # before the run directory is made
     return run
+
+
+def _check_model(run: RunConfig, args: argparse.Namespace) -> None:
+    """Build the run's model once, writing nothing, so that a mistake only the model finds
+    (a policy name that does not fit the space, a network too large) is one line before
+    ``--seeds`` makes its directory, not one line per seed after."""
+    from acrl.algorithms.registry import make_model
+
+    try:
+        model = make_model(run, log_dir=None, device=args.device, threads=args.threads)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if model.env is not None:
+        model.env.close()
 
 
 def train_one(args: argparse.Namespace) -> int:
@@ -135,6 +155,9 @@ def train_one(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # an env this algorithm cannot handle, a bad device
         raise UserError(str(exc)) from None
+    # the settings as the model resolved them (an image policy's net_arch), so that
+    # config.yaml rebuilds this network and --resume finds its checkpoints the run's
+    run = replace(run, hyperparams=model.config)
     cadence = resolve_cadence(args, None)
     with claimed_run_dir(run_dir, args.overwrite) if main else contextlib.nullcontext(run_dir):
         if main:

@@ -200,17 +200,27 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def _assign(values: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` in ``values``; a dotted key (``policy_kwargs.features_extractor_kwargs.
+    features_dim``) sets one entry of the mappings under env_kwargs or policy_kwargs."""
     head, _, rest = key.partition(".")
-    if rest:
-        if head not in ("env_kwargs", "policy_kwargs"):
-            raise UserError(
-                f"unknown setting {key!r}: only env_kwargs.X and policy_kwargs.X take a dot"
-            )
-        nested = dict(values.get(head) or {})
-        nested[rest] = value
-        values[head] = nested
-    else:
+    if not rest:
         values[key] = value
+        return
+    if head not in ("env_kwargs", "policy_kwargs"):
+        raise UserError(
+            f"unknown setting {key!r}: only env_kwargs.X and policy_kwargs.X take a dot"
+        )
+    parts = [head, *rest.split(".")]
+    if not all(parts):
+        raise UserError(f"--set {key}: an empty name between dots")
+    target = values
+    for part in parts[:-1]:
+        inner = target.get(part)
+        if inner is not None and not isinstance(inner, Mapping):
+            raise UserError(f"--set {key}: {part} is not a mapping ({inner!r})")
+        target[part] = dict(inner or {})
+        target = target[part]
+    target[parts[-1]] = value
 
 
 def build_run_config(

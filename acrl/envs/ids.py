@@ -8,7 +8,6 @@ a flag (``--env-module``), their own command line or config, or an import in the
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import gymnasium as gym
 
 from acrl.errors import UserError, first_line
+from acrl.user_modules import import_user_module
 
 # gymnasium.make_vec's own arguments: not the env's, and never taken from a file
 MAKE_VEC_ARGUMENTS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
@@ -34,7 +34,7 @@ def split_env_id(env_id: str) -> tuple[str | None, str]:
 def import_env_module(module: str, flag: str = "--env-module") -> None:
     """Import the user's env module (which registers their envs); one line if it fails."""
     try:
-        importlib.import_module(module)
+        import_user_module(module)
     except ImportError as exc:
         raise UserError(f"{flag} {module}: cannot import it: {exc}") from None
     except Exception as exc:  # the module's own code failed: still one line

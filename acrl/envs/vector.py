@@ -12,7 +12,7 @@ from acrl.config.limits import MAX_ENVS
 from acrl.config.wrappers import EnvWrapper
 from acrl.envs.ids import check_env_id, check_named_env, split_env_id
 from acrl.envs.wrappers import WrapperStack, wrapper_classes
-from acrl.errors import UserError, first_line
+from acrl.errors import UserError, first_line, one_line
 
 VECTORIZATIONS = ("auto", "native", "sync", "async")
 
@@ -137,7 +137,7 @@ def check_spaces(got: gym.Space, expected: gym.Space, what: str) -> None:
     """Raise a one-line UserError if an env's space differs from the model's."""
     if got != expected:
         raise UserError(
-            f"env {what} space {_one_line(got)} does not match the model's {_one_line(expected)}"
+            f"env {what} space {one_line(got)} does not match the model's {one_line(expected)}"
         )
 
 
@@ -151,8 +151,3 @@ def check_env_spaces(
     except UserError as exc:
         env.close()
         raise UserError(f"{named_by}: {exc}") from None
-
-
-def _one_line(space: gym.Space) -> str:
-    """A space as its repr, on one line (NumPy breaks the bounds of a Box over several)."""
-    return " ".join(str(space).split())

@@ -27,6 +27,9 @@ NOT_FROM_FILES = {
     "RecordVideo": "writes video files",
     "HumanRendering": "opens a window",
 }
+# Gymnasium wrappers that change nothing the policy sees (what they record or show aside):
+# left out when the wrappers of a Python env are recorded
+NEUTRAL = ("RecordVideo", "HumanRendering", "RecordEpisodeStatistics", "RenderCollection")
 
 
 def is_trusted(module: str) -> bool:
@@ -106,16 +109,26 @@ def wrappers_of(env: gym.Env | VectorEnv) -> tuple[EnvWrapper, ...]:
     (``spec.additional_wrappers``; for a vector env, those of its first env), less those
     its registration applies. A wrapper that cannot be rebuilt is kept with its reason."""
     spec = _single_spec(env)
-    if spec is None:
-        return ()
-    applied = tuple(spec.additional_wrappers)
+    applied = () if spec is None else tuple(spec.additional_wrappers)
     try:
-        registered = tuple(gym.spec(spec.id).additional_wrappers)
+        registered = () if spec is None else tuple(gym.spec(spec.id).additional_wrappers)
     except gym.error.Error:
         registered = ()
     if applied[: len(registered)] == registered:
         applied = applied[len(registered) :]
-    return tuple(_from_spec(w) for w in applied)
+    recorded = [_from_spec(w) for w in applied]
+    kept = [w for w in recorded if not (is_trusted(w.module) and w.name in NEUTRAL)]
+    if isinstance(env, VectorEnv) and isinstance(env, gym.vector.VectorWrapper):
+        # vector wrappers are not in the env specs; one that the policy sees through cannot
+        # be rebuilt: recorded as such, so that eval and video say so instead of differing
+        outer: VectorEnv = env
+        while isinstance(outer, gym.vector.VectorWrapper):
+            cls = type(outer)
+            if not (is_trusted(cls.__module__) and cls.__name__ in NEUTRAL):
+                problem = "a vector wrapper, which acrl does not record or rebuild"
+                kept.append(EnvWrapper(f"{cls.__module__}:{cls.__name__}", None, problem))
+            outer = outer.env
+    return tuple(kept)
 
 
 def _single_spec(env: gym.Env | VectorEnv) -> Any:

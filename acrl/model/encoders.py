@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from acrl.config.policy import PolicyConfig
-from acrl.errors import UserError, first_line
+from acrl.config.policy import EXTRACTORS, PolicyConfig
+from acrl.errors import UserError, first_line, one_line
 from acrl.model.extractors import build_user_extractor, make_cnn
 from acrl.model.observations import Leaf, ObservationLayout, observation_layout
 
@@ -38,8 +38,15 @@ def split_rows(layout: ObservationLayout, rows: Tensor) -> tuple[Tensor, Tensor]
     if rows.dtype != torch.uint8:
         return rows, rows[:, :0]
     cut = 4 * layout.float_dim
-    floats = rows[:, :cut].contiguous().view(torch.float32)
-    return floats, rows[:, cut:]
+    pixels = rows[:, cut : cut + layout.pixel_dim]
+    if not cut:
+        return rows.new_zeros((rows.shape[0], 0), dtype=torch.float32), pixels
+    head = rows[:, :cut]
+    try:  # in place where the rows are 4-byte aligned (acrl's buffers, padded rows)
+        return head.view(torch.float32), pixels
+    except RuntimeError:  # rows cut from elsewhere: a copy at offset 0
+        copy = torch.empty(head.shape, dtype=torch.uint8, device=rows.device).copy_(head)
+        return copy.view(torch.float32), pixels
 
 
 class FlattenEncoder(nn.Module):
@@ -58,11 +65,12 @@ class FlattenEncoder(nn.Module):
 def image_chw(leaf: Leaf, channels: str) -> tuple[tuple[int, int, int], bool]:
     """An image leaf's (C, H, W) and whether its stored pixels are channels-last; ``channels``
     is "first", "last" or "auto" (the channels are the one axis smaller than the other two;
-    anything else is a one-line ValueError asking for the setting)."""
+    anything else is a one-line ValueError asking for the setting). A 4-D image is K frames
+    of a 3-D one stacked first: its channels are the K frames' channels."""
     shape = leaf.shape
     if len(shape) == 2:
         return (1, shape[0], shape[1]), False
-    a, b, c = shape
+    frames, (a, b, c) = (shape[0], shape[1:]) if len(shape) == 4 else (1, shape)
     if channels == "auto":
         if c < a and c < b:
             channels = "last"
@@ -73,7 +81,9 @@ def image_chw(leaf: Leaf, channels: str) -> tuple[tuple[int, int, int], bool]:
                 f"{leaf.name} of shape {shape} could be channels-first (C, H, W) or "
                 "channels-last (H, W, C): set policy_kwargs.image_channels to 'first' or 'last'"
             )
-    return ((a, b, c), False) if channels == "first" else ((c, a, b), True)
+    if channels == "first":
+        return (frames * a, b, c), False
+    return (frames * c, a, b), True
 
 
 class ImagePixels(nn.Module):
@@ -88,11 +98,9 @@ class ImagePixels(nn.Module):
 
     def forward(self, pixels: Tensor) -> Tensor:
         images = pixels.reshape(pixels.shape[0], *self.shape)
-        if len(self.shape) == 2:
-            images = images.unsqueeze(1)
-        elif self.channels_last:
-            images = images.permute(0, 3, 1, 2)
-        images = images.float()
+        if self.channels_last:  # (B, [K,] H, W, C) -> (B, [K,] C, H, W)
+            images = images.movedim(-1, -3)
+        images = images.reshape(pixels.shape[0], *self.chw).float()
         return images * self.scale if self.scale != 1.0 else images
 
 
@@ -241,7 +249,6 @@ def _channels_first_space(
 
 
 Encoder = FlattenEncoder | CombinedEncoder | UserEncoder
-BUILT_IN = ("auto", "NatureCNN", "SmallCNN")
 
 
 def make_encoder(
@@ -252,7 +259,7 @@ def make_encoder(
     this command, so its module may be imported (acrl.model.extractors)."""
     config = config or PolicyConfig()
     layout = observation_layout(observation_space)
-    if config.features_extractor_class not in BUILT_IN:
+    if config.features_extractor_class not in EXTRACTORS:
         return UserEncoder(layout, config, may_import)
     if layout.is_box:
         assert isinstance(observation_space, spaces.Box)
@@ -261,28 +268,28 @@ def make_encoder(
 
 
 def check_policy_name(policy: str, observation_space: spaces.Space) -> None:
-    """Refuse a policy name that does not fit the space (SB3's names), in one line."""
+    """Refuse a policy name that does not fit the space (SB3's names), in one line that
+    names the one that fits."""
     layout = observation_layout(observation_space)
     image = layout.is_single and layout.leaves[0].kind == "image"
-    has_images = bool(layout.images)
     is_dict = isinstance(observation_space, spaces.Dict)
-    if policy == "MlpPolicy" and has_images:
-        better = "MultiInputPolicy" if is_dict else "CnnPolicy"
-        raise ValueError(
-            f"observation space {observation_space} holds images: use policy {better!r} (or "
-            "'auto', which picks by the space)"
-        )
+    if image:
+        fits = "CnnPolicy"
+    elif is_dict:
+        fits = "MultiInputPolicy"
+    else:  # vectors, or a Tuple (no SB3 name takes a Tuple with images: "auto" does)
+        fits = "auto" if layout.images else "MlpPolicy"
+    space = one_line(observation_space)
+    use = f"use {fits!r}" + ("" if fits == "auto" else " (or 'auto')")
+    if policy == "MlpPolicy" and layout.images:
+        raise ValueError(f"observation space {space} holds images: {use}")
     if policy == "CnnPolicy" and not image:
-        better = "MultiInputPolicy" if is_dict else "MlpPolicy"
         raise ValueError(
-            f"CnnPolicy is for image observations (a Box (H, W, C) or (C, H, W) of uint8 "
-            f"0-255 or of bools), not {observation_space}: use {better!r} (or 'auto')"
+            "CnnPolicy is for image observations (a Box (H, W, C) or (C, H, W) of uint8 0-255 "
+            f"or of bools), not {space}: {use}"
         )
     if policy == "MultiInputPolicy" and not is_dict:
-        raise ValueError(
-            f"MultiInputPolicy is for Dict observation spaces, not {observation_space}: "
-            f"use {('CnnPolicy' if image else 'MlpPolicy')!r} (or 'auto')"
-        )
+        raise ValueError(f"MultiInputPolicy is for Dict observation spaces, not {space}: {use}")
 
 
 def orthogonal_encoder_(encoder: nn.Module, gain: float) -> None:

@@ -15,7 +15,6 @@ loading a file never runs code the file names.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import Any
 
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 
 from acrl.config.policy import PASSED_CLASSES
 from acrl.errors import UserError, first_line
+from acrl.user_modules import import_user_module
 
 NATURE_MIN_SIZE = 36  # the smallest height and width NatureCNN's three convolutions take
 
@@ -112,7 +112,7 @@ def find_class(name: str, may_import: bool) -> type[nn.Module]:
         module = sys.modules.get(module_name)
         if module is None and may_import:
             try:
-                module = importlib.import_module(module_name)
+                module = import_user_module(module_name)
             except Exception as exc:  # the user's module: any error is theirs, in one line
                 raise UserError(
                     f"features_extractor_class {name}: importing {module_name} failed: "
@@ -129,6 +129,11 @@ def find_class(name: str, may_import: bool) -> type[nn.Module]:
             found = getattr(found, part, None)
     if not (isinstance(found, type) and issubclass(found, nn.Module)):
         raise UserError(f"features_extractor_class {name} is not a torch module class")
+    if found.__module__.split(".")[0] in ("torch", "acrl"):  # a layer, not an extractor
+        raise UserError(
+            f"features_extractor_class {name} is torch's or acrl's own module: give a class of "
+            "yours (or NatureCNN, SmallCNN)"
+        )
     return found
 
 

@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from acrl.errors import one_line
+
 MAX_INDEX = 2**24
 """The most values of one Discrete leaf or MultiDiscrete entry: float32 holds every index."""
 
@@ -38,19 +40,21 @@ SUPPORTED = (
 )
 
 
+MIN_GREY_SIDE = 8  # a 2-D uint8 Box smaller than this on a side is a table, not an image
+
+
 def is_image_space(space: spaces.Space) -> bool:
-    """A Box of uint8 pixels bounded by 0 and 255 (3-D, or 2-D for one channel) or of bools
-    (3-D): what acrl encodes with a CNN."""
+    """A Box of uint8 pixels bounded by 0 and 255, or of bools: 3-D, (H, W, C) or (C, H, W);
+    4-D, those stacked on a first axis (FrameStackObservation of an RGB env); or 2-D grey
+    (H, W), of at least 8x8 uint8 pixels. What acrl encodes with a CNN."""
     if not isinstance(space, spaces.Box):
         return False
+    shape = space.shape
     if space.dtype == np.bool_:
-        return len(space.shape) == 3
-    return (
-        space.dtype == np.uint8
-        and len(space.shape) in (2, 3)
-        and bool(np.all(space.low == 0))
-        and bool(np.all(space.high == 255))
-    )
+        return len(shape) in (3, 4)
+    if space.dtype != np.uint8 or not (np.all(space.low == 0) and np.all(space.high == 255)):
+        return False
+    return len(shape) in (3, 4) or (len(shape) == 2 and min(shape) >= MIN_GREY_SIDE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,9 +133,14 @@ class ObservationLayout:
 
     @cached_property
     def raw_dim(self) -> int:
-        """The length of a stored row: its float values, or with images their bytes and the
-        pixels."""
-        return 4 * self.float_dim + self.pixel_dim if self.images else self.float_dim
+        """The length of a stored row: its float values; or with images, the float values'
+        bytes and the pixels, padded to a multiple of 4 bytes where there are float values
+        (so that every row's floats start 4-byte aligned and view as float32 in place)."""
+        if not self.images:
+            return self.float_dim
+        if not self.float_dim:
+            return self.pixel_dim
+        return -(-(4 * self.float_dim + self.pixel_dim) // 4) * 4
 
     @cached_property
     def columns(self) -> dict[int, tuple[int, int]]:
@@ -155,7 +164,8 @@ class ObservationLayout:
 
     def pixels_of(self, rows: np.ndarray) -> np.ndarray:
         """The pixels of stored rows (of any leading shape), as a view."""
-        return rows[..., 4 * self.float_dim :] if self.images else rows[..., :0]
+        start = 4 * self.float_dim
+        return rows[..., start : start + self.pixel_dim]
 
     @cached_property
     def is_single(self) -> bool:
@@ -191,7 +201,7 @@ class ObservationLayout:
 
     def flatten(self, observations: Any, batch: int) -> np.ndarray:
         """A batch of ``batch`` observations as new rows (see ``write``)."""
-        out = np.empty((batch, self.raw_dim), self.dtype)
+        out = np.zeros((batch, self.raw_dim), self.dtype)  # zeros: the padding too
         self.write(observations, out)
         return out
 
@@ -221,7 +231,7 @@ class ObservationLayout:
             )
         values = [leaf.value(observation) for leaf in self.leaves]
         if all(v.shape == leaf.shape for v, leaf in zip(values, self.leaves, strict=True)):
-            out = np.empty((1, self.raw_dim), self.dtype)
+            out = np.zeros((1, self.raw_dim), self.dtype)
             self._store([v[None] for v in values], out)
             return out, True
         for v, leaf in zip(values, self.leaves, strict=True):
@@ -235,7 +245,7 @@ class ObservationLayout:
             raise ValueError(
                 f"the observation's parts have different batch sizes {sorted(batches)}"
             )
-        out = np.empty((batches.pop(), self.raw_dim), self.dtype)
+        out = np.zeros((batches.pop(), self.raw_dim), self.dtype)
         self._store(values, out)
         return out, False
 
@@ -302,8 +312,8 @@ def _leaves(space: spaces.Space, root: spaces.Space, path: tuple[str | int, ...]
         start = np.asarray(space.start, np.int64).reshape(-1)
         yield Leaf(path, space, "index", tuple(space.shape or ()), len(nvec), start, nvec)
     else:
-        where = "" if space is root else f" (its part {space})"
-        raise ValueError(f"unsupported observation space {root}{where}: {SUPPORTED}")
+        where = "" if space is root else f" (its part {one_line(space)})"
+        raise ValueError(f"unsupported observation space {one_line(root)}{where}: {SUPPORTED}")
 
 
 def check_pixels(values: np.ndarray, leaf: Leaf) -> None:

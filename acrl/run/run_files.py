@@ -135,10 +135,13 @@ def resume_candidates(run_dir: Path) -> tuple[list[tuple[int, Path]], list[str]]
     return [(steps, path) for steps, _, path in found], passed_over
 
 
-def truncate_logs(run_dir: Path, timesteps: int) -> float:
+def truncate_logs(run_dir: Path, timesteps: int, episodes: int | None = None) -> float:
     """Drop rows of metrics.csv and episodes.csv logged after ``timesteps`` (they came after
-    the checkpoint that a resume starts from), and rows or a header that a kill damaged,
-    saying so on stderr (acrl.run.csv_repair); the wall time of the last row kept."""
+    the checkpoint that a resume starts from), episode rows beyond the checkpoint's count of
+    ``episodes`` (A3C logs a late report's episodes at the step count it was counted in, which
+    can be the checkpoint's own step after the checkpoint was saved), and rows or a header
+    that a kill damaged, saying so on stderr (acrl.run.csv_repair); the wall time of the last
+    row kept."""
     wall = 0.0
     for name, columns in LOGS.items():
         path = run_dir / name
@@ -148,6 +151,8 @@ def truncate_logs(run_dir: Path, timesteps: int) -> float:
         header = log.header or list(columns)
         step, when = header.index("timesteps"), header.index("wall_time")
         kept = [row for row in log.rows if float(row[step]) <= timesteps]
+        if name == "episodes.csv" and episodes is not None:
+            kept = kept[:episodes]
         if name == "metrics.csv" and kept:
             wall = float(kept[-1][when])
         rewrite_log(path, header, kept)
@@ -159,7 +164,7 @@ def resume_logs(model: Any, run_dir: Path) -> None:
     """Continue a run's metrics.csv, episodes.csv and TensorBoard events from the model's
     step count: what was logged after it is dropped, the wall clock goes on."""
     steps = model.num_timesteps
-    wall = truncate_logs(run_dir, steps)
+    wall = truncate_logs(run_dir, steps, model.total_episodes)
     tensorboard = TensorBoardLog(run_dir, purge_step=steps + 1)
     model.metrics = MetricsLog(run_dir / "metrics.csv", steps, tensorboard, start_wall=wall)
 
