@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).parents[1] / "acrl"
 # bottom to top; a module may import its own layer and those below it
 LAYERS = {
     "errors": 0,
+    "user_modules": 0,
     "config": 1,
     "envs": 2,
     "model": 2,
