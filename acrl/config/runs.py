@@ -117,13 +117,24 @@ def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
         elif name and line.strip().startswith("#") and name not in comments:
             comments[name] = line.strip().lstrip("# ")
     out = []
+    families = {preset: f"{prefix}*" for prefix, preset in FAMILY_PRESETS.items()}
     for key, entry in load_presets(algo).items():
-        env = str(entry.get("env_id", key))
+        env = str(entry.get("env_id", families.get(key, key)))
         kwargs = entry.get("env_kwargs")
         if kwargs:
             env += " (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
         out.append((key, env, f"{float(entry.get('n_timesteps', 0)):.0e}", comments.get(key, "")))
     return out
+
+
+FAMILY_PRESETS = {"MinAtar/": "minatar"}
+"""Presets that serve every env id of a family without a preset of its own, by id prefix."""
+
+
+def family_preset(env_id: str) -> str | None:
+    """The family preset's name for ``env_id`` ("module:" prefix ignored), or None."""
+    name = env_id.rpartition(":")[2]
+    return next((p for prefix, p in FAMILY_PRESETS.items() if name.startswith(prefix)), None)
 
 
 def resolve_run_config(
@@ -145,6 +156,12 @@ def resolve_run_config(
     if preset is not None and preset not in presets:
         raise UserError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
     name = preset if preset is not None else (env_or_preset if env_or_preset in presets else None)
+    if name is None:  # an env of a family with a preset of its own (any MinAtar game)
+        family = family_preset(env_or_preset)
+        name = family if family in presets else None
+    elif name in FAMILY_PRESETS.values() and env_or_preset == name:
+        prefix = next(p for p, n in FAMILY_PRESETS.items() if n == name)
+        raise UserError(f"preset {name!r} serves every {prefix} env: give one ({prefix}...)")
     values: dict[str, Any] = dict(presets[name]) if name else {}
     values.setdefault("env_id", name)
     if env_or_preset != name:

@@ -14,6 +14,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from acrl.envs.families import ensure_registered
 from acrl.errors import UserError, first_line
 from acrl.user_modules import import_user_module
 
@@ -50,6 +51,7 @@ def check_env_id(env_id: str) -> None:
     module, name = split_env_id(env_id)
     if module is not None:
         import_env_module(module, f"environment {env_id!r}:")
+    ensure_registered(name)  # ALE/ and MinAtar/ ids: their package registers them
     try:
         gym.spec(name)
     except gym.error.Error as exc:
@@ -77,6 +79,7 @@ def check_named_env(
             f"never imports a module a model file names: pass --env-module {module} (or "
             "import it yourself before A2C.load)"
         )
+    ensure_registered(name)  # a dependency of acrl's atari extra, not the user's code
     try:
         gym.spec(name)
     except gym.error.Error:

@@ -18,7 +18,7 @@ from acrl.errors import UserError
 
 MAX_SPACE_SIZE = 2**24  # actions of a Discrete space, elements of a Box, parts of a Dict
 MAX_NESTING = 8  # Dict and Tuple spaces inside one another
-BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8")
+BOX_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
 INT_DTYPES = ("int8", "int16", "int32", "int64", "uint8")
 
 

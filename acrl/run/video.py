@@ -152,8 +152,18 @@ def _record_one(
     return total, length
 
 
+MIN_VIDEO_SIDE = 160  # smaller frames (MinAtar's 10x10) are enlarged, each pixel a block
+
+
 def _frame(env: gym.Env) -> np.ndarray:
+    """The env's frame as uint8 RGB: float colours in [0, 1] (MinAtar's) scaled to bytes, and
+    small frames enlarged by a whole factor (nearest neighbour: the game's own pixels)."""
     frame = env.render()
     if not isinstance(frame, np.ndarray) or frame.ndim != 3:
         raise ValueError(f"{env.spec.id if env.spec else env} cannot render rgb_array frames")
+    if frame.dtype.kind == "f":
+        frame = (np.clip(frame, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    factor = -(-MIN_VIDEO_SIDE // max(1, min(frame.shape[:2])))
+    if factor > 1:
+        frame = frame.repeat(factor, axis=0).repeat(factor, axis=1)
     return frame
