@@ -7,6 +7,7 @@ import platform
 import a3c
 import cartpole
 import lunarlander
+import minatar_breakout
 import scale
 import spaces
 import torch
@@ -22,7 +23,7 @@ def main() -> None:
         f"{platform.machine()}, {torch.get_num_threads()} torch threads by default\n"
     )
     results = []
-    for module in (cartpole, scale, lunarlander, a3c, spaces):
+    for module in (cartpole, scale, lunarlander, a3c, spaces, minatar_breakout):
         print(f"== {module.__name__}")
         results += module.main()
         print()
