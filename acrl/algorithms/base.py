@@ -31,7 +31,7 @@ from acrl.algorithms.model_files import contents, restore
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import POLICIES
-from acrl.config.wrappers import EnvWrapper, parse_env_packages, wrappers_from_json
+from acrl.config.wrappers import EnvWrapper
 from acrl.envs import (
     as_vector_env,
     check_env_spaces,
@@ -388,8 +388,6 @@ class Agent:
             )
         try:
             model = restore(cls, tensors, meta, device, overrides)
-            model.env_wrappers = wrappers_from_json(meta.get("env_wrappers"))
-            model.env_packages = parse_env_packages(meta.get("env_packages"))
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:

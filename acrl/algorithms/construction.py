@@ -13,7 +13,6 @@ import torch
 
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.limits import MAX_ENVS, check_network, check_rollout
-from acrl.config.policy import EXTRACTORS
 from acrl.errors import UserError
 from acrl.model.distributions import make_distribution
 from acrl.model.encoders import make_encoder
@@ -62,8 +61,7 @@ def check_sizes(
     policy = config.policy_config
     # a built-in encoder is sized on the meta device (no memory); a user's extractor is built
     # on the CPU: its module is imported, and its code may read tensors, as in training
-    user = policy.features_extractor_class not in EXTRACTORS
-    with torch.device("cpu" if user else "meta"):
+    with torch.device("cpu" if policy.user_extractor else "meta"):
         encoder = make_encoder(observation_space, policy, may_import)
     features = encoder.features_dim
     copies = 1 if policy.share_features_extractor else 2
@@ -81,8 +79,7 @@ def with_image_defaults(config: A2CConfig, observation_space: gym.Space) -> A2CC
     none: no hidden layers between a built-in CNN's features and the heads (net_arch []); a
     user's extractor keeps [64, 64], as in SB3."""
     layout = observation_layout(observation_space)
-    image = layout.is_single and layout.leaves[0].kind == "image"
-    built_in = config.policy_config.features_extractor_class in EXTRACTORS
-    if not image or not built_in or "net_arch" in config.policy_kwargs:
+    user = config.policy_config.user_extractor
+    if not layout.is_image or user or "net_arch" in config.policy_kwargs:
         return config
     return dataclasses.replace(config, policy_kwargs={**config.policy_kwargs, "net_arch": []})

@@ -15,7 +15,7 @@ import torch
 from gymnasium import spaces
 
 from acrl.config.hyperparams import A2CConfig
-from acrl.config.policy import EXTRACTORS
+from acrl.config.wrappers import parse_env_packages, wrappers_from_json
 from acrl.errors import UserError, first_line
 from acrl.model.normalization import make_normalization
 from acrl.model.observations import observation_layout
@@ -48,8 +48,7 @@ def skeleton(
     """The policy that ``Agent`` builds for these spaces and settings, on the meta device:
     every name, shape and dtype, and no memory (a user's extractor is built on the CPU: its
     code may read tensors)."""
-    user = config.policy_config.features_extractor_class not in EXTRACTORS
-    with torch.device("cpu" if user else "meta"):
+    with torch.device("cpu" if config.policy_config.user_extractor else "meta"):
         normalization = make_normalization(
             observation_space,
             config.normalize_obs,
@@ -113,6 +112,8 @@ def restore(
     )
     model._init_engine(**{**cls._engine_kwargs(meta), **overrides})
     model.env_id = meta.get("env_id")
+    model.env_wrappers = wrappers_from_json(meta.get("env_wrappers"))
+    model.env_packages = parse_env_packages(meta.get("env_packages"))
     policy_state = {
         k.removeprefix("policy."): v for k, v in tensors.items() if k.startswith("policy.")
     }

@@ -70,7 +70,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
-    from acrl.config.policy import EXTRACTORS
     from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
     from acrl.envs import check_env_id, import_env_module, wrapper_classes
     from acrl.model.extractors import find_class
@@ -107,9 +106,9 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         import_env_module(module, "env_packages")
     check_env_id(run.env_id)
     wrapper_classes(run.wrappers)  # imports the wrappers' modules, all before any directory
-    extractor = run.hyperparams.policy_config.features_extractor_class
-    if extractor not in EXTRACTORS:  # the user's module, named in their settings
-        find_class(extractor, may_import=True)
+    policy = run.hyperparams.policy_config
+    if policy.user_extractor:  # the user's module, named in their settings
+        find_class(policy.features_extractor_class, may_import=True)
     if args.address is not None:
         if run.runtime != "ray":
             raise UserError("--address joins a Ray cluster; add --algo a3c --runtime ray")
@@ -123,19 +122,23 @@ def _check_model(run: RunConfig, args: argparse.Namespace) -> None:
     """Build the run's model once, writing nothing, so that a mistake only the model finds
     (a policy name that does not fit the space, a network too large) is one line before
     ``--seeds`` makes its directory, not one line per seed after."""
-    from acrl.algorithms.registry import make_model
-
-    try:
-        model = make_model(run, log_dir=None, device=args.device, threads=args.threads)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    model = _make_model(run, log_dir=None, device=args.device, threads=args.threads)
     if model.env is not None:
         model.env.close()
 
 
-def train_one(args: argparse.Namespace) -> int:
+def _make_model(run: RunConfig, **kwargs: Any) -> Agent:
+    """``make_model`` (acrl.algorithms.registry), its ValueErrors (an env this algorithm
+    cannot handle, a policy that does not fit the space, a bad device) as one line."""
     from acrl.algorithms.registry import make_model
 
+    try:
+        return make_model(run, **kwargs)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def train_one(args: argparse.Namespace) -> int:
     run = _run_config(args)
     sync = _join_ranks(args, run) if args.distributed else None
     main = sync is None or sync.is_main
@@ -145,16 +148,13 @@ def train_one(args: argparse.Namespace) -> int:
     # rank r of several seeds its envs seed + r * n_envs + i; rank 0 alone writes files
     rank_run = run if sync is None else replace(run, seed=run.seed + sync.rank * run.n_envs)
     device = args.device if sync is None else str(sync.device)
-    try:
-        model = make_model(
-            rank_run,
-            log_dir=run_dir if main else None,
-            device=device,
-            ray_address=args.address,
-            threads=args.threads,
-        )
-    except ValueError as exc:  # an env this algorithm cannot handle, a bad device
-        raise UserError(str(exc)) from None
+    model = _make_model(
+        rank_run,
+        log_dir=run_dir if main else None,
+        device=device,
+        ray_address=args.address,
+        threads=args.threads,
+    )
     # the settings as the model resolved them (an image policy's net_arch), so that
     # config.yaml rebuilds this network and --resume finds its checkpoints the run's
     run = replace(run, hyperparams=model.config)

@@ -104,6 +104,11 @@ class PolicyConfig:
         return config
 
     @property
+    def user_extractor(self) -> bool:
+        """The features extractor is the user's class ("module:Class"), not a built-in."""
+        return self.features_extractor_class not in EXTRACTORS
+
+    @property
     def pi_arch(self) -> tuple[int, ...]:
         arch = self.net_arch
         return tuple(arch["pi"]) if isinstance(arch, Mapping) else tuple(arch)

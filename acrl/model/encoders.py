@@ -24,12 +24,24 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import Tensor, nn
 
-from acrl.config.policy import EXTRACTORS, PolicyConfig
+from acrl.config.policy import PolicyConfig
 from acrl.errors import UserError, first_line, one_line
 from acrl.model.extractors import build_user_extractor, make_cnn
 from acrl.model.observations import Leaf, ObservationLayout, observation_layout
 
 Normalize = Callable[[Tensor], Tensor]  # the float values' normalization, if the policy has one
+
+
+def leading_floats(rows: Tensor, count: int) -> Tensor:
+    """The first ``count`` float32 values of uint8 rows (B, raw_dim): their first bytes."""
+    if not count:
+        return rows.new_zeros((rows.shape[0], 0), dtype=torch.float32)
+    head = rows[:, : 4 * count]
+    try:  # in place where the rows are 4-byte aligned (acrl's buffers, padded rows)
+        return head.view(torch.float32)
+    except RuntimeError:  # rows cut from elsewhere: a copy at offset 0
+        copy = torch.empty(head.shape, dtype=torch.uint8, device=rows.device).copy_(head)
+        return copy.view(torch.float32)
 
 
 def split_rows(layout: ObservationLayout, rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -38,15 +50,7 @@ def split_rows(layout: ObservationLayout, rows: Tensor) -> tuple[Tensor, Tensor]
     if rows.dtype != torch.uint8:
         return rows, rows[:, :0]
     cut = 4 * layout.float_dim
-    pixels = rows[:, cut : cut + layout.pixel_dim]
-    if not cut:
-        return rows.new_zeros((rows.shape[0], 0), dtype=torch.float32), pixels
-    head = rows[:, :cut]
-    try:  # in place where the rows are 4-byte aligned (acrl's buffers, padded rows)
-        return head.view(torch.float32), pixels
-    except RuntimeError:  # rows cut from elsewhere: a copy at offset 0
-        copy = torch.empty(head.shape, dtype=torch.uint8, device=rows.device).copy_(head)
-        return copy.view(torch.float32), pixels
+    return leading_floats(rows, layout.float_dim), rows[:, cut : cut + layout.pixel_dim]
 
 
 class FlattenEncoder(nn.Module):
@@ -259,7 +263,7 @@ def make_encoder(
     this command, so its module may be imported (acrl.model.extractors)."""
     config = config or PolicyConfig()
     layout = observation_layout(observation_space)
-    if config.features_extractor_class not in EXTRACTORS:
+    if config.user_extractor:
         return UserEncoder(layout, config, may_import)
     if layout.is_box:
         assert isinstance(observation_space, spaces.Box)
@@ -271,7 +275,7 @@ def check_policy_name(policy: str, observation_space: spaces.Space) -> None:
     """Refuse a policy name that does not fit the space (SB3's names), in one line that
     names the one that fits."""
     layout = observation_layout(observation_space)
-    image = layout.is_single and layout.leaves[0].kind == "image"
+    image = layout.is_image
     is_dict = isinstance(observation_space, spaces.Dict)
     if image:
         fits = "CnnPolicy"

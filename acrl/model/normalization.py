@@ -16,6 +16,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
+from acrl.model.encoders import leading_floats
 from acrl.model.observations import observation_layout
 
 
@@ -118,7 +119,7 @@ class Normalization(nn.Module):
             box = self.obs_rms.mean.shape[0]
             rows = obs.reshape(-1, obs.shape[-1])
             if rows.dtype == torch.uint8:  # a space with images: the floats' bytes come first
-                rows = rows[:, : 4 * box].contiguous().view(torch.float32)
+                rows = leading_floats(rows, box)
             self.obs_rms.update(rows[:, :box])
 
     def update_returns(self, returns: Tensor) -> None:

@@ -177,6 +177,11 @@ class ObservationLayout:
         )
 
     @cached_property
+    def is_image(self) -> bool:
+        """One image at the root (what CnnPolicy takes)."""
+        return self.is_single and self.leaves[0].kind == "image"
+
+    @cached_property
     def features_dim(self) -> int:
         """The size of the parameter-free features: dense columns, then one one-hot per index
         (a CNN adds its own features per image)."""
