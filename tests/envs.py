@@ -137,3 +137,30 @@ class FailingInitEnv(CounterEnv):
 # Worker processes find these envs through "tests.envs:acrl-tests/..." ids, which import
 # this module; registering at import time makes that work.
 register_test_envs()
+
+
+class LivesEnv(gym.Env):
+    """A game of three lives, as ale-py reports them: step k (1-9) scores ``SCORES[k - 1]``, a
+    life is lost every third step (``info["lives"]``), and the game ends with the last."""
+
+    SCORES = (5.0, 0.0, -10.0, 25.0, 1.0, 0.0, 7.0, 0.0, 3.0)
+    metadata = {"render_modes": []}
+
+    def __init__(self) -> None:
+        self.observation_space = spaces.Box(-1e6, 1e6, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.t = 0
+        self.lives = 3
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.lives = 0, 3
+        return np.zeros(1, dtype=np.float32), {"lives": self.lives}
+
+    def step(self, action):
+        reward = self.SCORES[self.t]
+        self.t += 1
+        if self.t % 3 == 0:
+            self.lives -= 1
+        obs = np.array([self.t], dtype=np.float32)
+        return obs, reward, self.lives == 0, False, {"lives": self.lives}

@@ -220,7 +220,7 @@ CLI_CASES = [
     ),
     (["train", PIXELS, "--set", "policy_kwargs.image_channels=sideways"], "image_channels must"),
     (["eval", "bad/user-extractor.acrl"], "pass --env-module pwnedpkg"),
-    (["train", "minatar"], "preset 'minatar' serves every MinAtar/ env"),
+    (["train", "minatar"], "preset 'minatar' serves every MinAtar/* env"),
     (["frobnicate"], "invalid choice"),
 ]
 

@@ -80,21 +80,3 @@ def test_cli_trains_evaluates_and_films_minatar(tmp_path):
     result = acrl("video", run, "--out", tmp_path / "videos")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "videos" / "episode.mp4").stat().st_size > 0
-
-
-def test_an_atari_game_trains_through_gymnasiums_preprocessing_wrappers():
-    """ALE/ ids with the wrapper settings (84x84 grey, frame skip 4, 4 frames stacked): a
-    NatureCNN on (4, 84, 84) uint8 frames; a full game's unclipped score evaluated."""
-    model = A2C(
-        "CnnPolicy",
-        "ALE/Pong-v5",
-        n_envs=2,
-        env_kwargs={"frameskip": 1},
-        env_wrapper=["gymnasium.wrappers:AtariPreprocessing"],
-        frame_stack=4,
-        seed=0,
-    )
-    assert model.observation_space.shape == (4, 84, 84)
-    assert model.policy.encoder.pixels[0].chw == (4, 84, 84)
-    model.learn(40)
-    assert model.env_wrappers[-1].name == "FrameStackObservation"

@@ -54,6 +54,7 @@ class A2C(Agent):
         max_grad_norm: float = 0.5,
         rms_prop_eps: float = 1e-5,
         use_rms_prop: bool = True,
+        rms_prop_tf_like: bool = False,
         adam_betas: tuple[float, float] = ADAM_BETAS,
         normalize_advantage: bool = False,
         policy_kwargs: Mapping[str, Any] | None = None,
@@ -61,6 +62,8 @@ class A2C(Agent):
         normalize_reward: bool = False,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
+        clip_reward: bool = False,
+        terminal_on_life_loss: bool = False,
         backend: str = "auto",
         n_envs: int = 8,
         seed: int | None = None,
@@ -134,6 +137,8 @@ class A2C(Agent):
                 gamma=self.config.gamma,
                 sde_sample_freq=self.config.sde_sample_freq,
                 backend=backend,
+                clip_reward=self.config.clip_reward,
+                terminal_on_life_loss=self.config.terminal_on_life_loss,
                 name_env_errors=True,
             )
             self._engine = SyncEngine(

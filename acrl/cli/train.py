@@ -19,6 +19,7 @@ from acrl.algorithms.base import Agent
 from acrl.cli.run_dir import claimed_run_dir
 from acrl.config.runs import RUNTIMES, RunConfig
 from acrl.engines.torchrun import DistributedError, DistributedSync
+from acrl.envs import describe_envs
 from acrl.errors import NonFiniteError, UserError
 from acrl.run.atomic import write_atomic
 from acrl.run.owned import VIDEOS
@@ -169,6 +170,9 @@ def train_one(args: argparse.Namespace) -> int:
                 f"compute: {model.compute.describe()}",
                 flush=True,
             )
+            env = getattr(model, "env", None)
+            if env is not None:
+                print(f"envs: {describe_envs(env)}", flush=True)
             if args.renamed:
                 print(f"acrl: {args.renamed}", file=sys.stderr)
         if sync is not None:

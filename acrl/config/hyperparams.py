@@ -31,6 +31,7 @@ class A2CConfig:
     max_grad_norm: float = 0.5
     rms_prop_eps: float = 1e-5
     use_rms_prop: bool = True
+    rms_prop_tf_like: bool = False  # TensorFlow's RMSprop (the zoo's RMSpropTFLike, Atari)
     adam_betas: tuple[float, float] = ADAM_BETAS
     normalize_advantage: bool = False
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
@@ -38,6 +39,8 @@ class A2CConfig:
     normalize_reward: bool = False
     use_sde: bool = False
     sde_sample_freq: int = -1
+    clip_reward: bool = False  # the learner sees sign(reward); episodes keep the game's score
+    terminal_on_life_loss: bool = False  # a lost life ends the learner's episode, not the game
     backend: str = "auto"
 
     def __post_init__(self) -> None:
@@ -50,6 +53,9 @@ class A2CConfig:
         check_range("max_grad_norm", self.max_grad_norm, 0.0, math.inf, low_open=True)
         check_range("rms_prop_eps", self.rms_prop_eps, 0.0, math.inf, low_open=True)
         check_bool("use_rms_prop", self.use_rms_prop)
+        check_bool("rms_prop_tf_like", self.rms_prop_tf_like)
+        if self.rms_prop_tf_like and not self.use_rms_prop:
+            raise ValueError("rms_prop_tf_like is a kind of RMSprop: set use_rms_prop to true")
         object.__setattr__(self, "adam_betas", _as_betas(self.adam_betas))
         if self.use_rms_prop and self.adam_betas != ADAM_BETAS:
             raise ValueError("adam_betas applies to Adam: set use_rms_prop to false")
@@ -57,6 +63,8 @@ class A2CConfig:
         check_bool("normalize_obs", self.normalize_obs)
         check_bool("normalize_reward", self.normalize_reward)
         check_bool("use_sde", self.use_sde)
+        check_bool("clip_reward", self.clip_reward)
+        check_bool("terminal_on_life_loss", self.terminal_on_life_loss)
         sde_freq = self.sde_sample_freq
         if (
             isinstance(sde_freq, bool)

@@ -106,18 +106,24 @@ def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in data.items()}
 
 
+_ENTRY_LINE = re.compile(r"^([^\s#][^:]*):(?:\s*&\w+)?\s*$")  # "name:" or "name: &anchor"
+
+
 def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
     """(name, env id, budget, first line of its comment) for every preset."""
     text = _preset_text(algo)
     comments: dict[str, str] = {}
     name = None
     for line in text.splitlines():
-        if line and not line.startswith((" ", "#")) and line.rstrip().endswith(":"):
-            name = line.rstrip()[:-1]
+        head = _ENTRY_LINE.match(line)
+        if head:
+            name = head.group(1)
         elif name and line.strip().startswith("#") and name not in comments:
             comments[name] = line.strip().lstrip("# ")
     out = []
-    families = {preset: f"{prefix}*" for prefix, preset in FAMILY_PRESETS.items()}
+    families: dict[str, str] = {}
+    for pattern, preset in FAMILY_PRESETS.items():
+        families[preset] = f"{families[preset]}, {pattern}" if preset in families else pattern
     for key, entry in load_presets(algo).items():
         env = str(entry.get("env_id", families.get(key, key)))
         kwargs = entry.get("env_kwargs")
@@ -127,14 +133,20 @@ def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
     return out
 
 
-FAMILY_PRESETS = {"MinAtar/": "minatar"}
-"""Presets that serve every env id of a family without a preset of its own, by id prefix."""
+FAMILY_PRESETS = {"MinAtar/*": "minatar", "ALE/*": "atari", "*NoFrameskip-v4": "atari"}
+"""Presets that serve every env id of a family without a preset of its own, by id pattern
+(a prefix or a suffix, ``*`` standing for the rest)."""
 
 
 def family_preset(env_id: str) -> str | None:
     """The family preset's name for ``env_id`` ("module:" prefix ignored), or None."""
     name = env_id.rpartition(":")[2]
-    return next((p for prefix, p in FAMILY_PRESETS.items() if name.startswith(prefix)), None)
+    return next((p for pattern, p in FAMILY_PRESETS.items() if _matches(name, pattern)), None)
+
+
+def _matches(name: str, pattern: str) -> bool:
+    head, _, tail = pattern.partition("*")
+    return len(name) > len(head) + len(tail) and name.startswith(head) and name.endswith(tail)
 
 
 def resolve_run_config(
@@ -160,8 +172,8 @@ def resolve_run_config(
         family = family_preset(env_or_preset)
         name = family if family in presets else None
     elif name in FAMILY_PRESETS.values() and env_or_preset == name:
-        prefix = next(p for p, n in FAMILY_PRESETS.items() if n == name)
-        raise UserError(f"preset {name!r} serves every {prefix} env: give one ({prefix}...)")
+        pattern = next(p for p, n in FAMILY_PRESETS.items() if n == name)
+        raise UserError(f"preset {name!r} serves every {pattern} env: give one")
     values: dict[str, Any] = dict(presets[name]) if name else {}
     values.setdefault("env_id", name)
     if env_or_preset != name:

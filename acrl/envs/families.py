@@ -40,5 +40,6 @@ def ensure_registered(env_id: str) -> None:
         ) from None
     if family == "ale":
         gym.register_envs(module)
+        module.ALEInterface.setLoggerMode(module.LoggerMode.Error)  # no banner per env
     else:
         module.register_envs()

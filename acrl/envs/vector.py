@@ -10,6 +10,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from acrl.config.limits import MAX_ENVS
 from acrl.config.wrappers import EnvWrapper
+from acrl.envs.atari import make_native_atari, native_atari_kwargs
+from acrl.envs.families import family_of
 from acrl.envs.ids import check_env_id, check_named_env, split_env_id
 from acrl.envs.wrappers import WrapperStack, wrapper_classes
 from acrl.errors import UserError, first_line, one_line
@@ -30,7 +32,9 @@ def make_vec_env(
 
     ``vectorization``: "auto" uses the environment's native vector entry point
     where Gymnasium registers one, else a synchronous vector env; "native",
-    "sync" and "async" (one subprocess per environment) force a mode.
+    "sync" and "async" (one subprocess per environment) force a mode. An Atari env's
+    native vector env is ale-py's C++ AtariVectorEnv running the wrappers' preprocessing
+    (acrl.envs.atari), never its own defaults (which clip rewards).
     ``env_kwargs`` reach the environment's constructor. With ``seed``, the
     environments are reset once with it so that their random streams are fixed.
 
@@ -53,8 +57,17 @@ def make_vec_env(
     else:
         check_named_env(env_id, env_kwargs, named_by)
     classes = wrapper_classes(wrappers, named_by)
-    spec = gym.spec(split_env_id(env_id)[1])
-    if vectorization == "auto":
+    name = split_env_id(env_id)[1]
+    spec = gym.spec(name)
+    atari: dict[str, Any] | None = None
+    if family_of(name) == "ale" and vectorization in ("auto", "native"):
+        atari, why = native_atari_kwargs(name, env_kwargs or {}, wrappers)
+        if atari is None and vectorization == "native":
+            raise UserError(
+                f"{env_id}: ale-py's AtariVectorEnv (vectorization native) cannot run this: {why}"
+            )
+        mode = "ale" if atari is not None else "sync"
+    elif vectorization == "auto":
         native = spec.vector_entry_point is not None and not wrappers
         mode = "vector_entry_point" if native else "sync"
     elif vectorization == "native":
@@ -72,7 +85,10 @@ def make_vec_env(
     if wrappers:
         kwargs["wrappers"] = [WrapperStack(wrappers, classes)]
     try:
-        env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
+        if atari is not None:
+            env = make_native_atari(atari, n_envs)
+        else:
+            env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
     except UserError:  # a wrapper that failed, in one line already
         raise
     except gym.error.DependencyNotInstalled as exc:
@@ -91,6 +107,17 @@ def make_vec_env(
             raise env_failed_to_start(env_id, exc, "reset()") from None
         env.action_space.seed(seed)
     return env
+
+
+def describe_envs(env: VectorEnv) -> str:
+    """'16 x AtariVectorEnv (ale-py, C++)' or '8 x SyncVectorEnv': what steps the envs."""
+    base = env.unwrapped
+    kind = type(base).__name__
+    if type(base).__module__.startswith("ale_py"):
+        kind += " (ale-py, C++)"
+    elif not isinstance(base, (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)):
+        kind += " (native)"
+    return f"{env.num_envs} x {kind}"
 
 
 def env_failed_to_start(env_id: str, exc: BaseException, where: str = "") -> UserError:

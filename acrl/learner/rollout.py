@@ -13,6 +13,10 @@ no transition mixes two episodes:
 - SAME_STEP: the step that ends an episode returns the first observation of the
   next one; the final observation comes in ``info["final_obs"]`` and a
   truncated step bootstraps from its value.
+
+Two training signals may differ from the env's (Atari's, as DQN and the zoo train): rewards
+clipped to their sign, and a lost life ending the episode for the learner while the game goes
+on. Only the learner sees them; the episodes tracked (logged, reported) are the env's own.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
 from acrl.envs import autoreset_mode
-from acrl.errors import EnvError, NonFiniteError, first_line
+from acrl.errors import EnvError, NonFiniteError, UserError, first_line
 from acrl.model.normalization import Normalization
 from acrl.model.policy import ActorCritic
 
@@ -134,6 +138,8 @@ class RolloutCollector:
         sde_sample_freq: int = -1,
         backend: Backend | None = None,
         name_env_errors: bool = False,
+        clip_reward: bool = False,
+        terminal_on_life_loss: bool = False,
     ) -> None:
         """``backend`` acts (default: the torch module itself). ``normalization`` (default:
         the policy's) scales the rewards by the running std of the discounted return, whose
@@ -141,7 +147,9 @@ class RolloutCollector:
         exploration matrices at the start of every rollout and, with ``sde_sample_freq`` > 0,
         every that many steps within it (Stable-Baselines3's rule). With ``name_env_errors``
         an exception that the env raises becomes an EnvError naming the env (A2C's one line;
-        an A3C worker reports the env's own exception with its rank)."""
+        an A3C worker reports the env's own exception with its rank). ``clip_reward`` and
+        ``terminal_on_life_loss`` (the env must report ``info["lives"]``) change what the
+        learner sees, not the episodes tracked."""
         if backend is None:
             from acrl.learner.backends.torch_backend import TorchBackend
 
@@ -158,6 +166,9 @@ class RolloutCollector:
         self.n_steps = n_steps
         self.sde_sample_freq = sde_sample_freq
         self.name_env_errors = name_env_errors
+        self.clip_reward = clip_reward
+        self.terminal_on_life_loss = terminal_on_life_loss
+        self._lives = np.zeros(n, dtype=np.int64)
         self.exploration: Tensor | None = None
         self.episodes = EpisodeTracker(n)
         self._seed = seed
@@ -206,7 +217,7 @@ class RolloutCollector:
 
     def reset(self, seed: int | None = None) -> None:
         try:
-            obs, _ = self.env.reset(seed=seed)
+            obs, info = self.env.reset(seed=seed)
         except Exception as exc:
             if not self.name_env_errors:
                 raise
@@ -219,6 +230,8 @@ class RolloutCollector:
                 f"{self.env_name} returned a non-finite observation ({first[i, d]}) "
                 f"from reset() in env {i}: the environment's fault, not the learner's"
             )
+        if self.terminal_on_life_loss:
+            self._lives = self._lives_in(info)
         self._prev_done[:] = False
         self.episodes.clear_current()
         self._started = True
@@ -250,6 +263,14 @@ class RolloutCollector:
                 done_t = np.logical_or(term, trunc)
                 self._store(obs, self._obs[t + 1], "step()")
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
+                if self.clip_reward:
+                    np.sign(rewards[t], out=rewards[t])
+                if self.terminal_on_life_loss:
+                    lives = self._lives_in(info)
+                    lost = (lives < self._lives) & ~done_t
+                    terminated[t] += lost
+                    done[t] += lost
+                    self._lives = lives
                 if same_step and trunc.any():
                     self._final_values(t, info, trunc & ~term)
                 self.episodes.step(reward, done_t, valid_t)
@@ -261,6 +282,16 @@ class RolloutCollector:
             for name, host in vars(self._host_tensors()).items():
                 getattr(self.rollout, name).copy_(host, non_blocking=True)
         return self.rollout
+
+    def _lives_in(self, info: dict) -> np.ndarray:
+        """Each env's lives left, from ``info["lives"]`` (ale-py's envs report them)."""
+        lives = info.get("lives")
+        if lives is None or np.shape(lives) != (self.n_envs,):
+            raise UserError(
+                f"terminal_on_life_loss needs lives in the env's info, and {self.env_name} "
+                "reports none (ale-py's Atari envs do)"
+            )
+        return np.asarray(lives, dtype=np.int64)
 
     def _draw_exploration(self, t: int) -> None:
         freq = self.sde_sample_freq

@@ -113,6 +113,8 @@ def build_worker(
             stats_lock=stats_lock,
             sde_sample_freq=config.sde_sample_freq,
             backend=backend,
+            clip_reward=config.clip_reward,
+            terminal_on_life_loss=config.terminal_on_life_loss,
         )
     except BaseException:
         env.close()

@@ -67,7 +67,7 @@ def record_episodes(
     except BaseException:
         env.close()
         raise
-    fps = int(env.metadata.get("render_fps") or DEFAULT_FPS)
+    fps = _fps(env)
     recorded = []
     try:
         for i in range(episodes):
@@ -150,6 +150,25 @@ def _record_one(
     finally:
         writer.close()
     return total, length
+
+
+ATARI_HZ = 60  # frames a second of the Atari 2600's screen
+
+
+def _fps(env: gym.Env) -> int:
+    """Frames a second that play the episode in real time: an Atari game's 60 Hz over the
+    frames each step skips (its own and AtariPreprocessing's); else the env's render_fps."""
+    base = env.unwrapped
+    if not type(base).__module__.startswith("ale_py"):
+        return int(env.metadata.get("render_fps") or DEFAULT_FPS)
+    skip = getattr(base, "_frameskip", 1)
+    skip = skip if isinstance(skip, int) else 4  # a random skip (v0 ids): about its mean
+    layer: Any = env
+    while isinstance(layer, gym.Wrapper):
+        if type(layer).__name__ == "AtariPreprocessing":
+            skip *= int(getattr(layer, "frame_skip", 1))
+        layer = layer.env
+    return max(1, round(ATARI_HZ / skip))
 
 
 MIN_VIDEO_SIDE = 160  # smaller frames (MinAtar's 10x10) are enlarged, each pixel a block
