@@ -16,6 +16,7 @@ _EXPORTS = {
     "RecordVideoEvery": "acrl.run.callbacks",
     "StopOnReturn": "acrl.run.callbacks",
     "make_vec_env": "acrl.envs",
+    "atari_kwargs": "acrl.envs.atari",
     "evaluate_policy": "acrl.run.evaluation",
     "ActorCritic": "acrl.model.policy",
 }
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from acrl.algorithms.a2c import A2C
     from acrl.algorithms.a3c import A3C
     from acrl.envs import make_vec_env
+    from acrl.envs.atari import atari_kwargs
     from acrl.model.policy import ActorCritic
     from acrl.run.callbacks import CallbackList, RecordVideoEvery, StopOnReturn
     from acrl.run.evaluation import evaluate_policy
@@ -35,6 +37,7 @@ __all__ = [
     "RecordVideoEvery",
     "StopOnReturn",
     "ActorCritic",
+    "atari_kwargs",
     "evaluate_policy",
     "make_vec_env",
     "__version__",

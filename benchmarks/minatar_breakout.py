@@ -116,14 +116,17 @@ def train_acrl(seed: int, timesteps: int) -> tuple[Run, str]:
     return run, model.compute.describe()
 
 
-def train_sb3(seed: int, timesteps: int) -> Run:
+def sb3_minatar_model(env_id: str, n_envs: int, seed: int, hyperparams: dict[str, Any]) -> Any:
+    """SB3's A2C with MinAtar's network (as acrl's SmallCNN) straight into the heads and
+    RMSprop (alpha 0.99, eps ``rms_prop_eps``) over ``n_envs`` envs of ``env_id``."""
     from stable_baselines3 import A2C as SB3A2C
     from stable_baselines3.common.env_util import make_vec_env
 
-    env = make_vec_env(ENV_ID, n_envs=N_ENVS, seed=seed)
-    model = SB3A2C(
+    hyper = dict(hyperparams)
+    eps = hyper.pop("rms_prop_eps", RMSPROP_EPS)
+    return SB3A2C(
         "MlpPolicy",  # SB3 sees no image in a bool Box: the extractor takes the frames as given
-        env,
+        make_vec_env(env_id, n_envs=n_envs, seed=seed),
         seed=seed,
         device="cpu",
         use_rms_prop=True,
@@ -133,15 +136,19 @@ def train_sb3(seed: int, timesteps: int) -> Run:
             "net_arch": [],
             "ortho_init": True,
             "optimizer_class": torch.optim.RMSprop,
-            "optimizer_kwargs": {"alpha": RMSPROP_ALPHA, "eps": RMSPROP_EPS, "weight_decay": 0},
+            "optimizer_kwargs": {"alpha": RMSPROP_ALPHA, "eps": eps, "weight_decay": 0},
         },
-        **HYPERPARAMS,
+        **hyper,
     )
+
+
+def train_sb3(seed: int, timesteps: int) -> Run:
+    model = sb3_minatar_model(ENV_ID, N_ENVS, seed, HYPERPARAMS)
     start = time.perf_counter()
     model.learn(timesteps)
     wall = time.perf_counter() - start
     run = Run(evaluate(model), model.num_timesteps, wall)
-    env.close()
+    model.get_env().close()
     return run
 
 

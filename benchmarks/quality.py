@@ -1,12 +1,16 @@
-"""Learning quality of the A2C presets against rl-baselines3-zoo's published A2C results.
+"""Learning quality of the A2C presets against rl-baselines3-zoo's published A2C results, and
+of the MinAtar presets against Stable-Baselines3 run side by side.
 
 Trains each preset for 3 seeds at its budget, evaluates 20 deterministic episodes per seed,
-and prints budget, median, min and max evaluation return, wall time and the zoo's figure.
+and prints budget, median, min and max evaluation return, wall time and the zoo's figure. A
+MinAtar preset (the zoo has none) is compared with SB3's A2C trained in the same run, with
+the same network (MinAtar's, as acrl's SmallCNN), settings, budget and seeds
+(``--no-sb3`` skips it).
 Not part of `make test`: the full run takes hours on 2 cores (LunarLanderContinuous alone is
 5M steps per seed). `--scale 0.2` runs every budget at a fifth, for a first look.
 
     .venv/bin/python benchmarks/quality.py [--presets CartPole-v1,Pendulum-v1] [--seeds 0,1,2]
-        [--log-dir runs/quality]
+        [--log-dir runs/quality] [--no-sb3]
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from acrl import evaluate_policy
+from acrl import evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
 from acrl.config.runs import resolve_run_config
 
@@ -29,6 +33,18 @@ ZOO = {
     "LunarLanderContinuous": (84.2, 145.9, 5_000_000),
     "Pendulum-v1": (-163.0, 103.2, 1_000_000),
 }
+MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
+SB3_KEYS = (
+    "learning_rate",
+    "n_steps",
+    "gamma",
+    "gae_lambda",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "normalize_advantage",
+    "rms_prop_eps",
+)
 
 
 def run(preset: str, seed: int, scale: float, log_dir: Path | None) -> tuple[float, float, int]:
@@ -45,25 +61,62 @@ def run(preset: str, seed: int, scale: float, log_dir: Path | None) -> tuple[flo
     return mean, wall, budget
 
 
+def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
+    """SB3's A2C with the MinAtar preset's network and settings: (evaluation mean, wall s)."""
+    from minatar_breakout import sb3_minatar_model
+
+    config = resolve_run_config(preset, overrides={"seed": seed})
+    hyper = config.hyperparams
+    if (
+        not hyper.use_rms_prop
+        or hyper.rms_prop_tf_like
+        or not isinstance(hyper.learning_rate, float)
+    ):
+        raise SystemExit(f"{preset}: SB3 side by side takes plain RMSprop and a constant rate")
+    budget = max(int(config.n_timesteps * scale), config.n_envs * hyper.n_steps)
+    settings = {k: getattr(hyper, k) for k in SB3_KEYS}
+    model = sb3_minatar_model(config.env_id, config.n_envs, seed, settings)
+    start = time.perf_counter()
+    model.learn(budget)
+    wall = time.perf_counter() - start
+    eval_env = make_vec_env(config.env_id, 8, seed=10_000 + seed)
+    mean, _ = evaluate_policy(model, eval_env, 20, seed=10_000 + seed)
+    return mean, wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=",".join(ZOO))
+    parser.add_argument("--presets", default=",".join((*ZOO, *MINATAR)))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each budget")
     parser.add_argument(
         "--log-dir", type=Path, help="keep each run's logs in LOG_DIR/PRESET/seed-S (for acrl plot)"
     )
+    parser.add_argument("--no-sb3", action="store_true", help="MinAtar presets without SB3")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"{'preset':<22} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
+    print(f"{'preset':<26} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
     for preset in args.presets.split(","):
-        results = [run(preset, int(s), args.scale, args.log_dir) for s in args.seeds.split(",")]
+        results, theirs = [], []
+        for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
+            results.append(run(preset, seed, args.scale, args.log_dir))
+            if preset in MINATAR and not args.no_sb3:
+                theirs.append(run_sb3(preset, seed, args.scale))
         returns = [r for r, _, _ in results]
-        zoo_mean, zoo_std, zoo_budget = ZOO.get(preset, (float("nan"), float("nan"), 0))
+        if theirs:
+            scores = [r for r, _ in theirs]
+            yardstick = (
+                f"SB3 median {statistics.median(scores):.2f} (min {min(scores):.2f}, max "
+                f"{max(scores):.2f}) in {sum(w for _, w in theirs):.0f} s, same settings"
+            )
+        else:
+            zoo_mean, zoo_std, zoo_budget = ZOO.get(preset, (float("nan"), float("nan"), 0))
+            yardstick = f"{zoo_mean:.1f} +/- {zoo_std:.1f} at {zoo_budget:,}"
         print(
-            f"{preset:<22} {results[0][2]:>9,} {statistics.median(returns):>8.1f} "
-            f"{min(returns):>8.1f} {max(returns):>8.1f} {sum(w for _, w, _ in results):>7.0f}  "
-            f"{zoo_mean:.1f} +/- {zoo_std:.1f} at {zoo_budget:,}"
+            f"{preset:<26} {results[0][2]:>9,} {statistics.median(returns):>8.2f} "
+            f"{min(returns):>8.2f} {max(returns):>8.2f} {sum(w for _, w, _ in results):>7.0f}  "
+            f"{yardstick}",
+            flush=True,
         )
 
 

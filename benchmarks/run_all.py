@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 
 import a3c
+import atari_pong
 import cartpole
 import lunarlander
 import minatar_breakout
@@ -23,7 +24,7 @@ def main() -> None:
         f"{platform.machine()}, {torch.get_num_threads()} torch threads by default\n"
     )
     results = []
-    for module in (cartpole, scale, lunarlander, a3c, spaces, minatar_breakout):
+    for module in (cartpole, scale, lunarlander, a3c, spaces, minatar_breakout, atari_pong):
         print(f"== {module.__name__}")
         results += module.main()
         print()

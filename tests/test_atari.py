@@ -13,7 +13,7 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from acrl import A2C, evaluate_policy, make_vec_env
+from acrl import A2C, atari_kwargs, evaluate_policy, make_vec_env
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.runs import resolve_run_config
 from acrl.config.wrappers import EnvWrapper
@@ -26,12 +26,7 @@ from tests.envs import LivesEnv
 from tests.test_cli import acrl
 
 GAME = "ALE/SpaceInvaders-v5"  # every point scored is 5-30: a full game's score is no count
-ATARI = {
-    "env_kwargs": {"frameskip": 1},
-    "env_wrapper": [w.to_setting() for w in atari_wrappers()],
-    "clip_reward": True,
-    "terminal_on_life_loss": True,
-}
+ATARI = atari_kwargs()
 
 
 def test_rmsprop_tf_like_starts_at_one_with_epsilon_inside_the_root():
@@ -58,6 +53,9 @@ def test_rms_prop_tf_like_is_a_setting_and_its_shared_state_starts_at_one():
     assert state["square_avg"].tolist() == [1.0, 1.0, 1.0] and state["square_avg"].is_shared()
     with pytest.raises(ValueError, match="rms_prop_tf_like is a kind of RMSprop"):
         A2CConfig(rms_prop_tf_like=True, use_rms_prop=False)
+    for setting in ("rms_prop_tf_like", "clip_reward", "terminal_on_life_loss"):
+        with pytest.raises(ValueError, match=f"{setting} must be true or false"):
+            A2CConfig(**{setting: 1})
 
 
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
@@ -85,6 +83,8 @@ def test_terminal_on_life_loss_needs_lives_in_the_info():
     collector = RolloutCollector(env, model.policy, 5, model.device, terminal_on_life_loss=True)
     with pytest.raises(UserError, match=r"terminal_on_life_loss needs lives .* reports none"):
         collector.collect()
+    with pytest.raises(UserError, match=r"needs lives in the env's info, and CartPole-v1"):
+        A2C("MlpPolicy", "CartPole-v1", terminal_on_life_loss=True)  # before any training
 
 
 def test_the_preprocessing_translates_to_ale_pys_vector_env():
@@ -190,6 +190,11 @@ def test_cli_trains_and_films_an_atari_game_with_the_cpp_env(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "(preset: atari" in result.stdout and "2 x AtariVectorEnv (ale-py, C++)" in result.stdout
     assert "A.L.E" not in result.stdout + result.stderr  # no banner per env
+    model = A2C.load(run / "model.acrl")  # the file's wrappers, rebuilt in the C++ env
+    env = model.make_env(1, seed=5)
+    assert type(env).__module__.startswith("ale_py")
+    scores, lengths = evaluate_policy(model, env, 1, return_episode_rewards=True)
+    assert scores[0] % 5 == 0 and lengths[0] > 150
     result = acrl("video", run, "--out", tmp_path / "videos")
     assert result.returncode == 0, result.stderr
     frames = imageio_ffmpeg.read_frames(str(tmp_path / "videos" / "episode.mp4"))
@@ -199,15 +204,17 @@ def test_cli_trains_and_films_an_atari_game_with_the_cpp_env(tmp_path):
     assert len({tuple(px) for px in frame.reshape(-1, 3)}) > 2  # colours, not grey
 
 
-def test_atari_presets():
+def test_atari_presets_are_the_zoos_settings_and_run_in_the_cpp_env():
     pong = resolve_run_config("ALE/Pong-v5")
-    assert pong.preset == "ALE/Pong-v5" and pong.n_envs == 16 and pong.hyperparams.rms_prop_tf_like
-    assert pong.hyperparams.vf_coef == 0.25 and pong.hyperparams.ent_coef == 0.01
-    assert pong.wrappers == atari_wrappers() or [w.entry_point for w in pong.wrappers] == [
-        w.entry_point for w in atari_wrappers()
-    ]
-    kwargs, _ = native_atari_kwargs(pong.env_id, pong.env_kwargs, pong.wrappers)
-    assert kwargs is not None  # the preset runs in the C++ env
+    hyper = pong.hyperparams
+    assert pong.preset == "ALE/Pong-v5" and pong.n_envs == 16 and hyper.n_steps == 5
+    assert hyper.rms_prop_tf_like and hyper.rms_prop_eps == 1e-5 and hyper.learning_rate == 7e-4
+    assert (hyper.vf_coef, hyper.ent_coef) == (0.25, 0.01)
+    assert hyper.clip_reward and hyper.terminal_on_life_loss
+    ours = native_atari_kwargs(pong.env_id, pong.env_kwargs, pong.wrappers)
+    api = atari_kwargs()
+    assert ours == native_atari_kwargs(pong.env_id, api["env_kwargs"], atari_wrappers())
+    assert ours[0] is not None  # the preset runs in the C++ env
     assert resolve_run_config("SeaquestNoFrameskip-v4").preset == "atari"
     a3c = resolve_run_config("ALE/Seaquest-v5", algo="a3c")
     assert a3c.preset == "atari" and a3c.hyperparams.clip_reward and a3c.n_envs == 8

@@ -221,6 +221,15 @@ CLI_CASES = [
     (["train", PIXELS, "--set", "policy_kwargs.image_channels=sideways"], "image_channels must"),
     (["eval", "bad/user-extractor.acrl"], "pass --env-module pwnedpkg"),
     (["train", "minatar"], "preset 'minatar' serves every MinAtar/* env"),
+    (["train", "atari"], "preset 'atari' serves every ALE/* env"),
+    (
+        ["train", "ALE/Pong-v5", "--set", "vectorization=native", "--set", "env_kwargs.mode=1"],
+        "AtariVectorEnv (vectorization native) cannot run this: it takes no env_kwargs.mode",
+    ),
+    (
+        ["train", "CartPole-v1", "--set", "terminal_on_life_loss=true"],
+        "terminal_on_life_loss needs lives in the env's info, and CartPole-v1 reports none",
+    ),
     (["frobnicate"], "invalid choice"),
 ]
 

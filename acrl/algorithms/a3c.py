@@ -28,7 +28,7 @@ from acrl.config.runs import RUNTIMES
 from acrl.config.wrappers import wrapper_stack
 from acrl.engines.hogwild import HogwildEngine
 from acrl.engines.ray import RAY_MISSING, RayEngine
-from acrl.envs import make_vec_env
+from acrl.envs import check_reports_lives, make_vec_env
 from acrl.errors import UserError
 from acrl.learner.seeding import worker_seeds
 from acrl.learner.worker import WorkerSpec
@@ -105,7 +105,11 @@ class A3C(Agent):
             env, 1, env_kwargs=env_kwargs, vectorization=vectorization, wrappers=self.env_wrappers
         )
         spaces = probe.single_observation_space, probe.single_action_space
-        probe.close()
+        try:
+            if config.terminal_on_life_loss:
+                check_reports_lives(probe, str(env))
+        finally:
+            probe.close()
         super().__init__(
             policy,
             None,

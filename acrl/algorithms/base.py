@@ -36,6 +36,7 @@ from acrl.envs import (
     as_vector_env,
     check_env_spaces,
     check_named_env,
+    check_reports_lives,
     check_spaces,
     make_vec_env,
     wrapper_classes,
@@ -171,6 +172,8 @@ class Agent:
                 self.env_kwargs = {k: v for k, v in spec.kwargs.items() if k not in _VEC_SPEC_KEYS}
             self.env_wrappers = wrappers_of(env)  # what Gymnasium records of them
             self.n_envs = self.env.num_envs
+        if self.config.terminal_on_life_loss:
+            check_reports_lives(self.env, str(self.env_id or "the environment"))
 
     def set_env(self, env: str | gym.Env | VectorEnv) -> None:
         """Train on another env with the same observation and action spaces. An env id here

@@ -84,6 +84,25 @@ def atari_wrappers(
     return tuple(stack)
 
 
+def atari_kwargs(
+    frame_stack: int = 4,
+    fire_reset: bool = True,
+    clip_reward: bool = True,
+    terminal_on_life_loss: bool = True,
+    **preprocessing: Any,
+) -> dict[str, Any]:
+    """The Atari presets' env settings and training signals as keyword arguments of
+    ``A2C``/``A3C`` over an ALE env id: ``A2C("CnnPolicy", "ALE/Pong-v5", **atari_kwargs())``
+    (the counterpart of SB3's ``make_atari_env`` + ``VecFrameStack``, recorded in the model)."""
+    wrappers = atari_wrappers(frame_stack, fire_reset, **preprocessing)
+    return {
+        "env_kwargs": {"frameskip": 1},
+        "env_wrapper": [w.to_setting() for w in wrappers],
+        "clip_reward": clip_reward,
+        "terminal_on_life_loss": terminal_on_life_loss,
+    }
+
+
 def native_atari_kwargs(
     env_id: str, env_kwargs: Mapping[str, Any], wrappers: Sequence[EnvWrapper]
 ) -> tuple[dict[str, Any] | None, str]:

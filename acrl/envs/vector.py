@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from acrl.config.limits import MAX_ENVS
@@ -107,6 +108,28 @@ def make_vec_env(
             raise env_failed_to_start(env_id, exc, "reset()") from None
         env.action_space.seed(seed)
     return env
+
+
+def lives_in(info: Mapping[str, Any], n_envs: int, env_name: str) -> np.ndarray:
+    """Each env's lives left from a vector env's ``info["lives"]`` (ale-py reports them); a
+    one-line UserError for an env without them (``terminal_on_life_loss`` needs them)."""
+    lives = info.get("lives")
+    if lives is None or np.shape(lives) != (n_envs,):
+        raise UserError(
+            f"terminal_on_life_loss needs lives in the env's info, and {env_name} reports "
+            "none (ale-py's Atari envs do)"
+        )
+    return np.asarray(lives, dtype=np.int64)
+
+
+def check_reports_lives(env: VectorEnv, env_name: str) -> None:
+    """Reset ``env`` once to see that it reports lives: a run that needs them is refused
+    before it starts, not at its first rollout."""
+    try:
+        _, info = env.reset()
+    except Exception as exc:
+        raise env_failed_to_start(env_name, exc, "reset()") from None
+    lives_in(info, env.num_envs, env_name)
 
 
 def describe_envs(env: VectorEnv) -> str:

@@ -31,8 +31,8 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from acrl.envs import autoreset_mode
-from acrl.errors import EnvError, NonFiniteError, UserError, first_line
+from acrl.envs import autoreset_mode, lives_in
+from acrl.errors import EnvError, NonFiniteError, first_line
 from acrl.model.normalization import Normalization
 from acrl.model.policy import ActorCritic
 
@@ -231,7 +231,7 @@ class RolloutCollector:
                 f"from reset() in env {i}: the environment's fault, not the learner's"
             )
         if self.terminal_on_life_loss:
-            self._lives = self._lives_in(info)
+            self._lives = lives_in(info, self.n_envs, self.env_name)
         self._prev_done[:] = False
         self.episodes.clear_current()
         self._started = True
@@ -266,7 +266,7 @@ class RolloutCollector:
                 if self.clip_reward:
                     np.sign(rewards[t], out=rewards[t])
                 if self.terminal_on_life_loss:
-                    lives = self._lives_in(info)
+                    lives = lives_in(info, self.n_envs, self.env_name)
                     lost = (lives < self._lives) & ~done_t
                     terminated[t] += lost
                     done[t] += lost
@@ -282,16 +282,6 @@ class RolloutCollector:
             for name, host in vars(self._host_tensors()).items():
                 getattr(self.rollout, name).copy_(host, non_blocking=True)
         return self.rollout
-
-    def _lives_in(self, info: dict) -> np.ndarray:
-        """Each env's lives left, from ``info["lives"]`` (ale-py's envs report them)."""
-        lives = info.get("lives")
-        if lives is None or np.shape(lives) != (self.n_envs,):
-            raise UserError(
-                f"terminal_on_life_loss needs lives in the env's info, and {self.env_name} "
-                "reports none (ale-py's Atari envs do)"
-            )
-        return np.asarray(lives, dtype=np.int64)
 
     def _draw_exploration(self, t: int) -> None:
         freq = self.sde_sample_freq

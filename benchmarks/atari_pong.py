@@ -1,0 +1,150 @@
+"""Pong from pixels against Stable-Baselines3: training steps a second with the zoo's A2C
+Atari settings, the same preprocessing and network, one process, runs interleaved.
+
+Both train NatureCNN on 4 stacked 84x84 grey frames of ``ALE/Pong-v5`` (made with
+``frameskip=1``; 0-30 no-ops, 4 frames a step max-pooled, FIRE at reset, sticky actions 0.25,
+rewards clipped and lives as terminals for the learner): 16 envs x 5 steps, TensorFlow-style
+RMSprop (eps 1e-5) at 7e-4, entropy 0.01, value 0.25. acrl as its ``ALE/Pong-v5`` preset
+builds it, in ale-py's C++ AtariVectorEnv (its default) and, apart, in Gymnasium's wrappers
+over a SyncVectorEnv; SB3 with its ``make_atari_env`` (AtariWrapper over a DummyVecEnv) and
+``VecFrameStack``. Both on torch's default threads (2 here). Speed is ``learn()``'s steps a
+second after a warm-up; the split below says where acrl's time goes. Target: 2x SB3.
+
+    .venv/bin/python benchmarks/atari_pong.py [--timesteps N] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from common import Result, print_table
+
+ENV_ID = "ALE/Pong-v5"
+N_ENVS, N_STEPS = 16, 5
+TIMESTEPS = 16_000  # 200 updates
+WARMUP = 800  # 10 updates, not timed
+
+
+def acrl_model(vectorization: str) -> Any:
+    from acrl import A2C
+    from acrl.config.runs import resolve_run_config
+
+    run = resolve_run_config(ENV_ID)
+    hyper = run.hyperparams.as_kwargs()
+    return A2C(
+        run.policy,
+        ENV_ID,
+        n_envs=N_ENVS,
+        seed=0,
+        env_kwargs=dict(run.env_kwargs),
+        env_wrapper=[w.to_setting() for w in run.env_wrapper],
+        vectorization=vectorization,
+        **hyper,
+    )
+
+
+def sb3_model() -> Any:
+    from stable_baselines3 import A2C as SB3A2C
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    env = VecFrameStack(
+        make_atari_env(ENV_ID, n_envs=N_ENVS, seed=0, env_kwargs={"frameskip": 1}), n_stack=4
+    )
+    return SB3A2C(
+        "CnnPolicy",
+        env,
+        n_steps=N_STEPS,
+        learning_rate=7e-4,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        seed=0,
+        device="cpu",
+        policy_kwargs={"optimizer_class": RMSpropTFLike, "optimizer_kwargs": {"eps": 1e-5}},
+    )
+
+
+def steps_per_second(model: Any, timesteps: int) -> float:
+    model.learn(WARMUP)
+    start = time.perf_counter()
+    model.learn(timesteps, reset_num_timesteps=False)
+    return timesteps / (time.perf_counter() - start)
+
+
+def where_the_time_goes(model: Any) -> str:
+    """Per update of 80 frames: stepping the envs 5 times, the 5 acting forwards, and the
+    update's forward + backward (one torch thread count, the run's)."""
+    env, policy = model.env, model.policy
+    env.reset(seed=0)
+    actions = np.zeros(N_ENVS, dtype=np.int64)
+    start = time.perf_counter()
+    for _ in range(50):
+        env.step(actions)
+    env_ms = (time.perf_counter() - start) / 50 * N_STEPS * 1e3
+    obs = torch.randint(0, 256, (N_ENVS * N_STEPS, 4 * 84 * 84), dtype=torch.uint8)
+    actions = torch.zeros(N_ENVS * N_STEPS, dtype=torch.int64)
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for _ in range(20):
+            policy.act(obs[:N_ENVS])
+        act_ms = (time.perf_counter() - start) / 20 * N_STEPS * 1e3
+    start = time.perf_counter()
+    for _ in range(5):
+        log_prob, entropy, values = policy.evaluate_actions(obs, actions)
+        (log_prob.sum() + entropy.sum() + values.sum()).backward()
+    update_ms = (time.perf_counter() - start) / 5 * 1e3
+    return (
+        f"acrl per update: env steps {env_ms:.0f} ms, acting forwards {act_ms:.0f} ms, "
+        f"update forward + backward {update_ms:.0f} ms"
+    )
+
+
+def main() -> list[Result]:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--timesteps", type=int, default=TIMESTEPS, help="timed steps a run")
+    parser.add_argument("--quick", action="store_true", help="1,600 timed steps: a smoke run")
+    args, _ = parser.parse_known_args()
+    timesteps = 1_600 if args.quick else args.timesteps
+    print(f"== {ENV_ID}: {N_ENVS} envs x {N_STEPS} steps, {timesteps:,} timed steps a run")
+    native = acrl_model("auto")
+    ours = steps_per_second(native, timesteps)
+    print(f"  acrl, C++ AtariVectorEnv: {ours:,.0f} steps/s ({native.compute.describe()})")
+    theirs = steps_per_second(sb3_model(), timesteps)
+    print(f"  SB3, AtariWrapper + DummyVecEnv: {theirs:,.0f} steps/s")
+    python = acrl_model("sync")
+    ours_sync = steps_per_second(python, timesteps)
+    print(f"  acrl, Gymnasium wrappers + SyncVectorEnv: {ours_sync:,.0f} steps/s")
+    split = where_the_time_goes(native)
+    print(f"  {split}")
+    results = [
+        Result(
+            "Pong CnnPolicy: steps/s, C++ envs",
+            ours,
+            theirs,
+            ours / theirs,
+            2.0,
+            "steps/s",
+            f"SB3 make_atari_env + VecFrameStack; {split}",
+        ),
+        Result(
+            "Pong CnnPolicy: steps/s, Python envs",
+            ours_sync,
+            theirs,
+            ours_sync / theirs,
+            1.0,
+            "steps/s",
+            "acrl through Gymnasium's AtariPreprocessing in a SyncVectorEnv",
+        ),
+    ]
+    print()
+    print_table(results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
