@@ -18,7 +18,8 @@ from acrl.config.hyperparams import A2CConfig
 from acrl.config.runs import resolve_run_config
 from acrl.config.wrappers import EnvWrapper
 from acrl.engines.hogwild_memory import share_model_and_optimizer
-from acrl.envs.atari import atari_wrappers, native_atari_kwargs
+from acrl.envs import describe_envs
+from acrl.envs.atari import atari_wrappers, is_native_atari, native_atari_kwargs
 from acrl.errors import UserError
 from acrl.learner.optim import RMSpropTFLike, make_optimizer
 from acrl.learner.rollout import RolloutCollector
@@ -141,7 +142,7 @@ def test_what_the_vector_env_cannot_run_is_said(env_kwargs, wrappers, reason):
             )
 
 
-def test_both_vectorizations_give_the_same_spaces_and_full_games():
+def test_both_vectorizations_give_the_same_spaces_zero_padding_and_lives():
     envs = [
         make_vec_env(
             GAME, 2, seed=0, env_kwargs={"frameskip": 1}, vectorization=v, wrappers=atari_wrappers()
@@ -149,7 +150,8 @@ def test_both_vectorizations_give_the_same_spaces_and_full_games():
         for v in ("auto", "sync")
     ]
     native, python = envs
-    assert type(native).__module__.startswith("ale_py") and isinstance(python, SyncVectorEnv)
+    assert is_native_atari(native.unwrapped) and isinstance(python, SyncVectorEnv)
+    assert describe_envs(native) == "2 x AtariVectorEnv (ale-py, C++)"
     for env in envs:
         assert env.single_observation_space == gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
         assert env.single_action_space == gym.spaces.Discrete(6)
@@ -158,6 +160,32 @@ def test_both_vectorizations_give_the_same_spaces_and_full_games():
         assert obs[:, :3].max() == 0 and obs[:, 3].max() > 0  # zeros before the first frame
         assert info["lives"].tolist() == [3, 3]
         env.close()
+
+
+def test_the_cpp_env_takes_every_seed_acrl_takes():
+    """Its C++ int holds seeds below 2^31: env i gets (seed + i) mod 2^31."""
+    kwargs = {"env_kwargs": {"frameskip": 1}, "wrappers": atari_wrappers()}
+    big = make_vec_env(GAME, 2, seed=2**32 - 1, **kwargs)
+    small = make_vec_env(GAME, 2, seed=2**31 - 1, **kwargs)
+    assert is_native_atari(big.unwrapped)
+    actions = np.array([1, 1])
+    for _ in range(30):
+        a, b = big.step(actions)[0], small.step(actions)[0]
+    assert np.array_equal(a, b)
+
+
+def test_loading_with_another_optimizer_starts_it_fresh(tmp_path):
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0)
+    model.learn(100)
+    model.save(tmp_path / "m.acrl")
+    tf_like = A2C.load(tmp_path / "m.acrl", rms_prop_tf_like=True)
+    (state,) = tf_like.optimizer.state.values()
+    assert isinstance(tf_like.optimizer, RMSpropTFLike) and state["square_avg"].eq(1).all()
+    again = A2C.load(tmp_path / "m.acrl")
+    (saved,) = again.optimizer.state.values()
+    assert not saved["square_avg"].eq(1).all()  # the file's own statistics
+    tf_like.set_env("CartPole-v1")
+    tf_like.learn(100)
 
 
 def test_atari_trains_on_clipped_rewards_and_logs_and_evaluates_the_games_scores(tmp_path):
@@ -192,7 +220,7 @@ def test_cli_trains_and_films_an_atari_game_with_the_cpp_env(tmp_path):
     assert "A.L.E" not in result.stdout + result.stderr  # no banner per env
     model = A2C.load(run / "model.acrl")  # the file's wrappers, rebuilt in the C++ env
     env = model.make_env(1, seed=5)
-    assert type(env).__module__.startswith("ale_py")
+    assert is_native_atari(env.unwrapped)
     scores, lengths = evaluate_policy(model, env, 1, return_episode_rewards=True)
     assert scores[0] % 5 == 0 and lengths[0] > 150
     result = acrl("video", run, "--out", tmp_path / "videos")

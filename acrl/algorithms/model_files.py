@@ -71,6 +71,12 @@ def restore(
 
     config_fields = dict(meta["config"])
     extra = {k: overrides.pop(k) for k in list(overrides) if k in A2CConfig.field_names()}
+    # another optimizer (Adam for RMSprop, TensorFlow's RMSprop for torch's) starts fresh:
+    # the file's state is another algorithm's
+    fresh_optimizer = any(
+        k in extra and extra[k] != config_fields.get(k, getattr(A2CConfig, k))
+        for k in ("use_rms_prop", "rms_prop_tf_like")
+    )
     config_fields.update(extra)
     config = A2CConfig(**config_fields)
     observation_space = space_from_json(meta["observation_space"])
@@ -119,7 +125,8 @@ def restore(
     }
     try:
         model.policy.load_state_dict(policy_state)
-        optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
+        if not fresh_optimizer:
+            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
     except RuntimeError as exc:
         raise UserError(mismatch(first_line(exc))) from None
     try:

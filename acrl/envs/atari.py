@@ -8,6 +8,12 @@ AtariVectorEnv's arguments, or says why it cannot. Reward clipping and life-loss
 not part of it: they are training signals applied by the rollout collector
 (acrl.learner.rollout), so that episodes logged, evaluated and filmed are full games scored
 as the game scores them.
+
+The two run the same preprocessing, not the same random starts: the C++ env presses FIRE for
+one frame among its 0-29 no-op frames, the wrappers take 1-30 no-ops and then FIRE and UP as
+two steps. Neither presses FIRE after a lost life (the zoo's EpisodicLifeEnv under its
+FireResetEnv does): a policy learns to launch the ball itself, and a deterministic one that
+never does plays on until the time limit (108,000 frames).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
 from acrl.config.wrappers import FRAME_STACK, EnvWrapper
 from acrl.envs.families import ensure_registered
@@ -157,8 +164,30 @@ def native_atari_kwargs(
     }, ""
 
 
-def make_native_atari(kwargs: Mapping[str, Any], n_envs: int) -> Any:
-    """ale-py's C++ AtariVectorEnv of ``n_envs`` games (NEXT_STEP autoreset)."""
+MAX_ALE_SEED = 2**31  # the C++ env seeds with an int
+
+
+def make_native_atari(kwargs: Mapping[str, Any], n_envs: int, threads: int = 0) -> Any:
+    """ale-py's C++ AtariVectorEnv of ``n_envs`` games (NEXT_STEP autoreset) on ``threads``
+    threads (0: one per env, up to the cores), taking every seed acrl takes."""
     from ale_py.vector_env import AtariVectorEnv
 
-    return AtariVectorEnv(num_envs=n_envs, autoreset_mode="NextStep", **kwargs)
+    class SeededAtariVectorEnv(AtariVectorEnv):  # type: ignore[misc]
+        """AtariVectorEnv whose integer seed may be any of acrl's (up to 2^32 - 1): env i
+        gets (seed + i) mod 2^31, as the C++ env's int takes it (the same seeds below)."""
+
+        def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> Any:
+            if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+                mask = (options or {}).get("reset_mask")
+                n = self.num_envs if mask is None else int(np.count_nonzero(mask))
+                seed = (int(seed) + np.arange(n, dtype=np.int64)) % MAX_ALE_SEED
+            return super().reset(seed=seed, options=options)
+
+    return SeededAtariVectorEnv(
+        num_envs=n_envs, autoreset_mode="NextStep", num_threads=threads, **kwargs
+    )
+
+
+def is_native_atari(env: Any) -> bool:
+    """Whether ``env`` (unwrapped) is ale-py's C++ vector env."""
+    return any(c.__module__.startswith("ale_py") for c in type(env).__mro__[:-1])

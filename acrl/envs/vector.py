@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 
 from acrl.config.limits import MAX_ENVS
 from acrl.config.wrappers import EnvWrapper
-from acrl.envs.atari import make_native_atari, native_atari_kwargs
+from acrl.envs.atari import is_native_atari, make_native_atari, native_atari_kwargs
 from acrl.envs.families import family_of
 from acrl.envs.ids import check_env_id, check_named_env, split_env_id
 from acrl.envs.wrappers import WrapperStack, wrapper_classes
@@ -28,6 +28,7 @@ def make_vec_env(
     vectorization: str = "auto",
     named_by: str | None = None,
     wrappers: Sequence[EnvWrapper] = (),
+    threads: int = 0,
 ) -> VectorEnv:
     """A Gymnasium VectorEnv of ``n_envs`` copies of ``env_id``.
 
@@ -45,7 +46,8 @@ def make_vec_env(
     ``named_by`` says where ``env_id``, ``env_kwargs`` and ``wrappers`` were read from when
     the user did not give them (a model file): then a module that they name is never
     imported (acrl.envs.ids, acrl.envs.wrappers). An env that raises while it is made is
-    reported in one line.
+    reported in one line. ``threads``: the threads of a native env that steps on threads of
+    its own (ale-py's; 0: its default, one per env up to the cores).
     """
     if vectorization not in VECTORIZATIONS:
         raise UserError(
@@ -87,7 +89,7 @@ def make_vec_env(
         kwargs["wrappers"] = [WrapperStack(wrappers, classes)]
     try:
         if atari is not None:
-            env = make_native_atari(atari, n_envs)
+            env = make_native_atari(atari, n_envs, threads)
         else:
             env = gym.make_vec(env_id, num_envs=n_envs, vectorization_mode=mode, **kwargs)
     except UserError:  # a wrapper that failed, in one line already
@@ -136,8 +138,8 @@ def describe_envs(env: VectorEnv) -> str:
     """'16 x AtariVectorEnv (ale-py, C++)' or '8 x SyncVectorEnv': what steps the envs."""
     base = env.unwrapped
     kind = type(base).__name__
-    if type(base).__module__.startswith("ale_py"):
-        kind += " (ale-py, C++)"
+    if is_native_atari(base):
+        kind = "AtariVectorEnv (ale-py, C++)"
     elif not isinstance(base, (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv)):
         kind += " (native)"
     return f"{env.num_envs} x {kind}"

@@ -89,6 +89,7 @@ def build_worker(
         env_kwargs=spec.env_kwargs,
         vectorization=spec.vectorization,
         wrappers=spec.wrappers,
+        threads=1,  # as many workers as cores: a native env steps on the worker's own
     )
     try:
         # may_import: the main process built this policy first, so a user's extractor

@@ -161,8 +161,9 @@ def _fps(env: gym.Env) -> int:
     base = env.unwrapped
     if not type(base).__module__.startswith("ale_py"):
         return int(env.metadata.get("render_fps") or DEFAULT_FPS)
-    skip = getattr(base, "_frameskip", 1)
-    skip = skip if isinstance(skip, int) else 4  # a random skip (v0 ids): about its mean
+    skip: Any = getattr(base, "_frameskip", 1)
+    if not isinstance(skip, int):  # a random skip in [low, high) (v0 ids): its mean
+        skip = sum(range(*skip)) / len(range(*skip))
     layer: Any = env
     while isinstance(layer, gym.Wrapper):
         if type(layer).__name__ == "AtariPreprocessing":
