@@ -23,6 +23,7 @@ from acrl.envs.atari import atari_wrappers, is_native_atari, native_atari_kwargs
 from acrl.errors import UserError
 from acrl.learner.optim import RMSpropTFLike, make_optimizer
 from acrl.learner.rollout import RolloutCollector
+from acrl.run.video import record_episodes
 from tests.envs import LivesEnv
 from tests.test_cli import acrl
 
@@ -208,9 +209,10 @@ def test_atari_trains_on_clipped_rewards_and_logs_and_evaluates_the_games_scores
     assert scores[0] % 5 == 0 and scores[0] >= 30 and lengths[0] > 150  # a full game
 
 
-def test_cli_trains_and_films_an_atari_game_with_the_cpp_env(tmp_path):
-    """The video shows the game's own screen (210x160 RGB) in real time (60 Hz over 4
-    frames a step), not the 84x84 grey frames the policy sees."""
+def test_cli_trains_an_atari_game_with_the_cpp_env_then_eval_and_video_rebuild_it(tmp_path):
+    """The model file's wrappers run in the C++ env for evaluation; the video shows the
+    game's own screen (210x160 RGB) in real time (60 Hz over 4 frames a step), not the 84x84
+    grey frames the policy sees. (`acrl video` itself: tests/test_minatar.py.)"""
     run = tmp_path / "run"
     result = acrl(
         "train", GAME, "--n-envs", "2", "--timesteps", "600", "--run-dir", run, "--no-progress"
@@ -223,9 +225,11 @@ def test_cli_trains_and_films_an_atari_game_with_the_cpp_env(tmp_path):
     assert is_native_atari(env.unwrapped)
     scores, lengths = evaluate_policy(model, env, 1, return_episode_rewards=True)
     assert scores[0] % 5 == 0 and lengths[0] > 150
-    result = acrl("video", run, "--out", tmp_path / "videos")
-    assert result.returncode == 0, result.stderr
-    frames = imageio_ffmpeg.read_frames(str(tmp_path / "videos" / "episode.mp4"))
+    (video,) = record_episodes(
+        model, GAME, tmp_path, env_kwargs=model.env_kwargs, wrappers=model.env_wrappers
+    )
+    assert video.episode_return % 5 == 0
+    frames = imageio_ffmpeg.read_frames(str(video.path))
     meta = next(frames)
     assert tuple(meta["size"]) == (160, 210) and meta["fps"] == 15
     frame = np.frombuffer(next(frames), np.uint8).reshape(210, 160, 3)

@@ -304,7 +304,8 @@ def test_save_load_predicts_identically(saved):
 
 def test_cli_trains_an_image_env_with_a_user_extractor_imported_only_when_named(tmp_path):
     """Train with the user's extractor named by --set; eval and video of the run need its
-    module named again (--env-module): a run's files never import it."""
+    module named again (--env-module): a run's files never import it (eval refuses, video
+    with both modules named films)."""
     run = tmp_path / "run"
     setting = "policy_kwargs.features_extractor_class=tests.user_extractors:TinyCNN"
     args = ("train", f"tests.image_envs:{SIDE}", "--timesteps", "200", "--run-dir", run)
@@ -314,10 +315,7 @@ def test_cli_trains_an_image_env_with_a_user_extractor_imported_only_when_named(
     result = acrl("eval", run, "--episodes", "1", "--env-module", "tests.image_envs", cwd=ROOT)
     assert_user_error(result, "tests.user_extractors:TinyCNN", "--env-module tests.user_extractors")
     both = ("--env-module", "tests.image_envs", "--env-module", "tests.user_extractors")
-    result = acrl("eval", run, "--episodes", "2", "--json", *both, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["episodes"] == 2
-    out = tmp_path / "videos"
+    out = tmp_path / "videos"  # (eval rebuilds the same way: acrl.cli.evaluate, test_cli)
     result = acrl("video", run, "--out", out, *both, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert [v.stat().st_size > 0 for v in out.glob("*.mp4")] == [True]

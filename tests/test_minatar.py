@@ -73,7 +73,10 @@ def test_cli_trains_evaluates_and_films_minatar(tmp_path):
     run = tmp_path / "run"
     result = acrl("train", BREAKOUT, "--timesteps", "500", "--run-dir", run, "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert "(preset: minatar" in result.stdout and "image observations (a CNN)" in result.stdout
+    assert (
+        "(preset: MinAtar/Breakout-v1" in result.stdout
+        and "image observations (a CNN)" in result.stdout
+    )
     result = acrl("eval", run, "--episodes", "2", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["episodes"] == 2
