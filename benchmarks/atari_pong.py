@@ -30,21 +30,13 @@ WARMUP = 800  # 10 updates, not timed
 
 
 def acrl_model(vectorization: str) -> Any:
-    from acrl import A2C
+    """acrl's model as ``acrl train ALE/Pong-v5`` builds it, in ``vectorization``."""
+    from acrl.algorithms.registry import make_model
     from acrl.config.runs import resolve_run_config
 
-    run = resolve_run_config(ENV_ID)
-    hyper = run.hyperparams.as_kwargs()
-    return A2C(
-        run.policy,
-        ENV_ID,
-        n_envs=N_ENVS,
-        seed=0,
-        env_kwargs=dict(run.env_kwargs),
-        env_wrapper=[w.to_setting() for w in run.env_wrapper],
-        vectorization=vectorization,
-        **hyper,
-    )
+    run = resolve_run_config(ENV_ID, overrides={"seed": 0, "vectorization": vectorization})
+    assert run.n_envs == N_ENVS and run.hyperparams.n_steps == N_STEPS
+    return make_model(run)
 
 
 def sb3_model() -> Any:

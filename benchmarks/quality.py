@@ -24,7 +24,7 @@ import torch
 
 from acrl import evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
-from acrl.config.runs import resolve_run_config
+from acrl.config.runs import RunConfig, resolve_run_config
 
 # rl-baselines3-zoo's A2C results (one run each, deterministic evaluation); LunarLander on v2.
 ZOO = {
@@ -47,9 +47,14 @@ SB3_KEYS = (
 )
 
 
+def budget_of(config: RunConfig, scale: float) -> int:
+    """``scale`` of the preset's budget, and at least one update."""
+    return max(int(config.n_timesteps * scale), config.n_envs * config.hyperparams.n_steps)
+
+
 def run(preset: str, seed: int, scale: float, log_dir: Path | None) -> tuple[float, float, int]:
     config = resolve_run_config(preset, overrides={"seed": seed})
-    budget = max(int(config.n_timesteps * scale), config.n_envs * config.hyperparams.n_steps)
+    budget = budget_of(config, scale)
     run_dir = None if log_dir is None else log_dir / preset / f"seed-{seed}"
     model = make_model(config, log_dir=run_dir)
     start = time.perf_counter()
@@ -73,7 +78,7 @@ def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
         or not isinstance(hyper.learning_rate, float)
     ):
         raise SystemExit(f"{preset}: SB3 side by side takes plain RMSprop and a constant rate")
-    budget = max(int(config.n_timesteps * scale), config.n_envs * hyper.n_steps)
+    budget = budget_of(config, scale)
     settings = {k: getattr(hyper, k) for k in SB3_KEYS}
     model = sb3_minatar_model(config.env_id, config.n_envs, seed, settings)
     start = time.perf_counter()
