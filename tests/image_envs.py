@@ -95,8 +95,32 @@ class PixelDictEnv(PixelSideEnv):
         return self._obs(), reward, False, False, {}
 
 
+class PixelMixedEnv(PixelSideEnv):
+    """Every kind of part in one Dict: a grey (H, W) image, two stacked channels-first frames,
+    a Box, bits and an index with a start; the right answer is the block's side, as in
+    PixelSide (shown in the grey image), so that gradients reach every encoder."""
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(render_mode)
+        self.observation_space = spaces.Dict(
+            {
+                "grey": spaces.Box(0, 255, (SIZE, SIZE), np.uint8),
+                "frames": spaces.Box(0, 255, (2, 3, 9, 8), np.uint8),
+                "box": spaces.Box(-5.0, 5.0, (3,), np.float32),
+                "bits": spaces.MultiBinary(2),
+                "index": spaces.Discrete(4, start=2),
+            }
+        )
+
+    def _obs(self):
+        obs = self.observation_space.sample()
+        obs["grey"] = self.image.max(axis=2)
+        return obs
+
+
 class NoiseImageEnv(gym.Env):
-    """Random uint8 images of any shape (``shape``), Discrete(2) actions: for sizes and speed."""
+    """Random uint8 images of any shape (``shape``), Discrete(2) actions (action 1 rewarded,
+    so that gradients flow): for sizes and speed."""
 
     def __init__(self, shape: tuple[int, ...] = (4, 84, 84)) -> None:
         self.observation_space = spaces.Box(0, 255, shape, np.uint8)
@@ -107,7 +131,7 @@ class NoiseImageEnv(gym.Env):
         return self.observation_space.sample(), {}
 
     def step(self, action):
-        return self.observation_space.sample(), 0.0, False, False, {}
+        return self.observation_space.sample(), float(action), False, False, {}
 
 
 ENVS = {
@@ -115,6 +139,7 @@ ENVS = {
     "acrl-tests/PixelSideCHW-v0": (PixelSideEnv, {"layout": "chw"}),
     "acrl-tests/PixelSideBool-v0": (PixelSideEnv, {"dtype": "bool"}),
     "acrl-tests/PixelDict-v0": (PixelDictEnv, {}),
+    "acrl-tests/PixelMixed-v0": (PixelMixedEnv, {}),
     "acrl-tests/PixelCube-v0": (NoiseImageEnv, {"shape": (10, 10, 10)}),  # channels ambiguous
 }
 

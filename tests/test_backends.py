@@ -46,12 +46,57 @@ CONFIGS = [
             "policy_kwargs": {"net_arch": {"pi": [16], "vf": [8]}},
         },
     ),
+    # images: SmallCNN on MinAtar's bool frames (channels last), on channels-first and on
+    # stacked frames, with a trunk after it; NatureCNN's three strided convolutions; a Dict
+    # of an image and a (normalized) vector; a Dict of every kind of part (a grey image,
+    # stacked channels-first frames, Box, bits, an index), pixels unscaled
+    ("MinAtar/Breakout-v1", {"policy": "CnnPolicy", "policy_kwargs": {"image_channels": "last"}}),
+    (
+        "tests.image_envs:acrl-tests/PixelSideCHW-v0",
+        {"policy": "CnnPolicy", "policy_kwargs": {"net_arch": [16]}, "normalize_advantage": True},
+    ),
+    (
+        "tests.image_envs:acrl-tests/PixelSide-v0",
+        {"policy": "CnnPolicy", "frame_stack": 2, "policy_kwargs": {"net_arch": [8, 8]}},
+    ),
+    ("nature", {"policy": "CnnPolicy", "policy_kwargs": {"shared_trunk": True}}),
+    (
+        "tests.image_envs:acrl-tests/PixelMixed-v0",
+        {
+            "policy": "MultiInputPolicy",
+            "normalize_obs": True,
+            "policy_kwargs": {
+                "normalize_images": False,
+                "features_extractor_kwargs": {"features_dim": 16},
+            },
+        },
+    ),
+    (
+        "tests.image_envs:acrl-tests/PixelDict-v0",
+        {
+            "policy": "MultiInputPolicy",
+            "normalize_obs": True,
+            "policy_kwargs": {"net_arch": {"pi": [8], "vf": [4]}},
+        },
+    ),
 ]
 
 
-def trained_rollout(env_id, **kwargs):
+def nature_envs(n):
+    """Noise frames of Atari's stacked shape, smaller: NatureCNN's smallest (36x36) and up."""
+    from gymnasium.vector import SyncVectorEnv
+
+    from tests.image_envs import NoiseImageEnv
+
+    return SyncVectorEnv([lambda: NoiseImageEnv((4, 40, 44)) for _ in range(n)])
+
+
+def trained_rollout(env_id, policy="MlpPolicy", **kwargs):
     """A model a few updates into training and a fresh rollout of it, one transition masked."""
-    model = A2C("MlpPolicy", env_id, n_envs=4, n_steps=6, seed=3, device="cpu", **kwargs)
+    if env_id == "nature":
+        model = A2C(policy, nature_envs(4), n_steps=6, seed=3, device="cpu", **kwargs)
+    else:
+        model = A2C(policy, env_id, n_envs=4, n_steps=6, seed=3, device="cpu", **kwargs)
     model.learn(480)
     rollout = model._engine.collector.collect()
     rollout.valid[2, 1] = 0.0  # as after an episode's end in NEXT_STEP autoreset mode
@@ -115,11 +160,12 @@ def test_both_backends_give_the_same_update_and_statistics():
         "Taxi-v4",
         "tests.action_envs:acrl-tests/MultiDiscreteTarget-v0",
         "tests.action_envs:acrl-tests/MultiBinaryPattern-v0",
+        "MinAtar/Breakout-v1",
     ],
 )
 def test_both_backends_collect_the_same_rollout_from_the_same_seed(env_id):
     def rollouts(backend):
-        model = A2C("MlpPolicy", env_id, n_envs=3, n_steps=7, seed=5, backend=backend)
+        model = A2C("auto", env_id, n_envs=3, n_steps=7, seed=5, backend=backend)
         model.learn(21 * 4)
         collector = model._engine.collector
         return [{k: v.clone() for k, v in vars(collector.collect()).items()} for _ in range(3)]
@@ -189,8 +235,8 @@ def test_a_gradient_left_unwritten_is_caught_at_construction(monkeypatch):
     backward = NumpyBackend._trunk_backward
 
     def forgets_the_first_layer(self, acts, d_actor, d_critic):
-        grads = backward(self, acts, d_actor, d_critic)
-        return [np.full_like(grads[0], np.nan), *grads[1:]]  # as if never written
+        grads, d_features = backward(self, acts, d_actor, d_critic)
+        return [np.full_like(grads[0], np.nan), *grads[1:]], d_features  # as if never written
 
     monkeypatch.setattr(NumpyBackend, "_trunk_backward", forgets_the_first_layer)
     with pytest.raises(RuntimeError, match="left trunk.weights.0 unwritten"):

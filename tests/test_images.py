@@ -202,11 +202,32 @@ def test_without_a_shared_extractor_the_critic_has_a_cnn_of_its_own():
     assert any(p.grad is not None and p.grad.any() for p in critic.parameters())
 
 
-def test_the_numpy_backend_does_not_claim_images():
-    model = A2C("CnnPolicy", SIDE, n_envs=2)
-    assert model.compute.backend == "torch" and "image observations (a CNN)" in model.compute.reason
-    with pytest.raises(ValueError, match="does not cover this model: image observations"):
-        A2C("CnnPolicy", SIDE, n_envs=2, backend="numpy")
+def test_auto_computes_small_cnns_in_numpy_and_large_ones_in_torch_saying_why():
+    small = A2C("CnnPolicy", SIDE, n_envs=2)
+    assert small.compute.backend == "numpy" and small.compute.threads == 1
+    assert small.compute.reason == "auto: a small CNN on the CPU, 10 transitions per update"
+    nature = A2C("CnnPolicy", SyncVectorEnv([NoiseImageEnv] * 2))
+    assert nature.compute.backend == "torch" and nature.compute.threads is None
+    assert "auto: CNNs of 9,342,976 multiply-adds per observation (compute-bound" in (
+        nature.compute.reason
+    )
+    assert A2C("CnnPolicy", SyncVectorEnv([NoiseImageEnv]), backend="numpy").compute.backend == (
+        "numpy"
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy_kwargs", "gap"),
+    [
+        ({"share_features_extractor": False}, "a CNN of the critic's own"),
+        ({"features_extractor_class": "tests.user_extractors:TinyCNN"}, "the features extractor"),
+    ],
+)
+def test_numpy_refuses_the_image_encoders_it_does_not_compute(policy_kwargs, gap):
+    model = A2C("CnnPolicy", SIDE, n_envs=2, policy_kwargs=policy_kwargs)
+    assert model.compute.backend == "torch" and gap in model.compute.reason
+    with pytest.raises(ValueError, match=f"does not cover this model: {gap}"):
+        A2C("CnnPolicy", SIDE, n_envs=2, backend="numpy", policy_kwargs=policy_kwargs)
 
 
 def test_predict_takes_pixels_as_uint8_or_whole_numbers_and_refuses_scaled_ones():
@@ -221,9 +242,15 @@ def test_predict_takes_pixels_as_uint8_or_whole_numbers_and_refuses_scaled_ones(
 
 # ---- learning ------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "env_id", [SIDE, "acrl-tests/PixelSideCHW-v0", "acrl-tests/PixelSideBool-v0"]
+    ("env_id", "backend"),
+    [
+        (SIDE, "auto"),  # numpy: a small CNN
+        (SIDE, "torch"),
+        ("acrl-tests/PixelSideCHW-v0", "auto"),
+        ("acrl-tests/PixelSideBool-v0", "auto"),
+    ],
 )
-def test_a_cnn_policy_learns_where_the_answer_is_only_in_the_pixels(env_id):
+def test_a_cnn_policy_learns_where_the_answer_is_only_in_the_pixels(env_id, backend):
     """Random actions score 5 of 10; a policy that does not see where the block is cannot
     beat that. About 2 s each here."""
     model = A2C(
@@ -235,7 +262,9 @@ def test_a_cnn_policy_learns_where_the_answer_is_only_in_the_pixels(env_id):
         seed=0,
         device="cpu",
         policy_kwargs=SMALL,
+        backend=backend,
     )
+    assert model.compute.backend == ("torch" if backend == "torch" else "numpy")
     model.learn(3_000)
     mean, _ = evaluate_policy(model, make_vec_env(env_id, 8, seed=1), 40)
     assert mean >= 9.5
@@ -381,7 +410,7 @@ def test_cli_resumes_and_repeats_an_image_run_with_stacked_frames(tmp_path):
     env_id = f"tests.image_envs:{SIDE}"
     result = acrl("train", env_id, "--timesteps", "200", "--run-dir", run, *args, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    assert "image observations (a CNN)" in result.stdout
+    assert "numpy backend" in result.stdout and "a small CNN" in result.stdout
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["hyperparams"]["policy_kwargs"]["net_arch"] == []
     flag = ("--env-module", "tests.image_envs")

@@ -75,7 +75,7 @@ def test_cli_trains_evaluates_and_films_minatar(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (
         "(preset: MinAtar/Breakout-v1" in result.stdout
-        and "image observations (a CNN)" in result.stdout
+        and "numpy backend, 1 torch thread (auto: a small CNN on the CPU" in result.stdout
     )
     result = acrl("eval", run, "--episodes", "2", "--json")
     assert result.returncode == 0, result.stderr

@@ -9,6 +9,7 @@ metadata describes (acrl.run.model_checks), and its RNG states on fresh generato
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -34,12 +35,26 @@ def contents(model: Agent) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The tensors and the JSON metadata of ``model``'s file."""
     tensors = {f"policy.{k}": v for k, v in model.policy.state_dict().items()}
     opt_tensors, opt_meta = optimizer_to_tensors(model.optimizer)
-    tensors.update(opt_tensors)
+    tensors.update(_vector_states(opt_tensors, model.params.vector, model.params.logical))
     meta = model._meta()
     meta["optimizer"] = opt_meta
     rng_tensors, meta["rng"] = rng_state()
     tensors.update(rng_tensors)
     return tensors, meta
+
+
+def _vector_states(
+    tensors: dict[str, torch.Tensor],
+    vector: torch.Tensor,
+    reorder: Callable[[torch.Tensor], torch.Tensor],
+) -> dict[str, torch.Tensor]:
+    """``tensors`` with the optimizer's states of the parameter vector's shape reordered:
+    files hold them in the parameters' logical order, the optimizer in the vector's
+    (channels-last convolution weights, acrl.model.flat_params)."""
+    return {
+        k: reorder(v) if k.startswith("optimizer.") and v.shape == vector.shape else v
+        for k, v in tensors.items()
+    }
 
 
 def skeleton(
@@ -126,7 +141,8 @@ def restore(
     try:
         model.policy.load_state_dict(policy_state)
         if not fresh_optimizer:
-            optimizer_from_tensors(model.optimizer, tensors, meta["optimizer"])
+            states = _vector_states(tensors, model.params.vector, model.params.from_logical)
+            optimizer_from_tensors(model.optimizer, states, meta["optimizer"])
     except RuntimeError as exc:
         raise UserError(mismatch(first_line(exc))) from None
     try:

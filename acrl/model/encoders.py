@@ -92,19 +92,31 @@ def image_chw(leaf: Leaf, channels: str) -> tuple[tuple[int, int, int], bool]:
 
 class ImagePixels(nn.Module):
     """A batch of one image leaf's stored pixels as float (B, C, H, W), scaled to [0, 1]
-    unless ``normalize_images`` is off (bool images are 0 or 1 already)."""
+    unless ``normalize_images`` is off (bool images are 0 or 1 already).
 
-    def __init__(self, leaf: Leaf, channels: str, normalize: bool) -> None:
+    With ``channels_last_memory`` (acrl's own CNNs, whose convolution weights are channels-last
+    in memory on the CPU: acrl.model.flat_params) CPU images are in torch's channels_last
+    memory format, which oneDNN convolves faster; otherwise (a user's extractor, a GPU) in the
+    stored pixels' order. ``channels_last`` says how the env stores its pixels."""
+
+    def __init__(
+        self, leaf: Leaf, channels: str, normalize: bool, channels_last_memory: bool = False
+    ) -> None:
         super().__init__()
         self.shape = leaf.shape
         self.chw, self.channels_last = image_chw(leaf, channels)
         self.scale = 1.0 / 255.0 if normalize and leaf.space.dtype != bool else 1.0
+        self.memory_format = torch.channels_last if channels_last_memory else torch.preserve_format
 
     def forward(self, pixels: Tensor) -> Tensor:
         images = pixels.reshape(pixels.shape[0], *self.shape)
         if self.channels_last:  # (B, [K,] H, W, C) -> (B, [K,] C, H, W)
             images = images.movedim(-1, -3)
-        images = images.reshape(pixels.shape[0], *self.chw).float()
+        images = images.reshape(pixels.shape[0], *self.chw)
+        cpu = images.device.type == "cpu"
+        images = images.to(
+            torch.float32, memory_format=self.memory_format if cpu else torch.preserve_format
+        )
         return images * self.scale if self.scale != 1.0 else images
 
 
@@ -117,7 +129,7 @@ class CombinedEncoder(nn.Module):
         self.layout = layout
         self.dense_dim = layout.dense_dim
         pixels = [
-            ImagePixels(leaf, config.image_channels, config.normalize_images)
+            ImagePixels(leaf, config.image_channels, config.normalize_images, True)
             for leaf in layout.images
         ]
         kwargs = dict(config.features_extractor_kwargs)

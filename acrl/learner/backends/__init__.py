@@ -2,9 +2,9 @@
 
 - "torch": the policy module and autograd. Any policy, any device, any batch: the reference.
 - "numpy": the same forward pass and the loss's gradient written out in NumPy
-  (acrl.learner.backends.numpy_gradient), for MLP policies on the CPU, where torch's
-  per-operator dispatch costs more than the arithmetic. Tests check that it acts and
-  differentiates as the torch backend does.
+  (acrl.learner.backends.numpy_gradient), for MLP policies and small CNNs (MinAtar's) on
+  the CPU, where torch's per-operator dispatch costs more than the arithmetic. Tests check
+  that it acts and differentiates as the torch backend does.
 
 ``choose_compute`` is the one place that decides which runs ("auto" included) and with how
 many torch threads, and says why; models save the choice and the CLI prints it.
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
+from acrl.learner.backends.numpy_cnn import cnn_macs
 from acrl.learner.backends.numpy_forward import numpy_gaps
 from acrl.learner.losses import GradientTerms
 from acrl.learner.rollout import Rollout
@@ -38,6 +39,15 @@ HEAVY_ENCODER = 1_000_000
 """An encoder of more parameters than this (NatureCNN on 84x84: 1.7M) trains on torch's own
 threads: its convolutions are compute-bound. SmallCNN on 12x12 images, 8 envs x 5 steps, 2,000
 steps while another job held a core: 2.0 s on one thread, 6.5 s on two."""
+
+NUMPY_MAX_CNN_MACS = 500_000
+"""Above this many multiply-adds per observation in its CNNs, "auto" trains on torch, whose
+oneDNN kernels are made for compute-bound convolutions. Below, numpy: MinAtar's SmallCNN is
+168k (MinAtar Breakout's 300k steps in 39.5 s against SB3's 70.7 s, benchmarks/
+minatar_breakout.py; 1.26x on torch); NatureCNN is 0.9M at its smallest (36x36) and 9.3M on
+Atari's 84x84 frames. The two are about even from ~0.9M (16 envs x 5 steps of noise frames, one
+thread each, steps/s numpy against torch: NatureCNN on 4x36x36 1,489 / 1,474, SmallCNN on
+4x20x20 1,664 / 1,639, on 3x24x24 (1.2M) 1,438 / 1,295), so the line keeps a margin."""
 
 
 class Backend(Protocol):
@@ -88,14 +98,16 @@ def choose_compute(
 ) -> Compute:
     """The backend and thread count for training ``policy`` on updates of ``batch`` transitions.
 
-    "auto" picks numpy where it covers the policy and the batch is at most NUMPY_MAX_BATCH,
-    else torch. ``threads="auto"`` is one thread for CPU updates of at most NUMPY_MAX_BATCH
+    "auto" picks numpy where it covers the policy, the batch is at most NUMPY_MAX_BATCH and
+    its CNNs, if any, do at most NUMPY_MAX_CNN_MACS multiply-adds per observation, else
+    torch. ``threads="auto"`` is one thread for CPU updates of at most NUMPY_MAX_BATCH
     transitions of a policy without a large CNN (dispatch-bound: more threads only add
     synchronization, and cost several times over when another process uses a core), else
     torch's own setting.
     """
     gaps = numpy_gaps(policy)
     small = batch <= NUMPY_MAX_BATCH
+    macs = cnn_macs(policy)
     if requested == "numpy":
         if gaps:
             raise ValueError(
@@ -112,9 +124,15 @@ def choose_compute(
     elif not small:
         backend = "torch"
         reason = f"auto: {batch:,} transitions per update > {NUMPY_MAX_BATCH:,}"
+    elif macs > NUMPY_MAX_CNN_MACS:
+        backend = "torch"
+        reason = (
+            f"auto: CNNs of {macs:,} multiply-adds per observation (compute-bound: torch's kernels)"
+        )
     else:
         backend = "numpy"
-        reason = f"auto: an MLP on the CPU, {batch:,} transitions per update"
+        model = "a small CNN" if policy.encoder.layout.images else "an MLP"
+        reason = f"auto: {model} on the CPU, {batch:,} transitions per update"
     on_cpu = policy.critic_head.weight.device.type == "cpu"
     # a large CNN (NatureCNN: 1.7M parameters) is compute-bound, not dispatch-bound
     heavy = sum(p.numel() for p in policy.encoder.parameters()) > HEAVY_ENCODER

@@ -27,6 +27,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
+from acrl.learner.backends.numpy_cnn import NumpyCNN, cnn_gap
 from acrl.model.distributions import Bernoulli, Categorical, MultiCategorical
 from acrl.model.encoders import CombinedEncoder, UserEncoder
 from acrl.model.policy import SDE_EPS, ActorCritic
@@ -53,7 +54,10 @@ def numpy_gaps(policy: ActorCritic) -> list[str]:
     if isinstance(encoder, UserEncoder):
         gaps.append(f"the features extractor {policy.config.features_extractor_class}")
     elif encoder.layout.images:
-        gaps.append("image observations (a CNN)")
+        assert isinstance(encoder, CombinedEncoder)
+        gaps += [gap for gap in map(cnn_gap, encoder.cnns) if gap]
+        if policy.critic_encoder is not None:
+            gaps.append("a CNN of the critic's own (share_features_extractor off)")
     if policy.memory is not None:
         gaps.append("a recurrent memory core")
     if policy.config.layer_norm:
@@ -118,7 +122,13 @@ class NumpyForward:
         normalization = policy.normalization
         rms = None if normalization is None else normalization.obs_rms
         self.obs_stats = None if rms is None else (_view(rms.mean), _view(rms.var))
-        layout = policy.encoder.layout
+        layout = self.layout = policy.encoder.layout
+        encoder = policy.encoder
+        self.cnns = (
+            [NumpyCNN(p, c) for p, c in zip(encoder.pixels, encoder.cnns, strict=True)]
+            if isinstance(encoder, CombinedEncoder)
+            else []
+        )
         # indices become one-hot columns after the dense ones (CombinedEncoder's features)
         self.one_hot: tuple[int, Array, int] | None = None
         if isinstance(policy.encoder, CombinedEncoder) and layout.nvec:
@@ -133,9 +143,37 @@ class NumpyForward:
         if self._anchor_param.data_ptr() != self._anchor:
             self._bind()
 
+    def encode(self, obs: Array, keep: bool = False) -> tuple[Array, list[list[Array]]]:
+        """Stored observation rows as the encoder's features (the trunk's input): in
+        CombinedEncoder's order, the Box values (normalized as the policy would) and bits,
+        each image's CNN features, each index as a one-hot vector. With ``keep``, what each
+        CNN's backward reads."""
+        rows = obs.reshape(obs.shape[0], -1)
+        if not self.cnns:
+            return self.prepare(rows), []
+        layout = self.layout
+        pixels = layout.pixels_of(rows)
+        images = [
+            cnn.forward(pixels[:, start:stop], keep)
+            for cnn, (start, stop) in zip(self.cnns, self.image_columns, strict=True)
+        ]
+        parts = [features for features, _ in images]
+        kept = [saved for _, saved in images]
+        if layout.float_dim:
+            flat = self.prepare(np.ascontiguousarray(layout.floats_of(rows)))
+            dense = layout.dense_dim
+            parts = [flat[:, :dense], *parts, flat[:, dense:]]
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), kept
+
+    @property
+    def image_columns(self) -> list[tuple[int, int]]:
+        """Each image's (start, stop) among a row's pixels."""
+        layout = self.layout
+        return [layout.columns[layout.leaves.index(leaf)] for leaf in layout.images]
+
     def prepare(self, obs: Array) -> Array:
-        """Observation rows as the encoder's features: their Box columns normalized as the
-        policy would, each index as a one-hot vector (the trunk's input)."""
+        """Float rows as the features of the Box values, bits and indices: the Box columns
+        normalized as the policy would, each index as a one-hot vector."""
         obs = obs.reshape(obs.shape[0], -1)
         if self.obs_stats is not None and self.obs_stats[0].size:
             normalization = self.policy.normalization
@@ -195,7 +233,7 @@ class NumpyForward:
         """
         self.check_bound()
         layers = self.twin_actor if self.twin else self.actor_layers
-        actor = self._mlp(self.prepare(obs), layers, keep=False)[-1]
+        actor = self._mlp(self.encode(obs)[0], layers, keep=False)[-1]
         weight, bias = self.actor_head
         head = actor @ weight + bias
         if self.categorical:
@@ -235,7 +273,7 @@ class NumpyForward:
         """Values of a batch of observations; only the critic runs."""
         self.check_bound()
         layers = self.twin_critic if self.twin else self.critic_layers
-        return self.values(self._mlp(self.prepare(obs), layers, keep=False)[-1])
+        return self.values(self._mlp(self.encode(obs)[0], layers, keep=False)[-1])
 
     def _noise_for(self, shape: tuple[int, ...]) -> tuple[Tensor, Array]:
         """A (B, k) tensor for torch's generator to fill, and its NumPy view."""

@@ -42,9 +42,10 @@ def explained_variance(predictions: Array, targets: Array, weight: Array) -> flo
 
 
 class _Forward(NamedTuple):
-    """A forward pass's layer outputs (as NumpyForward.trunk keeps them), features, actor
-    head output and values."""
+    """A forward pass's CNN activations (as NumpyForward.encode keeps them), trunk layer
+    outputs (as NumpyForward.trunk keeps them), features, actor head output and values."""
 
+    images: list[list[Array]]
     acts: list[Array]
     actor: Array
     critic: Array
@@ -72,8 +73,9 @@ class NumpyBackend:
             pairs = [(linear.weight, linear.bias) for linear in linears]
         heads = [policy.actor_head.weight, policy.actor_head.bias]
         heads += [policy.critic_head.weight, policy.critic_head.bias]
-        # in the order of ``_gradient``'s results
-        self._params = [p for pair in pairs for p in pair] + heads
+        # in the order of ``_backward``'s gradients: the CNNs', the trunk's, the heads'
+        cnns = [p for cnn in self.forward.cnns for p in cnn.parameters]
+        self._params = cnns + [p for pair in pairs for p in pair] + heads
         if policy.log_std is not None:
             self._params.append(policy.log_std)
         self._grad_anchor: int | None = None
@@ -126,7 +128,7 @@ class NumpyBackend:
         actions = np.zeros((n, *(shape or (1,))), np.int64 if discrete else np.float32)
         ones = np.ones(n, np.float32)
         with np.errstate(all="ignore"):
-            passed = self._forward(np.zeros((n, self.policy.obs_dim), np.float32))
+            passed = self._forward(np.zeros((n, self.policy.obs_dim), self.forward.layout.dtype))
             self._backward(passed, actions, ones, ones, ones, 1.0, 1.0)
         unwritten = torch.isnan(self.params.grad)
         self.params.zero_grad()
@@ -150,9 +152,10 @@ class NumpyBackend:
 
     def _forward(self, obs: Array) -> _Forward:
         """The forward pass over a batch of observations, keeping what the backward reads."""
-        acts, actor, critic = self.forward.trunk(self.forward.prepare(obs), keep=True)
+        features, images = self.forward.encode(obs, keep=True)
+        acts, actor, critic = self.forward.trunk(features, keep=True)
         head, values = self.forward.heads(actor, critic)
-        return _Forward(acts, actor, critic, head, values)
+        return _Forward(images, acts, actor, critic, head, values)
 
     def _backward(
         self,
@@ -168,7 +171,7 @@ class NumpyBackend:
         parameters' ``.grad`` views."""
         forward = self.forward
         views = self._grad_views()
-        acts, actor, critic, head, values = passed
+        images, acts, actor, critic, head, values = passed
         weight = valid / max(float(valid.sum()), 1.0)
         # d loss / d log_prob, d entropy, d value, per sample
         g_log_prob = -adv * weight
@@ -198,8 +201,9 @@ class NumpyBackend:
         ]
         d_actor = d_head @ w_actor.T
         d_critic = np.outer(g_values, w_critic)
-        trunk_grads = self._trunk_backward(acts, d_actor, d_critic)
-        for view, value in zip(views, [*trunk_grads, *grads], strict=True):
+        trunk_grads, d_features = self._trunk_backward(acts, d_actor, d_critic)
+        image_grads = self._images_backward(images, d_features)
+        for view, value in zip(views, [*image_grads, *trunk_grads, *grads], strict=True):
             view[...] = value
         policy_loss = float(-(adv * log_prob) @ weight)
         value_loss = float((error * error) @ weight)
@@ -215,24 +219,32 @@ class NumpyBackend:
             return d_out * (1.0 - out * out)
         return d_out * (out > 0.0)
 
-    def _trunk_backward(self, acts: list[Array], d_actor: Array, d_critic: Array) -> list[Array]:
-        """Gradients of the trunk's weights and biases, in ``self._params`` order."""
+    def _trunk_backward(
+        self, acts: list[Array], d_actor: Array, d_critic: Array
+    ) -> tuple[list[Array], Array | None]:
+        """Gradients of the trunk's weights and biases, in ``self._params`` order, and (where
+        a CNN comes before it) d loss / d the trunk's input."""
         forward = self.forward
+        to_input = bool(forward.cnns)
         if forward.twin:
             weights = [w for w, _ in forward.twin]
-            return self._mlp_backward(acts, weights, np.stack([d_actor, d_critic]))
+            grads, d_in = self._mlp_backward(acts, weights, np.stack([d_actor, d_critic]), to_input)
+            return grads, None if d_in is None else d_in.sum(axis=0)
         critic_weights = [w for w, _ in forward.critic_layers]
         if forward.shared:
-            return self._mlp_backward(acts, critic_weights, d_actor + d_critic)
+            return self._mlp_backward(acts, critic_weights, d_actor + d_critic, to_input)
         n = len(forward.actor_layers) + 1
         actor_weights = [w for w, _ in forward.actor_layers]
-        return [
-            *self._mlp_backward(acts[:n], actor_weights, d_actor),
-            *self._mlp_backward(acts[n:], critic_weights, d_critic),
-        ]
+        actor, d_from_actor = self._mlp_backward(acts[:n], actor_weights, d_actor, to_input)
+        critic, d_from_critic = self._mlp_backward(acts[n:], critic_weights, d_critic, to_input)
+        d_in = None if d_from_actor is None else d_from_actor + d_from_critic
+        return [*actor, *critic], d_in
 
-    def _mlp_backward(self, acts: list[Array], weights: list[Array], d_out: Array) -> list[Array]:
-        """[d weight (torch's (out, in) layout), d bias] per layer, first layer first.
+    def _mlp_backward(
+        self, acts: list[Array], weights: list[Array], d_out: Array, to_input: bool
+    ) -> tuple[list[Array], Array | None]:
+        """[d weight (torch's (out, in) layout), d bias] per layer, first layer first, and
+        with ``to_input`` d loss / d the first layer's input.
 
         ``weights`` are the forward's (in, out) views (or (2, in, out) for twin trunks).
         """
@@ -245,8 +257,21 @@ class NumpyBackend:
                 np.matmul(np.swapaxes(d_pre, -1, -2), layer_in),
                 d_pre.sum(axis=-2, keepdims=d_pre.ndim == 3),
             ]
-            if i > 0:
+            if i > 0 or to_input:
                 d = np.matmul(d_pre, np.swapaxes(weights[i], -1, -2))
+        return grads, d if to_input else None
+
+    def _images_backward(self, images: list[list[Array]], d_features: Array | None) -> list[Array]:
+        """Gradients of each CNN's weights and biases from d loss / d the encoder's features
+        (each CNN's columns: after the Box values and bits, in image order)."""
+        if not images:
+            return []
+        assert d_features is not None
+        grads, start = [], self.forward.layout.dense_dim
+        for cnn, kept in zip(self.forward.cnns, images, strict=True):
+            width = cnn.features_dim
+            grads += cnn.backward(kept, d_features[:, start : start + width])
+            start += width
         return grads
 
     def _gaussian(
