@@ -107,7 +107,6 @@ def choose_compute(
     """
     gaps = numpy_gaps(policy)
     small = batch <= NUMPY_MAX_BATCH
-    macs = cnn_macs(policy)
     if requested == "numpy":
         if gaps:
             raise ValueError(
@@ -124,7 +123,7 @@ def choose_compute(
     elif not small:
         backend = "torch"
         reason = f"auto: {batch:,} transitions per update > {NUMPY_MAX_BATCH:,}"
-    elif macs > NUMPY_MAX_CNN_MACS:
+    elif (macs := cnn_macs(policy.encoder)) > NUMPY_MAX_CNN_MACS:  # NumPy covers its CNNs
         backend = "torch"
         reason = (
             f"auto: CNNs of {macs:,} multiply-adds per observation (compute-bound: torch's kernels)"

@@ -61,28 +61,18 @@ def cnn_gap(cnn: nn.Module) -> str | None:
     return None
 
 
-def cnn_macs(policy: nn.Module) -> int:
-    """Multiply-adds per observation of the built-in CNNs of ``policy``'s encoders (0: none)."""
-    total = 0
-    for pixels, cnn in _image_parts(policy):
-        c, h, w = pixels.chw
-        for layer in cnn.modules():
-            if isinstance(layer, nn.Conv2d):
-                (kh, kw), (s, _) = layer.kernel_size, layer.stride
-                h, w = (h - kh) // s + 1, (w - kw) // s + 1
-                total += h * w * layer.weight[0].numel() * layer.out_channels
-            elif isinstance(layer, nn.Linear):
-                total += layer.weight.numel()
-    return total
+def numpy_cnns(encoder: nn.Module) -> list[NumpyCNN]:
+    """A NumpyCNN for each image of a CombinedEncoder, in its order (none for another
+    encoder)."""
+    if not isinstance(encoder, CombinedEncoder):
+        return []
+    return [NumpyCNN(p, c) for p, c in zip(encoder.pixels, encoder.cnns, strict=True)]
 
 
-def _image_parts(policy: nn.Module) -> list[tuple[Any, nn.Module]]:
-    """(pixels, CNN) of every image of the policy's combined encoders."""
-    parts = []
-    for encoder in policy.modules():
-        if isinstance(encoder, CombinedEncoder):
-            parts += list(zip(encoder.pixels, encoder.cnns, strict=True))
-    return parts
+def cnn_macs(encoder: nn.Module) -> int:
+    """Multiply-adds per observation of the encoder's CNNs (0: none), where NumPy covers
+    them."""
+    return sum(cnn.macs for cnn in numpy_cnns(encoder))
 
 
 class NumpyCNN:
@@ -124,6 +114,12 @@ class NumpyCNN:
                 shape = (int(np.prod(shape)),)
         self.features_dim = shape[0]
         self.first = next(i for i, op in enumerate(self.ops) if not isinstance(op, str))
+        outputs = [*self.inputs[1:], shape]
+        self.macs = sum(
+            op.weight.numel() * (int(np.prod(out[:2])) if isinstance(op, _Conv) else 1)
+            for op, out in zip(self.ops, outputs, strict=True)
+            if not isinstance(op, str)
+        )
         self.parameters = [
             p for op in self.ops if not isinstance(op, str) for p in (op.weight, op.bias)
         ]

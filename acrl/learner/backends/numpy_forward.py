@@ -27,7 +27,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 from torch import Tensor
 
-from acrl.learner.backends.numpy_cnn import NumpyCNN, cnn_gap
+from acrl.learner.backends.numpy_cnn import cnn_gap, numpy_cnns
 from acrl.model.distributions import Bernoulli, Categorical, MultiCategorical
 from acrl.model.encoders import CombinedEncoder, UserEncoder
 from acrl.model.policy import SDE_EPS, ActorCritic
@@ -123,12 +123,7 @@ class NumpyForward:
         rms = None if normalization is None else normalization.obs_rms
         self.obs_stats = None if rms is None else (_view(rms.mean), _view(rms.var))
         layout = self.layout = policy.encoder.layout
-        encoder = policy.encoder
-        self.cnns = (
-            [NumpyCNN(p, c) for p, c in zip(encoder.pixels, encoder.cnns, strict=True)]
-            if isinstance(encoder, CombinedEncoder)
-            else []
-        )
+        self.cnns = numpy_cnns(policy.encoder)
         # indices become one-hot columns after the dense ones (CombinedEncoder's features)
         self.one_hot: tuple[int, Array, int] | None = None
         if isinstance(policy.encoder, CombinedEncoder) and layout.nvec:
