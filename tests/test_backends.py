@@ -114,7 +114,7 @@ def test_numpy_gradient_and_loss_terms_equal_torch_autograd(env_id, kwargs):
 
     # the reference: torch's forward pass and autograd on the same rollout
     model.params.zero_grad()
-    log_prob, entropy, values = evaluate_rollout(model.policy, rollout)
+    log_prob, entropy, values, _ = evaluate_rollout(model.policy, rollout)
     with torch.no_grad():
         last_values = model.policy.value(rollout.next_obs)
     torch.testing.assert_close(rollout.values.reshape(-1), values.detach(), rtol=1e-5, atol=1e-5)

@@ -80,6 +80,33 @@ def test_normalization_statistics_stay_identical_across_ranks(tmp_path):
     assert model.policy.normalization.obs_rms.count > 6000  # both ranks' observations
 
 
+def test_two_ranks_train_an_lstm_policy_with_identical_weights(tmp_path):
+    """Each rank carries its own envs' hidden states; the gradients of the recomputed
+    sequences are averaged. The memory task needs the LSTM: a feed-forward policy scores 0.5."""
+    run_dir = tmp_path / "run"
+    settings = ["policy=MlpLstmPolicy", "learning_rate=3e-3", "ent_coef=0.01", "n_steps=8"]
+    args = [
+        "tests.memory_envs:acrl-tests/CueRecall-v0",
+        "--n-envs",
+        8,
+        "--timesteps",
+        16_000,
+        "--run-dir",
+        run_dir,
+        *(x for setting in settings for x in ("--set", setting)),
+    ]
+    done = subprocess.run(torchrun(*args), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    digests = dict(re.findall(r"rank (\d) of 2: weights sha256 ([0-9a-f]{16})", done.stdout))
+    import tests.memory_envs  # noqa: F401  (the model's env id names it)
+
+    model = load_model(run_dir)
+    assert model.policy.recurrent
+    assert digests["0"] == digests["1"] == digest(model)
+    mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
+    assert mean >= 0.95
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for status in Path("/proc").glob("[0-9]*/status"):

@@ -120,6 +120,26 @@ def test_ray_a3c_solves_cartpole_with_two_workers():
 
 
 @in_child_process
+def test_ray_a3c_lstm_solves_cue_recall_with_two_workers():
+    """Each Ray worker carries its envs' hidden states; the driver's model has none."""
+    model = A3C(
+        "MlpLstmPolicy",
+        "tests.memory_envs:acrl-tests/CueRecall-v0",
+        n_workers=2,
+        n_envs=8,
+        n_steps=8,
+        learning_rate=3e-3,
+        ent_coef=0.01,
+        seed=0,
+        runtime="ray",
+    )
+    model.learn(16_000)
+    mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
+    assert mean >= 0.95  # a feed-forward policy: 0.5 (tests/test_recurrent.py)
+    assert no_ray_left()
+
+
+@in_child_process
 def _kill_both_workers_mid_run():
     model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, n_envs=4, seed=0, runtime="ray")
     kill = kill_workers_at(update=20)

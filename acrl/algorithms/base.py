@@ -9,6 +9,7 @@ run's bookkeeping, and saves the last advantages. A2C and A3C differ only in the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from collections import deque
 from collections.abc import Mapping
@@ -30,7 +31,7 @@ from acrl.algorithms.construction import (
 from acrl.algorithms.model_files import contents, restore
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
-from acrl.config.policy import POLICIES
+from acrl.config.policy import POLICIES, base_policy_name, with_policy_name
 from acrl.config.wrappers import EnvWrapper
 from acrl.envs import (
     as_vector_env,
@@ -113,7 +114,9 @@ class Agent:
             action_space = self.env.single_action_space
         if observation_space is None or action_space is None:
             raise ValueError("a model needs an env, or its observation and action spaces")
-        check_policy_name(policy, observation_space)
+        check_policy_name(base_policy_name(policy), observation_space)
+        kwargs = with_policy_name(config.policy_kwargs, policy)  # "MlpLstmPolicy": an LSTM
+        config = dataclasses.replace(config, policy_kwargs=kwargs)
         config = self.config = with_image_defaults(config, observation_space)
         self.observation_space: gym.Space = observation_space
         self.action_space: gym.Space = action_space
@@ -233,16 +236,45 @@ class Agent:
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = False,
-    ) -> tuple[np.ndarray, None]:
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Actions for one observation or a batch, in the action space's shape and dtype (Box
-        actions clipped to the bounds, MultiDiscrete ones shifted by its ``start``)."""
+        actions clipped to the bounds, MultiDiscrete ones shifted by its ``start``), and the
+        policy's next hidden state (None for a feed-forward policy), as sb3-contrib's.
+
+        A recurrent policy continues from ``state`` (what the previous call returned; None:
+        every episode's first step), zeroed where ``episode_start`` (a bool per observation)
+        is set: pass the env's last ``done`` flags."""
         # one observation or a batch; Dict and Tuple ones as dicts and tuples of arrays
         rows, single = self.policy.encoder.layout.to_batch(observation)
         batch = torch.as_tensor(rows, device=self.device)
+        memory = self._predict_state(state, episode_start, len(rows), single)
         with torch.inference_mode():
-            actions = self.policy.act(batch, deterministic=deterministic)
+            actions, next_state = self.policy.step(batch, memory, deterministic=deterministic)
         out = self.policy.distribution.to_env(actions.cpu().numpy())
-        return (out[0] if single else out), None
+        if next_state is None:
+            return (out[0] if single else out), None
+        states = next_state.cpu().numpy()
+        return (out[0], states[0]) if single else (out, states)
+
+    def _predict_state(
+        self, state: Any, episode_start: Any, n: int, single: bool
+    ) -> torch.Tensor | None:
+        """``predict``'s state argument as (n, S) rows on the device, zeroed at episode starts."""
+        if not self.policy.recurrent:
+            return None
+        size = self.policy.state_size
+        if state is None:
+            return self.policy.initial_state(n)
+        rows = np.asarray(state, dtype=np.float32).reshape((1, -1) if single else (n, -1))
+        if rows.shape != (n, size):
+            raise ValueError(
+                f"state must be what predict returned for these {n} observation(s): "
+                f"{n} x {size} floats, got shape {np.shape(state)}"
+            )
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool).reshape(n)
+            rows = np.where(starts[:, None], 0.0, rows).astype(np.float32)
+        return torch.as_tensor(rows, device=self.device)
 
     # ---- training -----------------------------------------------------------------------
     def learn(

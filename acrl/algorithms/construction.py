@@ -16,6 +16,7 @@ from acrl.config.limits import MAX_ENVS, check_network, check_rollout
 from acrl.errors import UserError
 from acrl.model.distributions import make_distribution
 from acrl.model.encoders import make_encoder
+from acrl.model.memory import recurrent_parameters
 from acrl.model.observations import observation_layout
 
 
@@ -66,6 +67,9 @@ def check_sizes(
     features = encoder.features_dim
     copies = 1 if policy.share_features_extractor else 2
     encoder_params = copies * sum(p.numel() for p in encoder.parameters())
+    if policy.is_recurrent:  # the trunks read the memory's outputs
+        encoder_params += recurrent_parameters(policy, features)
+        features = policy.hidden_size
     action_params = make_distribution(action_space).param_dim  # ValueError for another space
     check_network(policy, features, action_params, encoder_params)
     hidden = policy.pi_arch if policy.shared_trunk else policy.pi_arch + policy.vf_arch

@@ -23,17 +23,41 @@ POLICY_KWARGS = (
     "normalize_images",
     "share_features_extractor",
     "image_channels",
+    "recurrent",
+    "hidden_size",
+    "n_recurrent_layers",
+    "shared_recurrent",
+    "critic_recurrent",
 )
+RECURRENT_ALIASES = {
+    "lstm_hidden_size": "hidden_size",
+    "n_lstm_layers": "n_recurrent_layers",
+    "shared_lstm": "shared_recurrent",
+    "enable_critic_lstm": "critic_recurrent",
+}
+"""sb3-contrib's names of the recurrent settings (RecurrentPPO's policy_kwargs)."""
+RECURRENT = ("none", "lstm", "gru")
+MAX_HIDDEN_SIZE = 4096
+MAX_RECURRENT_LAYERS = 8
 EXTRACTORS = ("auto", "NatureCNN", "SmallCNN")
 """Built-in image encoders ("auto": NatureCNN for images of at least 36x36, else SmallCNN);
 any other value is a user's torch module as "module:Class" (acrl.model.extractors)."""
 IMAGE_CHANNELS = ("auto", "first", "last")
 LOG_STD_INIT_RANGE = (-20.0, 20.0)  # a std from 2e-9 to 5e8: every variance fits a float32
-POLICIES = ("auto", "MlpPolicy", "CnnPolicy", "MultiInputPolicy")
-"""Policy names, as Stable-Baselines3's: all build the one policy, whose encoder the
-observation space chooses (acrl.model.encoders); the name is checked against the space
-(acrl.model.encoders.check_policy_name): "CnnPolicy" for an image, "MultiInputPolicy" for a
-Dict, "MlpPolicy" for anything without images, "auto" for any space."""
+POLICIES = (
+    "auto",
+    "MlpPolicy",
+    "CnnPolicy",
+    "MultiInputPolicy",
+    "MlpLstmPolicy",
+    "CnnLstmPolicy",
+    "MultiInputLstmPolicy",
+)
+"""Policy names, as Stable-Baselines3's and sb3-contrib's: all build the one policy, whose
+encoder the observation space chooses (acrl.model.encoders); the name is checked against the
+space (acrl.model.encoders.check_policy_name): "CnnPolicy" for an image, "MultiInputPolicy"
+for a Dict, "MlpPolicy" for anything without images, "auto" for any space. An "...LstmPolicy"
+is the same with an LSTM core (``recurrent="lstm"``, acrl.model.memory)."""
 
 
 def activation_name(value: Any) -> str:
@@ -63,6 +87,11 @@ class PolicyConfig:
     normalize_images: bool = True  # pixels / 255 inside the model
     share_features_extractor: bool = True  # False: the critic has an encoder of its own
     image_channels: str = "auto"  # where an image's channels are: IMAGE_CHANNELS
+    recurrent: str = "none"  # the memory core: RECURRENT
+    hidden_size: int = 64  # the core's units per layer (sb3-contrib: lstm_hidden_size)
+    n_recurrent_layers: int = 1  # (sb3-contrib: n_lstm_layers)
+    shared_recurrent: bool = False  # the critic reads the actor's core (shared_lstm)
+    critic_recurrent: bool = True  # else a linear critic input (enable_critic_lstm)
     use_sde: bool = False  # set by the algorithm's ``use_sde``, not through policy_kwargs
 
     @classmethod
@@ -73,6 +102,11 @@ class PolicyConfig:
         kwargs = dict(kwargs or {})
         if "activation_fn" in kwargs:
             kwargs["activation"] = kwargs.pop("activation_fn")
+        for alias, name in RECURRENT_ALIASES.items():
+            if alias in kwargs:
+                if name in kwargs:
+                    raise ValueError(f"policy_kwargs: give {name} or {alias}, not both")
+                kwargs[name] = kwargs.pop(alias)
         unknown = sorted(set(kwargs) - set(POLICY_KWARGS))
         if unknown:
             raise ValueError(
@@ -98,10 +132,15 @@ class PolicyConfig:
         check_choice(
             "policy_kwargs.image_channels", kwargs.get("image_channels", "auto"), IMAGE_CHANNELS
         )
+        _check_recurrent(kwargs)
         config = cls(**kwargs)
         if config.shared_trunk and isinstance(config.net_arch, Mapping):
             raise ValueError("policy_kwargs: shared_trunk=True needs net_arch as a list of sizes")
         return config
+
+    @property
+    def is_recurrent(self) -> bool:
+        return self.recurrent != "none"
 
     @property
     def user_extractor(self) -> bool:
@@ -135,7 +174,49 @@ class PolicyConfig:
             "normalize_images": self.normalize_images,
             "share_features_extractor": self.share_features_extractor,
             "image_channels": self.image_channels,
+            "recurrent": self.recurrent,
+            "hidden_size": self.hidden_size,
+            "n_recurrent_layers": self.n_recurrent_layers,
+            "shared_recurrent": self.shared_recurrent,
+            "critic_recurrent": self.critic_recurrent,
         }
+
+
+def _check_recurrent(kwargs: dict[str, Any]) -> None:
+    """The memory core's settings: a known cell, sizes in range, flags as booleans."""
+    check_choice("policy_kwargs.recurrent", kwargs.get("recurrent", "none"), RECURRENT)
+    for name, top in (
+        ("hidden_size", MAX_HIDDEN_SIZE),
+        ("n_recurrent_layers", MAX_RECURRENT_LAYERS),
+    ):
+        value = kwargs.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ValueError(
+                f"policy_kwargs.{name} must be an integer from 1 to {top}, got {value!r}"
+            )
+    for flag in ("shared_recurrent", "critic_recurrent"):
+        check_bool(f"policy_kwargs.{flag}", kwargs.get(flag, True))
+    if kwargs.get("shared_recurrent") and kwargs.get("share_features_extractor") is False:
+        raise ValueError(
+            "policy_kwargs: shared_recurrent=True reads one encoder's features; it cannot go "
+            "with share_features_extractor=False"
+        )
+
+
+def with_policy_name(kwargs: Mapping[str, Any], policy: str) -> dict[str, Any]:
+    """``policy_kwargs`` with what the policy name says: an "...LstmPolicy" is an LSTM core."""
+    out = dict(kwargs)
+    if policy.endswith("LstmPolicy"):
+        given = out.get("recurrent", "lstm")
+        if given != "lstm":
+            raise ValueError(f"{policy} is an LSTM policy; policy_kwargs.recurrent is {given!r}")
+        out["recurrent"] = "lstm"
+    return out
+
+
+def base_policy_name(policy: str) -> str:
+    """The feed-forward name of a policy name ("MlpLstmPolicy" -> "MlpPolicy")."""
+    return policy.replace("LstmPolicy", "Policy")
 
 
 PASSED_CLASSES: dict[str, type] = {}

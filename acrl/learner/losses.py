@@ -109,9 +109,25 @@ def rollout_targets(
     return Targets(advantages, returns.reshape(-1), mask)
 
 
-def evaluate_rollout(policy: ActorCritic, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor]:
+def evaluate_rollout(
+    policy: ActorCritic, rollout: Rollout
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The log-probabilities and entropies of the rollout's actions and the values of its
-    observations under ``policy``, as flat batches (with the graph, for the loss)."""
+    observations under ``policy``, as flat batches (with the graph, for the loss), and the
+    values of the observations after its last step (N,), without a graph.
+
+    A recurrent policy recomputes the rollout's sequence from the state it started with,
+    zeroed where its episodes start (truncated backpropagation through time: no gradient
+    reaches the rollouts before)."""
+    if policy.recurrent:
+        obs = torch.cat([rollout.obs, rollout.next_obs[None]])
+        log_prob, entropy, values, last = policy.evaluate_sequence(
+            obs, rollout.actions, rollout.initial_state, rollout.starts
+        )
+        return log_prob, entropy, values, last.detach()
     obs = rollout.obs.reshape(-1, rollout.obs.shape[-1])
     actions = rollout.actions.reshape(-1, *rollout.actions.shape[2:])
-    return policy.evaluate_actions(obs, actions)
+    log_prob, entropy, values = policy.evaluate_actions(obs, actions)
+    with torch.no_grad():
+        last = policy.value(rollout.next_obs)
+    return log_prob, entropy, values, last

@@ -14,6 +14,15 @@ no transition mixes two episodes:
   next one; the final observation comes in ``info["final_obs"]`` and a
   truncated step bootstraps from its value.
 
+A recurrent policy's collector carries each env's hidden state from step to step and from
+one rollout to the next, zeroing it where an episode starts: with NEXT_STEP at the
+observation after the reset step (the reset step itself still sees the finished episode's
+final observation with that episode's state), with SAME_STEP at the observation after a done.
+The rollout keeps the state its first step started from (``initial_state``) and where the
+episodes start (``starts``, one row per observation, the one after the last step included),
+so that the update recomputes the same sequence; a truncated episode's final observation
+(SAME_STEP) is valued with the state it was seen with, the one after the step.
+
 Two training signals may differ from the env's (Atari's, as DQN and the zoo train): rewards
 clipped to their sign, and a lost life ending the episode for the learner while the game goes
 on. Only the learner sees them; the episodes tracked (logged, reported) are the env's own.
@@ -24,7 +33,7 @@ from __future__ import annotations
 import contextlib
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -38,6 +47,7 @@ from acrl.model.policy import ActorCritic
 
 if TYPE_CHECKING:
     from acrl.learner.backends import Backend
+    from acrl.learner.backends.torch_backend import TorchBackend
 
 
 @dataclass
@@ -62,6 +72,8 @@ class Rollout:
     valid: Tensor
     final_mask: Tensor
     final_values: Tensor
+    initial_state: Tensor  # (N, S): a recurrent policy's state before the first step (S = 0)
+    starts: Tensor  # (T + 1, N): 1 where an episode starts at that observation (recurrent)
 
     def set_values(self, values: Any, last_values: Any) -> None:
         """The critic's values of ``obs`` (T, N) and ``next_obs`` (N,), as tensors or arrays:
@@ -185,6 +197,18 @@ class RolloutCollector:
         # reward, terminated, done, valid, final_mask, final_values
         self._flags = np.zeros((6, n_steps, n), dtype=np.float32)
         self._actions = np.zeros((n_steps, n, *dist.action_shape()), dtype=action_dtype)
+        # a recurrent policy's state: carried on the policy's device, kept at each rollout's
+        # start on the host; the episode starts of each observation
+        self._state = policy.initial_state(n)
+        self._initial_state = np.zeros((n, policy.state_size), dtype=np.float32)
+        self._starts = np.zeros((n_steps + 1, n), dtype=np.float32)
+        self._torch: TorchBackend | None = None  # a recurrent policy's (acrl.model.memory)
+        if policy.recurrent:
+            if backend.name != "torch":
+                raise ValueError(
+                    f"a recurrent policy acts on the torch backend, not {backend.name}"
+                )
+            self._torch = cast("TorchBackend", backend)
         host = self._host_tensors()
         self.rollout = (
             host
@@ -208,6 +232,8 @@ class RolloutCollector:
             valid=flags[3],
             final_mask=flags[4],
             final_values=flags[5],
+            initial_state=torch.from_numpy(self._initial_state),
+            starts=torch.from_numpy(self._starts),
         )
 
     @property
@@ -233,6 +259,8 @@ class RolloutCollector:
         if self.terminal_on_life_loss:
             self._lives = lives_in(info, self.n_envs, self.env_name)
         self._prev_done[:] = False
+        self._starts[0] = 1.0
+        self._state = self.policy.initial_state(self.n_envs)
         self.episodes.clear_current()
         self._started = True
 
@@ -242,17 +270,24 @@ class RolloutCollector:
             self.reset(self._seed)
         else:
             self._obs[0] = self._obs[self.n_steps]
+            self._starts[0] = self._starts[self.n_steps]
         rewards, terminated, done, valid, final_mask, final_values = self._flags
         final_mask[:] = 0.0
         same_step = self.mode is AutoresetMode.SAME_STEP
         to_env = self.policy.distribution.to_env
         act = self.backend.act
+        recurrent = self.policy.recurrent
+        if recurrent:
+            self._initial_state[...] = self._state.cpu().numpy()
         # NaN and inf are found by _check_finite, which names their source: no warnings first
         errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
         with torch.inference_mode(), self.backend.acting(), errstate:
             for t in range(self.n_steps):
                 self._draw_exploration(t)
-                actions = self._actions[t] = act(self._obs[t], self.exploration)
+                if recurrent:
+                    actions = self._actions[t] = self._step_recurrent(t)
+                else:
+                    actions = self._actions[t] = act(self._obs[t], self.exploration)
                 valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
                 try:
                     obs, reward, term, trunc, info = self.env.step(to_env(actions))
@@ -273,6 +308,9 @@ class RolloutCollector:
                     self._lives = lives
                 if same_step and trunc.any():
                     self._final_values(t, info, trunc & ~term)
+                # the next observation starts an episode: after a done (SAME_STEP), after
+                # the reset step (NEXT_STEP)
+                self._starts[t + 1] = done_t if same_step else ~valid_t
                 self.episodes.step(reward, done_t, valid_t)
                 self._prev_done = done_t
         self._check_finite()
@@ -282,6 +320,15 @@ class RolloutCollector:
             for name, host in vars(self._host_tensors()).items():
                 getattr(self.rollout, name).copy_(host, non_blocking=True)
         return self.rollout
+
+    def _step_recurrent(self, t: int) -> np.ndarray:
+        """A recurrent policy's actions at step t from each env's state, zeroed where an
+        episode starts at ``obs[t]``; the state moves on."""
+        starts = torch.from_numpy(self._starts[t]).to(self._state.device)
+        state = self._state * (1.0 - starts).unsqueeze(1)
+        assert self._torch is not None
+        actions, self._state = self._torch.step(self._obs[t], state, self.exploration)
+        return actions
 
     def _draw_exploration(self, t: int) -> None:
         freq = self.sde_sample_freq
@@ -362,5 +409,9 @@ class RolloutCollector:
                 f"{self.env_name} returned a non-finite final observation at step {t} of a "
                 f"rollout in env {i}: the environment's fault, not the learner's"
             )
-        self._flags[5, t, envs] = self.backend.value(final)
+        if self._torch is not None:  # the state the final observation was seen with
+            state = self._state[torch.from_numpy(envs).to(self._state.device)]
+            self._flags[5, t, envs] = self._torch.value(final, state)
+        else:
+            self._flags[5, t, envs] = self.backend.value(final)
         self._flags[4, t, envs] = 1.0

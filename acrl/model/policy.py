@@ -5,9 +5,10 @@
   normalized by the running statistics where the policy normalizes
   (acrl.model.normalization). With ``share_features_extractor=False`` the critic has an
   encoder of its own (``critic_encoder``).
-- ``memory`` is the slot of a recurrent core between the encoder and the trunks (it will
-  take and return a hidden state); no policy fills it yet, so it is None and the features
-  go straight to the trunks.
+- ``memory`` (acrl.model.memory), for a recurrent policy, is an LSTM or GRU core between
+  the encoder and the trunks, over a hidden state per env: one flat row of floats, zeroed
+  where an episode starts. A feed-forward policy has none (None) and its features go
+  straight to the trunks.
 - The trunks (acrl.model.trunks) are the actor's and the critic's MLPs: shared, twin or
   separate.
 - The heads: ``actor_head`` outputs the parameters of the action distribution made from the
@@ -25,6 +26,7 @@ from torch import Tensor, nn
 from acrl.config.policy import PolicyConfig
 from acrl.model.distributions import DiagGaussian, make_distribution
 from acrl.model.encoders import make_encoder, orthogonal_encoder_
+from acrl.model.memory import Memory
 from acrl.model.networks import (
     HIDDEN_GAIN,
     POLICY_GAIN,
@@ -78,9 +80,13 @@ class ActorCritic(nn.Module):
             if self.config.share_features_extractor or not _has_parameters(self.encoder)
             else make_encoder(observation_space, self.config, may_import)
         )
-        self.memory: nn.Module | None = None
+        self.memory: Memory | None = None
         self.distribution = make_distribution(action_space)
         features = self.encoder.features_dim
+        if self.config.is_recurrent:
+            critic_features = (self.critic_encoder or self.encoder).features_dim
+            self.memory = Memory(self.config, features, critic_features)
+            features = self.memory.hidden
         pi_arch, vf_arch = self.config.pi_arch, self.config.vf_arch
         act = activation_class(self.config.activation)
         self.trunk = make_trunks(
@@ -102,6 +108,8 @@ class ActorCritic(nn.Module):
             for encoder in (self.encoder, self.critic_encoder):
                 if encoder is not None:
                     orthogonal_encoder_(encoder, HIDDEN_GAIN)
+            if self.memory is not None:
+                self.memory.orthogonal_(HIDDEN_GAIN)
             self.trunk.orthogonal_(HIDDEN_GAIN)
             orthogonal_init(self.actor_head, POLICY_GAIN)
             orthogonal_init(self.critic_head, VALUE_GAIN)
@@ -122,15 +130,56 @@ class ActorCritic(nn.Module):
             return self.critic_encoder(rows, normalize)
         return self.encoder(rows, normalize)
 
-    def forward(self, obs: Tensor) -> tuple[tuple[Tensor, ...], Tensor]:
-        """Distribution parameters and state values for a batch of observations."""
-        if self.critic_encoder is None:
-            actor_features, critic_features = self.trunk(self.encode(obs))
-        else:
-            actor_features = self.trunk.actor_features(self.encode(obs))
-            critic_features = self.trunk.critic(self.encode(obs, critic=True))
+    @property
+    def recurrent(self) -> bool:
+        return self.memory is not None
+
+    @property
+    def state_size(self) -> int:
+        """Floats in one env's hidden state (0 for a feed-forward policy)."""
+        return 0 if self.memory is None else self.memory.state_size
+
+    def initial_state(self, n: int) -> Tensor:
+        """The hidden state of ``n`` envs at the start of their episodes: zeros (n, S)."""
+        return torch.zeros((n, self.state_size), device=self.critic_head.weight.device)
+
+    def forward(
+        self, obs: Tensor, state: Tensor | None = None
+    ) -> tuple[tuple[Tensor, ...], Tensor]:
+        """Distribution parameters and state values for a batch of observations; a recurrent
+        policy's from ``state`` (default: an episode's first step)."""
+        actor_features, critic_features, _ = self._features(obs, state)
         head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
         return self._action_params(actor_features, head), self._value_head(critic_features)
+
+    def _features(self, obs: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The actor trunk's and the critic trunk's outputs for one step, and the next state."""
+        if self.memory is not None:
+            n = obs.shape[0]
+            starts = obs.new_zeros((1, n), dtype=torch.float32)
+            actor_in, critic_in, state = self._remember(obs[None], self._state(state, n), starts)
+            return self.trunk.actor_features(actor_in[0]), self.trunk.critic(critic_in[0]), state
+        if self.critic_encoder is None:
+            return *self.trunk(self.encode(obs)), None
+        actor_features = self.trunk.actor_features(self.encode(obs))
+        return actor_features, self.trunk.critic(self.encode(obs, critic=True)), None
+
+    def _state(self, state: Tensor | None, n: int) -> Tensor:
+        return self.initial_state(n) if state is None else state
+
+    def _remember(
+        self, obs: Tensor, state: Tensor, starts: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The memory's actor and critic outputs (T, N, hidden) over observation sequences
+        (T, N, ...) from ``state``, zeroed where ``starts`` (T, N) is 1, and the final state."""
+        assert self.memory is not None
+        t, n = obs.shape[:2]
+        rows = obs.reshape(t * n, -1)
+        features = self.encode(rows).reshape(t, n, -1)
+        critic = None
+        if self.critic_encoder is not None:
+            critic = self.encode(rows, critic=True).reshape(t, n, -1)
+        return self.memory(features, critic, state, starts)
 
     def _action_params(self, actor_features: Tensor, head: Tensor) -> tuple[Tensor, ...]:
         """The action distribution's parameters from the actor head's output."""
@@ -156,18 +205,44 @@ class ActorCritic(nn.Module):
     def _value_head(self, critic_features: Tensor) -> Tensor:
         return F.linear(critic_features, self.critic_head.weight, self.critic_head.bias).squeeze(-1)
 
-    def value(self, obs: Tensor) -> Tensor:
+    def value(self, obs: Tensor, state: Tensor | None = None) -> Tensor:
+        """State values of a batch; a recurrent policy's from ``state`` (default: zeros)."""
+        if self.memory is not None:
+            return self._value_head(self._features(obs, state)[1])
         return self._value_head(self.trunk.critic(self.encode(obs, critic=True)))
 
     def act(
         self, obs: Tensor, deterministic: bool = False, exploration: Tensor | None = None
     ) -> Tensor:
-        """Actions for ``obs``: sampled, or the mode if deterministic. Only the actor runs.
+        """Actions for ``obs`` from a feed-forward policy: sampled, or the mode if
+        deterministic. Only the actor runs (a recurrent policy acts with ``step``).
 
         With gSDE, ``exploration`` (from ``exploration_noise``, one matrix per row) gives
         the noise ``features @ E``; without it, actions are drawn from the marginal Gaussian.
         """
-        features = self.trunk.actor_features(self.encode(obs))
+        assert self.memory is None, "a recurrent policy acts with step(obs, state)"
+        return self._actions(
+            self.trunk.actor_features(self.encode(obs)), deterministic, exploration
+        )
+
+    def step(
+        self,
+        obs: Tensor,
+        state: Tensor | None,
+        deterministic: bool = False,
+        exploration: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Actions for ``obs`` and the next hidden state (None for a feed-forward policy): one
+        step of every env from ``state`` (default: an episode's first step)."""
+        if self.memory is None:
+            return self.act(obs, deterministic, exploration), None
+        n = obs.shape[0]
+        starts = obs.new_zeros((1, n), dtype=torch.float32)
+        actor_in, _, state = self._remember(obs[None], self._state(state, n), starts)
+        actions = self._actions(self.trunk.actor_features(actor_in[0]), deterministic, exploration)
+        return actions, state
+
+    def _actions(self, features: Tensor, deterministic: bool, exploration: Tensor | None) -> Tensor:
         head = F.linear(features, self.actor_head.weight, self.actor_head.bias)
         if exploration is not None and not deterministic:
             return head + torch.bmm(features.unsqueeze(1), exploration).squeeze(1)
@@ -176,10 +251,30 @@ class ActorCritic(nn.Module):
         return dist.mode(params) if deterministic else dist.sample(params)
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Log probabilities and entropies of ``actions`` under the policy, and values."""
+        """Log probabilities and entropies of ``actions`` under a feed-forward policy, and
+        values."""
         params, values = self(obs)
         log_prob, entropy = self.distribution.log_prob_and_entropy(params, actions)
         return log_prob, entropy, values
+
+    def evaluate_sequence(
+        self, obs: Tensor, actions: Tensor, state: Tensor, starts: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """A recurrent policy over a rollout: ``obs`` (T + 1, N, ...) seen from ``state``
+        (N, S), the state zeroed before step t where ``starts[t]`` (T + 1, N) is 1. Returns
+        the log-probabilities and entropies of ``actions`` (T, N, ...) and the values of the
+        first T observations, flat (T * N,), and the values of the last one (N,)."""
+        actor_in, critic_in, _ = self._remember(obs, state, starts)
+        t = actions.shape[0]
+        actor_features = self.trunk.actor_features(actor_in[:t].flatten(0, 1))
+        critic_features = self.trunk.critic(critic_in.flatten(0, 1))
+        head = F.linear(actor_features, self.actor_head.weight, self.actor_head.bias)
+        params = self._action_params(actor_features, head)
+        flat_actions = actions.reshape(-1, *actions.shape[2:])
+        log_prob, entropy = self.distribution.log_prob_and_entropy(params, flat_actions)
+        values = self._value_head(critic_features)
+        n = actions.shape[1]
+        return log_prob, entropy, values[: t * n], values[t * n :]
 
 
 def _has_parameters(module: nn.Module) -> bool:

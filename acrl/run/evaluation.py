@@ -72,8 +72,13 @@ def _run_episodes(
     returns: list[float] = []
     lengths: list[int] = []
     obs, _ = env.reset(seed=seed)
+    # a recurrent policy's state, zeroed where an episode starts (feed-forward: None)
+    state: Any = None
+    starts = np.ones(n, dtype=bool)
     while (counts < targets).any():
-        actions, _ = model.predict(obs, deterministic=deterministic)
+        actions, state = model.predict(
+            obs, state=state, episode_start=starts, deterministic=deterministic
+        )
         obs, rewards, terminated, truncated, _ = env.step(actions)
         live = ~resetting if next_step else np.ones(n, dtype=bool)
         current_return += np.where(live, rewards, 0.0)
@@ -86,5 +91,8 @@ def _run_episodes(
                 counts[i] += 1
             current_return[i] = 0.0
             current_length[i] = 0
+        # the next observation starts an episode: after the reset step (NEXT_STEP), after a
+        # done (SAME_STEP)
+        starts = resetting if next_step else done
         resetting = done
     return returns, lengths

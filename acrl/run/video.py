@@ -140,8 +140,9 @@ def _record_one(
     try:
         writer.send(np.ascontiguousarray(frame))
         done = False
+        state: Any = None  # a recurrent policy's, from the episode's start
         while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
+            action, state = model.predict(obs, state=state, deterministic=deterministic)
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
             length += 1

@@ -48,17 +48,25 @@ class TorchBackend:
         """Sampled actions for a batch of observations (host arrays in and out)."""
         return self.policy.act(self._tensor(obs), exploration=exploration).cpu().numpy()
 
-    def value(self, obs: np.ndarray) -> np.ndarray:
-        return self.policy.value(self._tensor(obs)).cpu().numpy()
+    def step(
+        self, obs: np.ndarray, state: Tensor, exploration: Tensor | None = None
+    ) -> tuple[np.ndarray, Tensor]:
+        """A recurrent policy's sampled actions (a host array) and next state (a tensor on
+        the policy's device) from ``state``."""
+        actions, next_state = self.policy.step(self._tensor(obs), state, exploration=exploration)
+        assert next_state is not None
+        return actions.cpu().numpy(), next_state
+
+    def value(self, obs: np.ndarray, state: Tensor | None = None) -> np.ndarray:
+        """Values of a batch (a recurrent policy's from ``state``)."""
+        return self.policy.value(self._tensor(obs), state).cpu().numpy()
 
     def gradients(self, rollout: Rollout, config: A2CConfig) -> GradientTerms:
         """The rollout's values, targets and A2C loss; its gradient overwrites ``params.grad``."""
         assert self.params is not None, "TorchBackend(policy, params) computes gradients"
         self.params.zero_grad()
-        log_prob, entropy, values = evaluate_rollout(self.policy, rollout)
-        with torch.no_grad():
-            last_values = self.policy.value(rollout.next_obs)
-        rollout.set_values(values.detach().reshape(rollout.rewards.shape), last_values)
+        log_prob, entropy, values, last_values = evaluate_rollout(self.policy, rollout)
+        rollout.set_values(values.detach().reshape(rollout.rewards.shape), last_values.detach())
         targets = rollout_targets(
             rollout, config.gamma, config.gae_lambda, config.normalize_advantage
         )
