@@ -112,6 +112,11 @@ class PixelMixedEnv(PixelSideEnv):
             }
         )
 
+    def reset(self, *, seed=None, options=None):
+        if seed is not None:  # the parts drawn by the space's own generator: seeded too
+            self.observation_space.seed(seed)
+        return super().reset(seed=seed, options=options)
+
     def _obs(self):
         obs = self.observation_space.sample()
         obs["grey"] = self.image.max(axis=2)
@@ -128,6 +133,8 @@ class NoiseImageEnv(gym.Env):
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
+        if seed is not None:  # the frames come from the space's own generator
+            self.observation_space.seed(seed)
         return self.observation_space.sample(), {}
 
     def step(self, action):

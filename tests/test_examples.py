@@ -18,6 +18,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
         ("gae_lambda.py", [], (1200, 450)),
         ("parallel_envs.py", ["--timesteps", "3000"], (1200, 800)),
         ("a2c_vs_a3c.py", ["--timesteps", "6000"], (1200, 450)),
+        ("recurrent.py", ["--timesteps", "3000"], (1200, 450)),
         (
             "lunar_lander.py",
             ["--scale", "0.004", "--episodes", "4", "--output", "{tmp}/out"],

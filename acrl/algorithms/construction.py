@@ -67,12 +67,16 @@ def check_sizes(
     features = encoder.features_dim
     copies = 1 if policy.share_features_extractor else 2
     encoder_params = copies * sum(p.numel() for p in encoder.parameters())
+    trunk_in = features
+    memory: tuple[int, ...] = ()  # the recurrent cores' activations per transition
     if policy.is_recurrent:  # the trunks read the memory's outputs
         encoder_params += recurrent_parameters(policy, features)
-        features = policy.hidden_size
+        trunk_in = policy.hidden_size
+        memory = (policy.hidden_size,) * (2 * policy.n_recurrent_layers)
     action_params = make_distribution(action_space).param_dim  # ValueError for another space
-    check_network(policy, features, action_params, encoder_params)
+    check_network(policy, trunk_in, action_params, encoder_params)
     hidden = policy.pi_arch if policy.shared_trunk else policy.pi_arch + policy.vf_arch
+    hidden = hidden + memory
     layout = observation_layout(observation_space)
     obs_bytes = layout.raw_dim * (1 if layout.dtype is np.uint8 else 4)
     check_rollout(config.n_steps, n_envs, features, action_params, hidden, obs_bytes)

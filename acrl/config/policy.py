@@ -196,6 +196,11 @@ def _check_recurrent(kwargs: dict[str, Any]) -> None:
             )
     for flag in ("shared_recurrent", "critic_recurrent"):
         check_bool(f"policy_kwargs.{flag}", kwargs.get(flag, True))
+    if kwargs.get("shared_recurrent") and kwargs.get("critic_recurrent") is True:
+        raise ValueError(
+            "policy_kwargs: shared_recurrent=True gives the critic the actor's core; "
+            "critic_recurrent=True (enable_critic_lstm) asks for one of its own: choose one"
+        )
     if kwargs.get("shared_recurrent") and kwargs.get("share_features_extractor") is False:
         raise ValueError(
             "policy_kwargs: shared_recurrent=True reads one encoder's features; it cannot go "

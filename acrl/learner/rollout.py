@@ -21,7 +21,9 @@ final observation with that episode's state), with SAME_STEP at the observation 
 The rollout keeps the state its first step started from (``initial_state``) and where the
 episodes start (``starts``, one row per observation, the one after the last step included),
 so that the update recomputes the same sequence; a truncated episode's final observation
-(SAME_STEP) is valued with the state it was seen with, the one after the step.
+(SAME_STEP) is valued with the state it was seen with, the one after the step. Where a lost
+life ends the learner's episode, the state is zeroed too (as Stable-Baselines3's episodic-life
+wrapper makes its recurrent policies do).
 
 Two training signals may differ from the env's (Atari's, as DQN and the zoo train): rewards
 clipped to their sign, and a lost life ending the episode for the learner while the game goes
@@ -300,6 +302,7 @@ class RolloutCollector:
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
                 if self.clip_reward:
                     np.sign(rewards[t], out=rewards[t])
+                lost = None
                 if self.terminal_on_life_loss:
                     lives = lives_in(info, self.n_envs, self.env_name)
                     lost = (lives < self._lives) & ~done_t
@@ -309,8 +312,10 @@ class RolloutCollector:
                 if same_step and trunc.any():
                     self._final_values(t, info, trunc & ~term)
                 # the next observation starts an episode: after a done (SAME_STEP), after
-                # the reset step (NEXT_STEP)
+                # the reset step (NEXT_STEP); the learner's, after a lost life (no reset step)
                 self._starts[t + 1] = done_t if same_step else ~valid_t
+                if lost is not None:
+                    self._starts[t + 1] = np.logical_or(self._starts[t + 1], lost)
                 self.episodes.step(reward, done_t, valid_t)
                 self._prev_done = done_t
         self._check_finite()

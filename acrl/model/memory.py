@@ -7,7 +7,8 @@ hands back, whatever the cell. A row is zeroed where an episode starts.
 
 ``Memory`` holds the cores in the three arrangements of sb3-contrib's recurrent policies:
 - separate (the default): the actor and the critic each have a core;
-- shared (``shared_recurrent``): the critic reads the actor's core;
+- shared (``shared_recurrent``): the critic reads the actor's core, detached (as
+  sb3-contrib's ``shared_lstm``: only the actor's loss trains the core);
 - a feed-forward critic (``critic_recurrent=False``, sb3-contrib's ``enable_critic_lstm``):
   the critic reads the encoder's features through a linear layer of the core's width.
 """
@@ -18,6 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from acrl.config.policy import PolicyConfig
+
+_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # nn.LSTM's and nn.GRU's, per layer
 
 
 class RecurrentCore(nn.Module):
@@ -45,7 +48,12 @@ class RecurrentCore(nn.Module):
     def forward(self, x: Tensor, state: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
         """Outputs (T, N, hidden) and the final state (N, S) of the sequence ``x`` (T, N, in)
         from ``state``; a row of the state is zeroed before step t where ``starts[t]`` (T, N)
-        is 1. The cell runs over each stretch of steps without a start in one call."""
+        is 1. The cell runs over each stretch of steps without a start in one call; a single
+        step (acting) runs torch's cell kernels, layer by layer (the same maths in a third of
+        nn.LSTM's time at acting's sizes)."""
+        if x.shape[0] == 1:
+            out, state = self.step(x[0], state * (1.0 - starts[0]).unsqueeze(1))
+            return out[None], state
         cuts = [0, *(int(t) for t in torch.nonzero(starts[1:].any(dim=1)).flatten() + 1)]
         outputs = []
         for a, b in zip(cuts, [*cuts[1:], x.shape[0]], strict=True):
@@ -55,8 +63,25 @@ class RecurrentCore(nn.Module):
             state = self._flat(cell_state)
         return torch.cat(outputs) if len(outputs) > 1 else outputs[0], state
 
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        """One step: the output (N, hidden) and the next state (N, S) for inputs ``x`` (N, in)."""
+        n = state.shape[0]
+        parts = state.reshape(n, -1, self.layers, self.hidden)
+        hs, cs = [], []
+        for layer in range(self.layers):
+            weights = [getattr(self.rnn, f"{name}_l{layer}") for name in _WEIGHTS]
+            if self.kind == "lstm":
+                h, c = torch.lstm_cell(x, (parts[:, 0, layer], parts[:, 1, layer]), *weights)
+                cs.append(c)
+            else:
+                h = torch.gru_cell(x, parts[:, 0, layer], *weights)
+            hs.append(h)
+            x = h
+        return x, torch.stack(hs + cs, dim=1).reshape(n, self.state_size)
+
     def orthogonal_(self) -> None:
-        """Orthogonal weights (gain 1) and zero biases, as sb3-contrib initializes its LSTMs."""
+        """Orthogonal weights (gain 1) and zero biases, as CleanRL initializes its PPO-LSTM
+        (torch's default, uniform in +-1/sqrt(hidden), where ``ortho_init`` is off)."""
         with torch.no_grad():
             for name, param in self.rnn.named_parameters():
                 if name.startswith("weight"):
@@ -93,8 +118,8 @@ class Memory(nn.Module):
         its own (else the features are the critic's too)."""
         critic_in = features if critic_features is None else critic_features
         actor_out, actor_state = self.actor(features, state[:, : self._split], starts)
-        if self.critic is None:
-            return actor_out, actor_out, actor_state
+        if self.critic is None:  # the shared core: the value loss does not train it
+            return actor_out, actor_out.detach(), actor_state
         if isinstance(self.critic, nn.Linear):
             return actor_out, self.critic(critic_in), actor_state
         critic_out, critic_state = self.critic(critic_in, state[:, self._split :], starts)

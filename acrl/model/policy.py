@@ -252,7 +252,8 @@ class ActorCritic(nn.Module):
 
     def evaluate_actions(self, obs: Tensor, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Log probabilities and entropies of ``actions`` under a feed-forward policy, and
-        values."""
+        values (a recurrent policy's: ``evaluate_sequence``)."""
+        assert self.memory is None, "a recurrent policy evaluates sequences: evaluate_sequence"
         params, values = self(obs)
         log_prob, entropy = self.distribution.log_prob_and_entropy(params, actions)
         return log_prob, entropy, values

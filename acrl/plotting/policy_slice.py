@@ -2,7 +2,8 @@
 
 Two observation dimensions vary over a grid; the others stay at fixed values (zeros unless
 given). Panels: the probability of each action (discrete) or the mean of each action
-dimension (continuous), then the critic's value.
+dimension (continuous), then the critic's value. A recurrent policy's are those of an
+episode's first step (its state zero).
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 from matplotlib.figure import Figure
 
 from acrl.algorithms.base import Agent
 from acrl.config.limits import FLOAT_BYTES, check_fits
+from acrl.envs import autoreset_mode
 from acrl.errors import UserError
 
 PANEL_SIZE = (4.2, 3.6)  # inches per panel at 100 dpi
@@ -86,11 +89,17 @@ def visited_ranges(
     try:
         obs, _ = env.reset(seed=seed)
         finished = 0
+        state, start = None, [True]  # a recurrent policy's state, from each episode's start
+        next_step = autoreset_mode(env) is AutoresetMode.NEXT_STEP
+        resetting = False
         while finished < episodes and len(seen) < 5000:
             seen.append(np.asarray(obs)[0])
-            action, _ = model.predict(obs, deterministic=True)
+            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
             obs, _, terminated, truncated, _ = env.step(action)
-            finished += int(terminated[0] or truncated[0])
+            done = bool(terminated[0] or truncated[0])
+            finished += int(done)
+            start = [resetting if next_step else done]  # where the next episode's obs comes
+            resetting = done
     finally:
         env.close()
     visited = np.stack(seen)
