@@ -15,9 +15,8 @@ import pytest
 import torch
 import yaml
 
-from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
-from acrl.algorithms.registry import load_model, make_model
-from acrl.config.runs import resolve_run_config
+from acrl import A3C, StopOnReturn, evaluate_policy
+from acrl.algorithms.registry import load_model
 from acrl.errors import UserError, WorkerError
 from acrl.plotting.runs import read_columns
 from tests.test_cli import acrl
@@ -98,30 +97,10 @@ def no_ray_left(timeout=15.0):
 
 @pytest.mark.slow
 @in_child_process
-def test_ray_a3c_solves_cartpole_with_two_workers():
-    run = resolve_run_config(
-        "CartPole-v1", algo="a3c", overrides={"seed": 0, "n_workers": 2, "runtime": "ray"}
-    )
-    model = make_model(run)
-    solved = StopOnReturn(475)
-
-    def note_first_solve(model):  # records when, without stopping the run
-        if solved.solved_at is None:
-            solved(model)
-
-    # The preset's whole budget, its learning rate decaying to 0: updates that arrive out of
-    # order make a policy evaluated mid-run, at a high learning rate, a matter of timing.
-    model.learn(run.n_timesteps, callback=note_first_solve)
-    assert solved.solved_at, f"last-100 mean {model.recent_mean_return():.1f} at the budget"
-    assert solved.solved_at <= 300_000
-    mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
-    assert mean >= 400
-    assert no_ray_left()
-
-
-@in_child_process
 def test_ray_a3c_lstm_solves_cue_recall_with_two_workers():
-    """Each Ray worker carries its envs' hidden states; the driver's model has none."""
+    """A3C on Ray learns (a feed-forward policy scores 0.5 here; the process runtime's
+    CartPole test covers the preset): each Ray worker carries its envs' hidden states, the
+    driver's model has none."""
     model = A3C(
         "MlpLstmPolicy",
         "tests.memory_envs:acrl-tests/CueRecall-v0",
@@ -133,7 +112,7 @@ def test_ray_a3c_lstm_solves_cue_recall_with_two_workers():
         seed=0,
         runtime="ray",
     )
-    model.learn(40_000, callback=StopOnReturn(0.95))  # as test_recurrent's A3C test
+    model.learn(40_000, callback=StopOnReturn(0.99))  # as test_recurrent's A3C test
     mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
     assert mean >= 0.95  # a feed-forward policy: 0.5 (tests/test_recurrent.py)
     assert no_ray_left()

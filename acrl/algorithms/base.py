@@ -145,10 +145,11 @@ class Agent(ModelEnv):
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    ) -> tuple[np.ndarray, Any]:
         """Actions for one observation or a batch, in the action space's shape and dtype (Box
         actions clipped to the bounds, MultiDiscrete ones shifted by its ``start``), and the
-        policy's next hidden state (None for a feed-forward policy), as sb3-contrib's.
+        policy's next hidden state (a feed-forward policy returns ``state`` as given, as SB3
+        does), as sb3-contrib's.
 
         A recurrent policy continues from ``state`` (what the previous call returned; None:
         every episode's first step), zeroed where ``episode_start`` (a bool per observation)
@@ -164,7 +165,7 @@ class Agent(ModelEnv):
             actions, next_state = self.policy.step(batch, memory, deterministic=deterministic)
         out = self.policy.distribution.to_env(actions.cpu().numpy())
         if next_state is None:
-            return (out[0] if single else out), None
+            return (out[0] if single else out), state
         states = next_state.cpu().numpy()
         return (out[0], states[0]) if single else (out, states)
 

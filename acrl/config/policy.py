@@ -174,6 +174,14 @@ class PolicyConfig:
             "normalize_images": self.normalize_images,
             "share_features_extractor": self.share_features_extractor,
             "image_channels": self.image_channels,
+            **self._memory_kwargs(),
+        }
+
+    def _memory_kwargs(self) -> dict[str, Any]:
+        """The recurrent core's settings, for a recurrent policy only."""
+        if not self.is_recurrent:
+            return {}
+        return {
             "recurrent": self.recurrent,
             "hidden_size": self.hidden_size,
             "n_recurrent_layers": self.n_recurrent_layers,
@@ -216,6 +224,12 @@ def with_policy_name(kwargs: Mapping[str, Any], policy: str) -> dict[str, Any]:
         if given != "lstm":
             raise ValueError(f"{policy} is an LSTM policy; policy_kwargs.recurrent is {given!r}")
         out["recurrent"] = "lstm"
+    memory = sorted(set(out) & {*RECURRENT_ALIASES, *RECURRENT_ALIASES.values()})
+    if out.get("recurrent", "none") == "none" and memory:
+        raise ValueError(
+            f"policy_kwargs {memory} set a recurrent core, which this policy has not: use an "
+            "...LstmPolicy or policy_kwargs.recurrent 'lstm' or 'gru'"
+        )
     return out
 
 
