@@ -25,7 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist worksteal --ignore=tests/test_ray.py
 	$(BIN)/python -m pytest tests/test_ray.py
 
-# Benchmarks against Stable-Baselines3 and bare PyTorch (installs the bench extra; ~20 min).
+# Benchmarks against Stable-Baselines3, sb3-contrib and bare PyTorch (installs the bench extra;
+# ~45 min, recurrent.py's RecurrentPPO runs half of it).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[bench]"
 	cd benchmarks && ../$(BIN)/python run_all.py

@@ -21,7 +21,6 @@ import argparse
 import time
 from typing import Any
 
-import numpy as np
 from common import Result, median, median_round, print_table, set_threads
 
 from acrl import A2C, A3C, evaluate_policy, make_vec_env
@@ -200,24 +199,24 @@ def a3c(rounds: int = 3) -> list[Result]:
     ]
 
 
-def main() -> None:
+def main() -> list[Result]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(ZOO_RPPO))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--skip", default="", help="comma-separated: quality,throughput,a3c")
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # run_all's own arguments pass through
     skip = set(filter(None, args.skip.split(",")))
     set_threads(1)
-    np.set_printoptions(precision=2)
-    if "quality" not in skip:
-        quality(args.tasks.split(","), [int(s) for s in args.seeds.split(",")])
-    results = []
+    results: list[Result] = []
     if "throughput" not in skip:
         results += throughput()
     if "a3c" not in skip:
         results += a3c()
     if results:
         print_table(results)
+    if "quality" not in skip:
+        quality(args.tasks.split(","), [int(s) for s in args.seeds.split(",")])
+    return results
 
 
 if __name__ == "__main__":

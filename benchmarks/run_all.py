@@ -9,6 +9,7 @@ import atari_pong
 import cartpole
 import lunarlander
 import minatar_breakout
+import recurrent
 import scale
 import spaces
 import torch
@@ -24,7 +25,8 @@ def main() -> None:
         f"{platform.machine()}, {torch.get_num_threads()} torch threads by default\n"
     )
     results = []
-    for module in (cartpole, scale, lunarlander, a3c, spaces, minatar_breakout, atari_pong):
+    modules = (cartpole, scale, lunarlander, a3c, spaces, minatar_breakout, atari_pong, recurrent)
+    for module in modules:
         print(f"== {module.__name__}")
         results += module.main()
         print()

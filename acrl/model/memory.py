@@ -20,8 +20,6 @@ from torch import Tensor, nn
 
 from acrl.config.policy import PolicyConfig
 
-_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")  # nn.LSTM's and nn.GRU's, per layer
-
 
 class RecurrentCore(nn.Module):
     """An LSTM or GRU of ``layers`` layers of ``hidden`` units, over flat state rows."""
@@ -68,8 +66,10 @@ class RecurrentCore(nn.Module):
         n = state.shape[0]
         parts = state.reshape(n, -1, self.layers, self.hidden)
         hs, cs = [], []
+        # nn.LSTM's and nn.GRU's parameters, layer by layer: (w_ih, w_hh, b_ih, b_hh) each
+        flat = self.rnn._flat_weights
         for layer in range(self.layers):
-            weights = [getattr(self.rnn, f"{name}_l{layer}") for name in _WEIGHTS]
+            weights = flat[4 * layer : 4 * layer + 4]
             if self.kind == "lstm":
                 h, c = torch.lstm_cell(x, (parts[:, 0, layer], parts[:, 1, layer]), *weights)
                 cs.append(c)
