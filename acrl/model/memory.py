@@ -67,14 +67,15 @@ class RecurrentCore(nn.Module):
         parts = state.reshape(n, -1, self.layers, self.hidden)
         hs, cs = [], []
         # nn.LSTM's and nn.GRU's parameters, layer by layer: (w_ih, w_hh, b_ih, b_hh) each
-        flat = self.rnn._flat_weights
+        flat: list[Tensor] = self.rnn._flat_weights  # type: ignore[assignment]  # all biased
         for layer in range(self.layers):
-            weights = flat[4 * layer : 4 * layer + 4]
+            w_ih, w_hh, b_ih, b_hh = flat[4 * layer : 4 * layer + 4]
             if self.kind == "lstm":
-                h, c = torch.lstm_cell(x, (parts[:, 0, layer], parts[:, 1, layer]), *weights)
+                state_in = (parts[:, 0, layer], parts[:, 1, layer])
+                h, c = torch.lstm_cell(x, state_in, w_ih, w_hh, b_ih, b_hh)
                 cs.append(c)
             else:
-                h = torch.gru_cell(x, parts[:, 0, layer], *weights)
+                h = torch.gru_cell(x, parts[:, 0, layer], w_ih, w_hh, b_ih, b_hh)
             hs.append(h)
             x = h
         return x, torch.stack(hs + cs, dim=1).reshape(n, self.state_size)
