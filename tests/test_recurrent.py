@@ -10,6 +10,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from acrl import A2C, A3C, StopOnReturn, make_vec_env
+from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import PolicyConfig
 from acrl.envs.partial import NO_VELOCITY
 from acrl.learner.backends.torch_backend import TorchBackend
@@ -204,10 +205,11 @@ def test_recurrent_a2c_solves_cue_recall_where_a_feed_forward_policy_stays_at_ch
 
 
 def test_recurrent_a3c_solves_cue_recall_with_two_workers():
-    """Asynchronous updates make the curve a matter of timing: up to 40k steps, stopped once
-    the last 100 training episodes average 0.99 (seeds 0-2, twice at once on our 2 cores:
-    stopped after 3.7k-33k steps, every one evaluating 1.0; stopped at 0.95 instead, one run
-    evaluated 0.475, its last updates still moving the shared weights)."""
+    """Asynchronous updates make the curve a matter of timing: stopped once the last 100
+    training episodes average 0.99, within 100k steps. Entropy 0.05 keeps the policy from
+    settling on ignoring the cue before the LSTM keeps it: seeds 0-7, twice each with two
+    runs at once on our 2 cores, stopped after 3.4k-9.5k steps, all evaluating 1.0; at 0.01
+    one of 8 runs was still at chance after 100k steps."""
     model = A3C(
         "MlpLstmPolicy",
         f"tests.memory_envs:{CUE}",
@@ -215,12 +217,13 @@ def test_recurrent_a3c_solves_cue_recall_with_two_workers():
         n_workers=2,
         n_envs=8,
         learning_rate=3e-3,
-        ent_coef=0.01,
+        ent_coef=0.05,
         n_steps=8,
     )
-    model.learn(40_000, callback=StopOnReturn(0.99))
+    stop = StopOnReturn(0.99)
+    model.learn(100_000, callback=stop)
     mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
-    assert mean >= 0.95
+    assert mean >= 0.95, f"solved at {stop.solved_at} of {model.num_timesteps} steps"
 
 
 def test_a2c_resume_from_a_saved_model_equals_the_run_never_stopped(tmp_path):
@@ -348,15 +351,15 @@ def test_a_shared_core_is_trained_by_the_actor_alone():
     assert policy.memory is not None
     assert all(p.grad is None for p in policy.memory.parameters())
     assert policy.critic_head.weight.grad is not None
-    with pytest.raises(ValueError, match="choose one"):
+    with pytest.raises(ValueError, match="choose one"):  # as sb3-contrib refuses the pair
         PolicyConfig.from_kwargs({"shared_lstm": True, "enable_critic_lstm": True})
 
 
 @pytest.mark.parametrize("env_id", sorted(NO_VELOCITY))
 def test_no_velocity_tasks_zero_the_velocities_and_register_when_named(env_id):
-    base, hidden = NO_VELOCITY[env_id]
+    base, base_kwargs, hidden = NO_VELOCITY[env_id]
     env = make_vec_env(env_id, 2, seed=0)
-    reference = make_vec_env(base, 2, seed=0, vectorization="sync")  # as the masked one
+    reference = make_vec_env(base, 2, seed=0, env_kwargs=base_kwargs, vectorization="sync")
     obs, _ = env.reset(seed=0)
     full, _ = reference.reset(seed=0)
     for _ in range(3):
@@ -381,3 +384,38 @@ def test_memory_settings_need_a_recurrent_policy_and_feed_forward_files_record_n
     assert not loaded.policy.recurrent
     action, state = loaded.predict(np.zeros(2, np.float32), state="passed through")
     assert state == "passed through"  # as SB3's predict
+
+
+@pytest.mark.parametrize("kwargs", ARRANGEMENTS)
+def test_every_arrangement_saves_and_loads(kwargs, tmp_path):
+    model = A2C("MlpPolicy", CUE, n_envs=2, seed=0, policy_kwargs=kwargs)
+    loaded = A2C.load(model.save(tmp_path / "m.acrl"))
+    assert loaded.policy.config == model.policy.config
+    assert torch.equal(loaded.params.vector, model.params.vector)
+
+
+def test_settings_of_a_feed_forward_file_at_their_defaults_load():
+    """Files and config.yaml written while feed-forward policies recorded the memory's
+    defaults beside recurrent: none."""
+    recorded = {"recurrent": "none", "hidden_size": 64, "n_recurrent_layers": 1}
+    recorded |= {"shared_recurrent": False, "critic_recurrent": True}
+    assert not A2C("MlpPolicy", CUE, policy_kwargs=recorded).policy.recurrent
+
+
+def test_a_no_velocity_env_passed_as_an_object_is_rebuilt_from_its_id():
+    model = A2C("MlpLstmPolicy", make_vec_env("CartPoleNoVel-v1", 2, seed=0))
+    assert (model.env_id, model.env_kwargs, model.env_wrappers) == ("CartPoleNoVel-v1", {}, ())
+    obs, _ = model.make_env(2, seed=1).reset(seed=1)
+    assert np.all(obs[:, [1, 3]] == 0)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_evaluation_zeroes_the_state_at_a_lost_life_where_training_did(mode):
+    from tests.envs import LivesEnv  # lives lost at steps 3 and 6, the game over at 9
+
+    model = RecordingModel()
+    model.config = A2CConfig(terminal_on_life_loss=True)
+    env = SyncVectorEnv([LivesEnv, LivesEnv], autoreset_mode=mode)
+    evaluate_policy(model, env, n_eval_episodes=4)
+    # each observation (the step count) is seen with the steps since its life started
+    assert model.seen and all(state == t - 3 * min(t // 3, 2) for t, state in model.seen)

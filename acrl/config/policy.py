@@ -133,6 +133,8 @@ class PolicyConfig:
             "policy_kwargs.image_channels", kwargs.get("image_channels", "auto"), IMAGE_CHANNELS
         )
         _check_recurrent(kwargs)
+        if kwargs.get("shared_recurrent"):  # the shared core is the critic's: none of its own
+            kwargs["critic_recurrent"] = False
         config = cls(**kwargs)
         if config.shared_trunk and isinstance(config.net_arch, Mapping):
             raise ValueError("policy_kwargs: shared_trunk=True needs net_arch as a list of sizes")
@@ -224,7 +226,12 @@ def with_policy_name(kwargs: Mapping[str, Any], policy: str) -> dict[str, Any]:
         if given != "lstm":
             raise ValueError(f"{policy} is an LSTM policy; policy_kwargs.recurrent is {given!r}")
         out["recurrent"] = "lstm"
-    memory = sorted(set(out) & {*RECURRENT_ALIASES, *RECURRENT_ALIASES.values()})
+    defaults = PolicyConfig()
+    memory = sorted(
+        key  # set away from its default (files of feed-forward runs may hold the defaults)
+        for key in set(out) & {*RECURRENT_ALIASES, *RECURRENT_ALIASES.values()}
+        if out[key] != getattr(defaults, RECURRENT_ALIASES.get(key, key))
+    )
     if out.get("recurrent", "none") == "none" and memory:
         raise ValueError(
             f"policy_kwargs {memory} set a recurrent core, which this policy has not: use an "

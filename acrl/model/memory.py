@@ -30,6 +30,10 @@ class RecurrentCore(nn.Module):
         self.rnn = cell(in_dim, hidden, num_layers=layers)
         self.kind, self.hidden, self.layers = kind, hidden, layers
         self.state_size = layers * hidden * (2 if kind == "lstm" else 1)
+        self._names = [  # each layer's parameters, as nn.LSTM and nn.GRU name them
+            [f"{w}_l{layer}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            for layer in range(layers)
+        ]
 
     def _unflat(self, state: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """(N, S) rows as the cell's (layers, N, hidden) state (h, c for an LSTM)."""
@@ -66,10 +70,8 @@ class RecurrentCore(nn.Module):
         n = state.shape[0]
         parts = state.reshape(n, -1, self.layers, self.hidden)
         hs, cs = [], []
-        # nn.LSTM's and nn.GRU's parameters, layer by layer: (w_ih, w_hh, b_ih, b_hh) each
-        flat: list[Tensor] = self.rnn._flat_weights  # type: ignore[assignment]  # all biased
         for layer in range(self.layers):
-            w_ih, w_hh, b_ih, b_hh = flat[4 * layer : 4 * layer + 4]
+            w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, name) for name in self._names[layer])
             if self.kind == "lstm":
                 state_in = (parts[:, 0, layer], parts[:, 1, layer])
                 h, c = torch.lstm_cell(x, state_in, w_ih, w_hh, b_ih, b_hh)

@@ -71,15 +71,18 @@ def _run_episodes(
     next_step = autoreset_mode(env) is AutoresetMode.NEXT_STEP
     returns: list[float] = []
     lengths: list[int] = []
-    obs, _ = env.reset(seed=seed)
-    # a recurrent policy's state, zeroed where an episode starts (feed-forward: None)
+    obs, info = env.reset(seed=seed)
+    # a recurrent policy's state, zeroed where an episode starts (feed-forward: None), and
+    # where a life is lost if the policy trained with a lost life as an episode's end
     state: Any = None
     starts = np.ones(n, dtype=bool)
+    config = getattr(model, "config", None)
+    lives = info.get("lives") if getattr(config, "terminal_on_life_loss", False) else None
     while (counts < targets).any():
         actions, state = model.predict(
             obs, state=state, episode_start=starts, deterministic=deterministic
         )
-        obs, rewards, terminated, truncated, _ = env.step(actions)
+        obs, rewards, terminated, truncated, info = env.step(actions)
         live = ~resetting if next_step else np.ones(n, dtype=bool)
         current_return += np.where(live, rewards, 0.0)
         current_length += live
@@ -94,5 +97,9 @@ def _run_episodes(
         # the next observation starts an episode: after the reset step (NEXT_STEP), after a
         # done (SAME_STEP)
         starts = resetting if next_step else done
+        if lives is not None and "lives" in info:
+            lost = np.asarray(info["lives"]) < lives
+            starts = starts | (lost & ~done & live)  # the game goes on: no reset step
+            lives = np.asarray(info["lives"])
         resetting = done
     return returns, lengths
