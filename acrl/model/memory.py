@@ -47,15 +47,22 @@ class RecurrentCore(nn.Module):
         parts = torch.stack(state) if isinstance(state, tuple) else state.unsqueeze(0)
         return parts.permute(2, 0, 1, 3).reshape(parts.shape[2], self.state_size)
 
-    def forward(self, x: Tensor, state: Tensor, starts: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, x: Tensor, state: Tensor, starts: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Outputs (T, N, hidden) and the final state (N, S) of the sequence ``x`` (T, N, in)
         from ``state``; a row of the state is zeroed before step t where ``starts[t]`` (T, N)
-        is 1. The cell runs over each stretch of steps without a start in one call; a single
+        is 1 (None: no episode starts in the sequence, ``state`` already zeroed where one
+        did). The cell runs over each stretch of steps without a start in one call; a single
         step (acting) runs torch's cell kernels, layer by layer (the same maths in a third of
         nn.LSTM's time at acting's sizes)."""
         if x.shape[0] == 1:
-            out, state = self.step(x[0], state * (1.0 - starts[0]).unsqueeze(1))
+            if starts is not None:
+                state = state * (1.0 - starts[0]).unsqueeze(1)
+            out, state = self.step(x[0], state)
             return out[None], state
+        if starts is None:
+            starts = x.new_zeros(x.shape[:2])
         cuts = [0, *(int(t) for t in torch.nonzero(starts[1:].any(dim=1)).flatten() + 1)]
         outputs = []
         for a, b in zip(cuts, [*cuts[1:], x.shape[0]], strict=True):
@@ -113,12 +120,16 @@ class Memory(nn.Module):
         self.state_size = self._split + critic_state
 
     def forward(
-        self, features: Tensor, critic_features: Tensor | None, state: Tensor, starts: Tensor
+        self,
+        features: Tensor,
+        critic_features: Tensor | None,
+        state: Tensor,
+        starts: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The actor's and the critic's inputs to their trunks, (T, N, hidden) each, and the
         final state, for the sequences of features (T, N, F) from ``state`` (N, S), zeroed
-        where ``starts`` (T, N) says. ``critic_features``: the critic encoder's, where it has
-        its own (else the features are the critic's too)."""
+        where ``starts`` (T, N) says (None: nowhere). ``critic_features``: the critic
+        encoder's, where it has its own (else the features are the critic's too)."""
         critic_in = features if critic_features is None else critic_features
         actor_out, actor_state = self.actor(features, state[:, : self._split], starts)
         if self.critic is None:  # the shared core: the value loss does not train it

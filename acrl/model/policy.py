@@ -155,23 +155,27 @@ class ActorCritic(nn.Module):
     def _features(self, obs: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
         """The actor trunk's and the critic trunk's outputs for one step, and the next state."""
         if self.memory is not None:
-            n = obs.shape[0]
-            starts = obs.new_zeros((1, n), dtype=torch.float32)
-            actor_in, critic_in, state = self._remember(obs[None], self._state(state, n), starts)
-            return self.trunk.actor_features(actor_in[0]), self.trunk.critic(critic_in[0]), state
+            actor_in, critic_in, state = self._remember_step(obs, state)
+            return self.trunk.actor_features(actor_in), self.trunk.critic(critic_in), state
         if self.critic_encoder is None:
             return *self.trunk(self.encode(obs)), None
         actor_features = self.trunk.actor_features(self.encode(obs))
         return actor_features, self.trunk.critic(self.encode(obs, critic=True)), None
 
-    def _state(self, state: Tensor | None, n: int) -> Tensor:
-        return self.initial_state(n) if state is None else state
+    def _remember_step(self, obs: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """The memory's actor and critic outputs (N, hidden) for one step of every env from
+        ``state`` (None: an episode's first step), and the next state."""
+        if state is None:
+            state = self.initial_state(obs.shape[0])
+        actor_in, critic_in, state = self._remember(obs[None], state)
+        return actor_in[0], critic_in[0], state
 
     def _remember(
-        self, obs: Tensor, state: Tensor, starts: Tensor
+        self, obs: Tensor, state: Tensor, starts: Tensor | None = None
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The memory's actor and critic outputs (T, N, hidden) over observation sequences
-        (T, N, ...) from ``state``, zeroed where ``starts`` (T, N) is 1, and the final state."""
+        (T, N, ...) from ``state``, zeroed where ``starts`` (T, N) is 1 (None: nowhere), and
+        the final state."""
         assert self.memory is not None
         t, n = obs.shape[:2]
         rows = obs.reshape(t * n, -1)
@@ -236,10 +240,8 @@ class ActorCritic(nn.Module):
         step of every env from ``state`` (default: an episode's first step)."""
         if self.memory is None:
             return self.act(obs, deterministic, exploration), None
-        n = obs.shape[0]
-        starts = obs.new_zeros((1, n), dtype=torch.float32)
-        actor_in, _, state = self._remember(obs[None], self._state(state, n), starts)
-        actions = self._actions(self.trunk.actor_features(actor_in[0]), deterministic, exploration)
+        actor_in, _, state = self._remember_step(obs, state)
+        actions = self._actions(self.trunk.actor_features(actor_in), deterministic, exploration)
         return actions, state
 
     def _actions(self, features: Tensor, deterministic: bool, exploration: Tensor | None) -> Tensor:

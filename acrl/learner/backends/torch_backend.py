@@ -66,7 +66,7 @@ class TorchBackend:
         assert self.params is not None, "TorchBackend(policy, params) computes gradients"
         self.params.zero_grad()
         log_prob, entropy, values, last_values = evaluate_rollout(self.policy, rollout)
-        rollout.set_values(values.detach().reshape(rollout.rewards.shape), last_values.detach())
+        rollout.set_values(values.detach().reshape(rollout.rewards.shape), last_values)
         targets = rollout_targets(
             rollout, config.gamma, config.gae_lambda, config.normalize_advantage
         )
