@@ -156,7 +156,7 @@ class Agent(ModelEnv):
         says that the observation starts an episode. With a single env or a SAME_STEP vector
         env, that is the last step's ``terminated | truncated``; with a NEXT_STEP vector env
         (Gymnasium's default) the observation after the reset step is the first, so pass the
-        flags of the step before (acrl.run.evaluation does both)."""
+        flags of the step before. ``acrl.envs.EpisodeStarts`` follows either mode."""
         # one observation or a batch; Dict and Tuple ones as dicts and tuples of arrays
         rows, single = self.policy.encoder.layout.to_batch(observation)
         batch = torch.as_tensor(rows, device=self.device)

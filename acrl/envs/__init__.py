@@ -4,6 +4,7 @@ wrappers around them, and which env ids and wrappers may import the module they 
 from acrl.envs.ids import check_env_id, check_named_env, import_env_module, split_env_id
 from acrl.envs.vector import (
     VECTORIZATIONS,
+    EpisodeStarts,
     as_vector_env,
     autoreset_mode,
     check_env_spaces,
@@ -19,6 +20,7 @@ from acrl.envs.wrappers import WrapperStack, wrapper_classes, wrappers_of
 
 __all__ = [
     "VECTORIZATIONS",
+    "EpisodeStarts",
     "WrapperStack",
     "as_vector_env",
     "autoreset_mode",

@@ -170,6 +170,33 @@ def autoreset_mode(env: VectorEnv) -> AutoresetMode:
     return mode
 
 
+class EpisodeStarts:
+    """Which steps of a vector env count and which observations start an episode, step after
+    step, in its autoreset mode: with NEXT_STEP the step after a done only resets that env
+    (it does not count) and the observation it returns is the first; with SAME_STEP every
+    step counts and the observation returned with a done is the next episode's first. What
+    a recurrent policy acting on the env needs (``predict``'s ``episode_start``)."""
+
+    def __init__(self, env: VectorEnv) -> None:
+        n = env.num_envs
+        self.next_step = autoreset_mode(env) is AutoresetMode.NEXT_STEP
+        self.resetting = np.zeros(n, dtype=bool)  # NEXT_STEP: the next step only resets
+        self.starts = np.ones(n, dtype=bool)  # the observations after reset() are all first
+
+    @property
+    def live(self) -> np.ndarray:
+        """The envs whose next step belongs to an episode (not a reset step)."""
+        return ~self.resetting if self.next_step else np.ones_like(self.resetting)
+
+    def step(self, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+        """After a step taken while ``live``: the envs whose episode it ended (their done
+        flags); ``starts`` then marks the observations that start an episode."""
+        done = np.logical_or(terminated, truncated) & self.live
+        self.starts = (self.resetting if self.next_step else done).copy()  # the caller's own
+        self.resetting = done
+        return done
+
+
 def as_vector_env(env: gym.Env | VectorEnv) -> VectorEnv:
     """Wrap a single Env as a one-env SyncVectorEnv; return a VectorEnv unchanged."""
     if isinstance(env, VectorEnv):

@@ -42,7 +42,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from acrl.envs import autoreset_mode, lives_in
+from acrl.envs import EpisodeStarts, autoreset_mode, lives_in
 from acrl.errors import EnvError, NonFiniteError, first_line
 from acrl.model.normalization import Normalization
 from acrl.model.policy import ActorCritic
@@ -187,7 +187,7 @@ class RolloutCollector:
         self.episodes = EpisodeTracker(n)
         self._seed = seed
         self._started = False
-        self._prev_done = np.zeros(n, dtype=bool)
+        self._episode_starts = EpisodeStarts(env)  # which steps count, where episodes start
         self._discounted_return = np.zeros(n, dtype=np.float64)
         dist = policy.distribution
         action_dtype = np.int64 if dist.action_dtype() == torch.int64 else np.float32
@@ -260,7 +260,7 @@ class RolloutCollector:
             )
         if self.terminal_on_life_loss:
             self._lives = lives_in(info, self.n_envs, self.env_name)
-        self._prev_done[:] = False
+        self._episode_starts = EpisodeStarts(self.env)
         self._starts[0] = 1.0
         self._state = self.policy.initial_state(self.n_envs)
         self.episodes.clear_current()
@@ -290,14 +290,14 @@ class RolloutCollector:
                     actions = self._actions[t] = self._step_recurrent(t)
                 else:
                     actions = self._actions[t] = act(self._obs[t], self.exploration)
-                valid_t = np.ones(self.n_envs, dtype=bool) if same_step else ~self._prev_done
+                valid_t = self._episode_starts.live
                 try:
                     obs, reward, term, trunc, info = self.env.step(to_env(actions))
                 except Exception as exc:
                     if not self.name_env_errors:
                         raise
                     raise self._env_error("step()", exc) from exc
-                done_t = np.logical_or(term, trunc)
+                done_t = self._episode_starts.step(term, trunc)
                 self._store(obs, self._obs[t + 1], "step()")
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t
                 if self.clip_reward:
@@ -311,13 +311,12 @@ class RolloutCollector:
                     self._lives = lives
                 if same_step and trunc.any():
                     self._final_values(t, info, trunc & ~term)
-                # the next observation starts an episode: after a done (SAME_STEP), after
-                # the reset step (NEXT_STEP); the learner's, after a lost life (no reset step)
-                self._starts[t + 1] = done_t if same_step else ~valid_t
+                # the next observation starts an episode (EpisodeStarts); the learner's,
+                # after a lost life too (no reset step)
+                self._starts[t + 1] = self._episode_starts.starts
                 if lost is not None:
                     self._starts[t + 1] = np.logical_or(self._starts[t + 1], lost)
                 self.episodes.step(reward, done_t, valid_t)
-                self._prev_done = done_t
         self._check_finite()
         if self.normalization is not None and self.normalization.ret_rms is not None:
             self._scale_rewards()

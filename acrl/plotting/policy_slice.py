@@ -13,12 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 from matplotlib.figure import Figure
 
 from acrl.algorithms.base import Agent
 from acrl.config.limits import FLOAT_BYTES, check_fits
-from acrl.envs import autoreset_mode
+from acrl.envs import EpisodeStarts
 from acrl.errors import UserError
 
 PANEL_SIZE = (4.2, 3.6)  # inches per panel at 100 dpi
@@ -89,17 +88,15 @@ def visited_ranges(
     try:
         obs, _ = env.reset(seed=seed)
         finished = 0
-        state, start = None, [True]  # a recurrent policy's state, from each episode's start
-        next_step = autoreset_mode(env) is AutoresetMode.NEXT_STEP
-        resetting = False
+        state = None  # a recurrent policy's, zeroed where an episode starts
+        starts = EpisodeStarts(env)
         while finished < episodes and len(seen) < 5000:
             seen.append(np.asarray(obs)[0])
-            action, state = model.predict(obs, state=state, episode_start=start, deterministic=True)
+            action, state = model.predict(
+                obs, state=state, episode_start=starts.starts, deterministic=True
+            )
             obs, _, terminated, truncated, _ = env.step(action)
-            done = bool(terminated[0] or truncated[0])
-            finished += int(done)
-            start = [resetting if next_step else done]  # where the next episode's obs comes
-            resetting = done
+            finished += int(starts.step(terminated, truncated)[0])
     finally:
         env.close()
     visited = np.stack(seen)

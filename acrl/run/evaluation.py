@@ -6,9 +6,9 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector import VectorEnv
 
-from acrl.envs import as_vector_env, autoreset_mode, make_vec_env
+from acrl.envs import EpisodeStarts, as_vector_env, make_vec_env
 
 
 class Predictor(Protocol):
@@ -67,26 +67,24 @@ def _run_episodes(
     counts = np.zeros(n, dtype=int)
     current_return = np.zeros(n)
     current_length = np.zeros(n, dtype=int)
-    resetting = np.zeros(n, dtype=bool)
-    next_step = autoreset_mode(env) is AutoresetMode.NEXT_STEP
+    episodes = EpisodeStarts(env)
     returns: list[float] = []
     lengths: list[int] = []
     obs, info = env.reset(seed=seed)
     # a recurrent policy's state, zeroed where an episode starts (feed-forward: None), and
     # where a life is lost if the policy trained with a lost life as an episode's end
     state: Any = None
-    starts = np.ones(n, dtype=bool)
     config = getattr(model, "config", None)
     lives = info.get("lives") if getattr(config, "terminal_on_life_loss", False) else None
     while (counts < targets).any():
         actions, state = model.predict(
-            obs, state=state, episode_start=starts, deterministic=deterministic
+            obs, state=state, episode_start=episodes.starts, deterministic=deterministic
         )
         obs, rewards, terminated, truncated, info = env.step(actions)
-        live = ~resetting if next_step else np.ones(n, dtype=bool)
+        live = episodes.live
         current_return += np.where(live, rewards, 0.0)
         current_length += live
-        done = (np.logical_or(terminated, truncated)) & live
+        done = episodes.step(terminated, truncated)
         for i in np.flatnonzero(done):
             if counts[i] < targets[i]:
                 returns.append(float(current_return[i]))
@@ -94,12 +92,8 @@ def _run_episodes(
                 counts[i] += 1
             current_return[i] = 0.0
             current_length[i] = 0
-        # the next observation starts an episode: after the reset step (NEXT_STEP), after a
-        # done (SAME_STEP)
-        starts = resetting if next_step else done
         if lives is not None and "lives" in info:
             lost = np.asarray(info["lives"]) < lives
-            starts = starts | (lost & ~done & live)  # the game goes on: no reset step
+            episodes.starts |= lost & ~done & live  # the game goes on: no reset step
             lives = np.asarray(info["lives"])
-        resetting = done
     return returns, lengths
