@@ -7,7 +7,8 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from acrl.learner.losses import rollout_targets
-from acrl.learner.rollout import Rollout, RolloutCollector
+from acrl.learner.rollout import RolloutCollector
+from acrl.learner.storage import Rollout
 from acrl.model.policy import ActorCritic
 from tests.envs import CounterEnv
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from acrl.learner.rollout import Rollout
+from acrl.learner.storage import Rollout
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
 from acrl.model.normalization import make_normalization

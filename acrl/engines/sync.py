@@ -19,7 +19,8 @@ from acrl.config.hyperparams import A2CConfig
 from acrl.learner.backends import Backend
 from acrl.learner.optim import optimizer_step
 from acrl.learner.reports import Bookkeeping, Episode, UpdateReport
-from acrl.learner.rollout import Rollout, RolloutCollector
+from acrl.learner.rollout import RolloutCollector
+from acrl.learner.storage import Rollout
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from acrl.learner.rollout import Rollout
+from acrl.learner.storage import Rollout
 from acrl.model.policy import ActorCritic
 from acrl.model.returns import compute_gae
 

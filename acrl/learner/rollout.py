@@ -1,4 +1,5 @@
-"""Rollout storage and collection: n steps from every environment of a VectorEnv.
+"""Rollout collection: n steps from every environment of a VectorEnv, into a Rollout
+(acrl.learner.storage).
 
 Storage is preallocated once as (T, N, ...) arrays on the host, written in place; on the
 CPU the rollout's tensors are views of them, on another device copies made once per rollout.
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -44,90 +44,13 @@ from torch import Tensor
 
 from acrl.envs import EpisodeStarts, autoreset_mode, lives_in
 from acrl.errors import EnvError, NonFiniteError, first_line
+from acrl.learner.storage import EpisodeTracker, Rollout
 from acrl.model.normalization import Normalization
 from acrl.model.policy import ActorCritic
 
 if TYPE_CHECKING:
     from acrl.learner.backends import Backend
     from acrl.learner.backends.torch_backend import TorchBackend
-
-
-@dataclass
-class Rollout:
-    """One rollout of T steps from N environments; every field but ``next_obs`` is (T, N, ...).
-
-    The collector fills what the environments and the actor gave; ``values`` and
-    ``next_values`` are the critic's, filled by ``set_values`` when the update's forward pass
-    computes them (the weights are those that acted). ``final_mask`` marks the truncated steps
-    whose final observation came apart from ``next_obs``/``obs`` (SAME_STEP autoreset), and
-    ``final_values`` holds its value, computed when it was collected.
-    """
-
-    obs: Tensor
-    next_obs: Tensor  # (N, ...): the observation after the last step
-    actions: Tensor
-    rewards: Tensor
-    values: Tensor
-    next_values: Tensor
-    terminated: Tensor
-    done: Tensor
-    valid: Tensor
-    final_mask: Tensor
-    final_values: Tensor
-    initial_state: Tensor  # (N, S): a recurrent policy's state before the first step (S = 0)
-    starts: Tensor  # (T + 1, N): 1 where an episode starts at that observation (recurrent)
-
-    def set_values(self, values: Any, last_values: Any) -> None:
-        """The critic's values of ``obs`` (T, N) and ``next_obs`` (N,), as tensors or arrays:
-        each step bootstraps from the next observation's value, a truncated one from its
-        final observation's."""
-        parts = (self.values, self.next_values, self.final_mask, self.final_values)
-        on_host = self.values.device.type == "cpu"  # NumPy on the host: µs, not tens of µs
-        arrays: list[Any] = [p.numpy() if on_host else p for p in parts]
-        own, following, mask, final = arrays
-        own[...] = values
-        following[:-1] = own[1:]
-        following[-1] = last_values
-        following += mask * (final - following)
-
-    @property
-    def n_steps(self) -> int:
-        return self.rewards.shape[0]
-
-    @property
-    def n_envs(self) -> int:
-        return self.rewards.shape[1]
-
-
-class EpisodeTracker:
-    """Running return and length of each env's current episode, and the finished episodes."""
-
-    def __init__(self, n_envs: int) -> None:
-        self.returns = np.zeros(n_envs, dtype=np.float64)
-        self.lengths = np.zeros(n_envs, dtype=np.int64)
-        self.finished: list[tuple[float, int]] = []
-        self.total_episodes = 0
-
-    def step(self, rewards: np.ndarray, done: np.ndarray, valid: np.ndarray) -> None:
-        self.returns += np.where(valid, rewards, 0.0)
-        self.lengths += valid
-        if done.any():
-            ended = np.flatnonzero(done)
-            self.finished += zip(
-                self.returns[ended].tolist(), self.lengths[ended].tolist(), strict=True
-            )
-            self.total_episodes += len(ended)
-            self.returns[ended] = 0.0
-            self.lengths[ended] = 0
-
-    def clear_current(self) -> None:
-        self.returns[:] = 0.0
-        self.lengths[:] = 0
-
-    def drain(self) -> list[tuple[float, int]]:
-        """Episodes finished since the last call."""
-        out, self.finished = self.finished, []
-        return out
 
 
 class RolloutCollector:

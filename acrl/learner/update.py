@@ -17,7 +17,7 @@ from acrl.errors import NonFiniteError
 from acrl.learner.backends import Backend
 from acrl.learner.losses import rollout_targets
 from acrl.learner.reports import UpdateStats
-from acrl.learner.rollout import Rollout
+from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters, clip_grad_norm
 from acrl.model.normalization import Normalization
 

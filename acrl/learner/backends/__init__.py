@@ -25,7 +25,7 @@ from acrl.config.hyperparams import A2CConfig
 from acrl.learner.backends.numpy_cnn import cnn_macs
 from acrl.learner.backends.numpy_forward import numpy_gaps
 from acrl.learner.losses import GradientTerms
-from acrl.learner.rollout import Rollout
+from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 

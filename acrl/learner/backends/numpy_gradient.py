@@ -24,7 +24,7 @@ import torch
 from acrl.config.hyperparams import A2CConfig
 from acrl.learner.backends.numpy_forward import Array, NumpyForward, one_blas_thread
 from acrl.learner.losses import GradientTerms, rollout_targets
-from acrl.learner.rollout import Rollout
+from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import SDE_EPS, ActorCritic
 from acrl.model.trunks import SeparateTrunks, SharedTrunk, TwinTrunks

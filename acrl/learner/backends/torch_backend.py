@@ -22,7 +22,7 @@ from acrl.learner.losses import (
     explained_variance,
     rollout_targets,
 )
-from acrl.learner.rollout import Rollout
+from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 
