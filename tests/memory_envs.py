@@ -75,6 +75,17 @@ class StepCount(gym.Env):
         return obs, float(action), False, self.t >= self.length, {}
 
 
+A3C_SOLVES = {
+    "n_workers": 2,
+    "n_envs": 8,
+    "n_steps": 8,
+    "learning_rate": 3e-3,
+    "ent_coef": 0.05,  # keeps the policy from settling on ignoring the cue (test_recurrent)
+    "seed": 0,
+}
+"""A3C-LSTM settings that solve CueRecall, for the process and the Ray runtime's tests."""
+
+
 def register_memory_envs() -> None:
     if "acrl-tests/CueRecall-v0" not in gym.registry:
         gym.register("acrl-tests/CueRecall-v0", entry_point=CueRecall)

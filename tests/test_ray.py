@@ -101,18 +101,11 @@ def test_ray_a3c_lstm_solves_cue_recall_with_two_workers():
     """A3C on Ray learns (a feed-forward policy scores 0.5 here; the process runtime's
     CartPole test covers the preset): each Ray worker carries its envs' hidden states, the
     driver's model has none."""
-    model = A3C(
-        "MlpLstmPolicy",
-        "tests.memory_envs:acrl-tests/CueRecall-v0",
-        n_workers=2,
-        n_envs=8,
-        n_steps=8,
-        learning_rate=3e-3,
-        ent_coef=0.05,
-        seed=0,
-        runtime="ray",
-    )
-    stop = StopOnReturn(0.99)  # the settings of test_recurrent's A3C test
+    from tests.memory_envs import A3C_SOLVES
+
+    env_id = "tests.memory_envs:acrl-tests/CueRecall-v0"
+    model = A3C("MlpLstmPolicy", env_id, runtime="ray", **A3C_SOLVES)
+    stop = StopOnReturn(0.99)  # as test_recurrent's A3C test
     model.learn(100_000, callback=stop)
     mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
     # a feed-forward policy: 0.5 (tests/test_recurrent.py)

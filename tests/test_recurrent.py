@@ -19,7 +19,7 @@ from acrl.learner.rollout import RolloutCollector
 from acrl.model.memory import RecurrentCore, recurrent_parameters
 from acrl.model.policy import ActorCritic
 from acrl.run.evaluation import evaluate_policy
-from tests.memory_envs import CueRecall, StepCount
+from tests.memory_envs import A3C_SOLVES, CueRecall, StepCount
 
 N_ENVS = 3
 CUE = "acrl-tests/CueRecall-v0"
@@ -210,16 +210,7 @@ def test_recurrent_a3c_solves_cue_recall_with_two_workers():
     settling on ignoring the cue before the LSTM keeps it: seeds 0-7, twice each with two
     runs at once on our 2 cores, stopped after 3.4k-9.5k steps, all evaluating 1.0; at 0.01
     one of 8 runs was still at chance after 100k steps."""
-    model = A3C(
-        "MlpLstmPolicy",
-        f"tests.memory_envs:{CUE}",
-        seed=0,
-        n_workers=2,
-        n_envs=8,
-        learning_rate=3e-3,
-        ent_coef=0.05,
-        n_steps=8,
-    )
+    model = A3C("MlpLstmPolicy", f"tests.memory_envs:{CUE}", **A3C_SOLVES)
     stop = StopOnReturn(0.99)
     model.learn(100_000, callback=stop)
     mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
