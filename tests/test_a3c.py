@@ -14,13 +14,11 @@ from gymnasium import spaces
 
 from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import load_model, make_model
+from acrl.config.hyperparams import A2CConfig
 from acrl.config.runs import resolve_run_config
-from acrl.engines.hogwild_memory import (
-    allocate_optimizer_state,
-    push_gradients,
-    share_model_and_optimizer,
-)
+from acrl.engines.hogwild_memory import push_gradients, share_model_and_optimizer
 from acrl.errors import WorkerError
+from acrl.learner.optim import make_optimizer
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 from tests.helpers import wait_for_metrics_rows
@@ -71,34 +69,30 @@ def test_the_aliasing_hand_over_keeps_the_first_gradient():
     assert not all(torch.equal(p.grad, g) for p, g in zip(shared.parameters(), second, strict=True))
 
 
-@pytest.mark.parametrize("optimizer_class", [torch.optim.RMSprop, torch.optim.Adam])
-def test_state_is_allocated_up_front_exactly_as_torch_would(optimizer_class):
-    torch.manual_seed(0)
+@pytest.mark.parametrize("use_rms_prop", [True, False], ids=["rmsprop", "adam"])
+def test_shared_state_exists_up_front_and_lives_in_shared_memory(use_rms_prop):
+    """Workers attach to the state before any step: it exists when the optimizer is built,
+    under torch's names, and moves to shared memory with the model."""
     model = ActorCritic(OBS, ACT)
-    before = [p.clone() for p in model.parameters()]
-    optimizer = optimizer_class(model.parameters(), lr=1e-3)
-    allocate_optimizer_state(optimizer)
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-    reference = optimizer_class(ActorCritic(OBS, ACT).parameters(), lr=1e-3)
-    for p in reference.param_groups[0]["params"]:
-        p.grad = torch.ones_like(p)
+    params = FlatParameters(model)
+    optimizer = make_optimizer(params.vector, A2CConfig(use_rms_prop=use_rms_prop))
+    reference_class = torch.optim.RMSprop if use_rms_prop else torch.optim.Adam
+    reference = reference_class([params.vector.detach().clone().requires_grad_()])
+    reference.param_groups[0]["params"][0].grad = torch.ones_like(params.vector)
     reference.step()
-    for ours, theirs in zip(optimizer.state.values(), reference.state.values(), strict=True):
-        assert ours.keys() == theirs.keys()
-        assert all(float(v.abs().sum()) == 0.0 for v in ours.values())
-
-
-def test_shared_state_lives_in_shared_memory():
-    model = ActorCritic(OBS, ACT)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    (torch_state,) = reference.state.values()
     state = share_model_and_optimizer(model, optimizer)
+    assert state is optimizer.state and state.keys() == torch_state.keys()
+    assert all(float(v.abs().sum()) == 0.0 for v in state.values())
     assert all(p.is_shared() for p in model.parameters())
-    assert all(v.is_shared() for entry in state for v in entry.values())
+    assert all(v.is_shared() for v in state.values())
+    worker = make_optimizer(params.vector, A2CConfig(use_rms_prop=use_rms_prop), state=state)
+    assert all(worker.state[k] is v for k, v in state.items())
 
 
 def snapshot(model):
     params = [p.detach().clone() for p in model.policy.parameters()]
-    state = [{k: v.clone() for k, v in s.items()} for s in model.optimizer.state.values()]
+    state = {k: v.clone() for k, v in model.optimizer.state.items()}
     return params, state
 
 
@@ -118,13 +112,13 @@ def test_workers_step_the_shared_model_and_optimizer_state(lock_updates):
     params_after, state_after = snapshot(model)
     assert model.num_timesteps >= 2_000 and model.num_updates >= 2_000 // 10
     assert all(not torch.equal(a, b) for a, b in zip(params_before, params_after, strict=True))
-    steps = {float(entry["step"]) for entry in state_after}
-    assert all(float(entry["square_avg"].abs().sum()) > 0 for entry in state_after)
+    steps = float(state_after["step"])
+    assert float(state_after["square_avg"].abs().sum()) > 0
     if lock_updates:
         # Every step of every worker counted once in the shared state.
-        assert steps == {float(model.num_updates)}
+        assert steps == float(model.num_updates)
     else:
-        assert 0 < min(steps) <= max(steps) <= model.num_updates
+        assert 0 < steps <= model.num_updates
 
 
 @pytest.mark.slow

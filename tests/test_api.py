@@ -7,6 +7,7 @@ import torch
 
 from acrl import A2C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.errors import UserError
+from acrl.learner.optim import Adam
 
 
 def small_model(**kwargs):
@@ -113,7 +114,7 @@ def test_a_new_run_never_writes_into_another_runs_logs(tmp_path):
 def test_learning_rate_schedule_reaches_optimizer():
     model = small_model(learning_rate="lin_0.001")
     rates = []
-    model.learn(400, callback=lambda m: rates.append(m.optimizer.param_groups[0]["lr"]))
+    model.learn(400, callback=lambda m: rates.append(m.optimizer.lr))
     assert rates[0] == pytest.approx(1e-3)
     assert rates[-1] == pytest.approx(1e-3 * 20 / 400)
     assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
@@ -129,16 +130,16 @@ def test_callback_can_stop_training():
 
 def test_adam_option(tmp_path):
     model = small_model(use_rms_prop=False)
-    assert isinstance(model.optimizer, torch.optim.Adam)
-    assert model.optimizer.param_groups[0]["betas"] == (0.9, 0.999)
+    assert isinstance(model.optimizer, Adam)
+    assert model.optimizer.betas == (0.9, 0.999)
     model.learn(100)
     no_momentum = small_model(use_rms_prop=False, adam_betas=[0, 0.99])
     assert no_momentum.config.adam_betas == (0.0, 0.99)
-    assert no_momentum.optimizer.param_groups[0]["betas"] == (0.0, 0.99)
+    assert no_momentum.optimizer.betas == (0.0, 0.99)
     no_momentum.learn(100)
     loaded = A2C.load(no_momentum.save(tmp_path / "adam"))
     assert loaded.config.adam_betas == (0.0, 0.99)
-    assert tuple(loaded.optimizer.param_groups[0]["betas"]) == (0.0, 0.99)
+    assert loaded.optimizer.betas == (0.0, 0.99)
 
 
 def test_adam_without_momentum_steps_by_lr_times_the_gradient_sign():

@@ -33,7 +33,7 @@ ATARI = atari_kwargs()
 
 def test_rmsprop_tf_like_starts_at_one_with_epsilon_inside_the_root():
     p = torch.tensor([1.0, -2.0], dtype=torch.float64, requires_grad=True)
-    optimizer = RMSpropTFLike([p], lr=0.1, alpha=0.9, eps=0.01)
+    optimizer = RMSpropTFLike(p, lr=0.1, alpha=0.9, eps=0.01)
     expected, square = [1.0, -2.0], [1.0, 1.0]
     for grads in ([0.5, 1.0], [-1.0, 0.25]):
         p.grad = torch.tensor(grads, dtype=torch.float64)
@@ -51,7 +51,7 @@ def test_rms_prop_tf_like_is_a_setting_and_its_shared_state_starts_at_one():
     config = A2CConfig(rms_prop_tf_like=True, rms_prop_eps=1e-5)
     optimizer = make_optimizer(vector, config)
     assert isinstance(optimizer, RMSpropTFLike)
-    (state,) = share_model_and_optimizer(torch.nn.Linear(1, 1), optimizer)
+    state = share_model_and_optimizer(torch.nn.Linear(1, 1), optimizer)
     assert state["square_avg"].tolist() == [1.0, 1.0, 1.0] and state["square_avg"].is_shared()
     with pytest.raises(ValueError, match="rms_prop_tf_like is a kind of RMSprop"):
         A2CConfig(rms_prop_tf_like=True, use_rms_prop=False)
@@ -180,10 +180,10 @@ def test_loading_with_another_optimizer_starts_it_fresh(tmp_path):
     model.learn(100)
     model.save(tmp_path / "m.acrl")
     tf_like = A2C.load(tmp_path / "m.acrl", rms_prop_tf_like=True)
-    (state,) = tf_like.optimizer.state.values()
+    state = tf_like.optimizer.state
     assert isinstance(tf_like.optimizer, RMSpropTFLike) and state["square_avg"].eq(1).all()
     again = A2C.load(tmp_path / "m.acrl")
-    (saved,) = again.optimizer.state.values()
+    saved = again.optimizer.state
     assert not saved["square_avg"].eq(1).all()  # the file's own statistics
     tf_like.set_env("CartPole-v1")
     tf_like.learn(100)

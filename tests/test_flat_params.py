@@ -197,13 +197,13 @@ def test_a_cnn_models_file_holds_the_optimizer_state_in_logical_order(backend, t
     kwargs = {"features_extractor_kwargs": {"features_dim": 16}}
     model = A2C("CnnPolicy", SIDE, n_envs=2, seed=0, backend=backend, policy_kwargs=kwargs)
     model.learn(50)
-    (state,) = model.optimizer.state.values()
+    state = model.optimizer.state
     tensors, _ = read_model(model.save(tmp_path / "model"))
     saved = tensors["optimizer.0.square_avg"]
     assert not torch.equal(saved, state["square_avg"])  # the two orders differ
     assert torch.equal(saved, model.params.logical(state["square_avg"]))
     loaded = A2C.load(tmp_path / "model.acrl")
-    (loaded_state,) = loaded.optimizer.state.values()
+    loaded_state = loaded.optimizer.state
     assert torch.equal(loaded_state["square_avg"], state["square_avg"])
     assert torch.equal(loaded.params.vector, model.params.vector) and loaded.params.check_views()
     loaded.set_env(SIDE)

@@ -41,7 +41,7 @@ def test_resume_equals_a_run_whose_envs_were_reset_at_the_checkpoint(tmp_path):
     model = load_model(run_dir)
     assert model.num_timesteps == reference.num_timesteps == 6016
     assert torch.equal(model.params.vector, reference.params.vector)
-    assert model.optimizer.param_groups[0]["lr"] == reference.optimizer.param_groups[0]["lr"]
+    assert model.optimizer.lr == reference.optimizer.lr
     steps = read_columns(run_dir / "metrics.csv")["timesteps"]
     assert np.all(np.diff(steps) > 0) and steps[-1] == 6016  # rows after 2016 logged once
     wall = read_columns(run_dir / "metrics.csv")["wall_time"]

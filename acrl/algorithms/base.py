@@ -283,7 +283,7 @@ class Agent(ModelEnv):
     def _meta(self) -> dict[str, Any]:
         config = self.config.to_dict()
         if callable(self.config.learning_rate):
-            config["learning_rate"] = self.optimizer.param_groups[0]["lr"]
+            config["learning_rate"] = self.optimizer.lr
         return {
             "algo": self.algo,
             "acrl_version": __version__,

@@ -28,6 +28,7 @@ from acrl.engines.hogwild_memory import share_model_and_optimizer
 from acrl.engines.hogwild_worker import Shared, run_worker
 from acrl.engines.signals import STOP_GRACE_SECONDS, seconds_from_env, stop_handlers_restored
 from acrl.errors import WorkerError
+from acrl.learner.optim import VectorOptimizer
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
 from acrl.learner.worker import WorkerSpec
 from acrl.model.policy import ActorCritic
@@ -46,7 +47,7 @@ class HogwildEngine:
         self,
         policy: ActorCritic,
         params: torch.Tensor,
-        optimizer: torch.optim.Optimizer,
+        optimizer: VectorOptimizer,
         n_workers: int,
         lock_updates: bool,
     ) -> None:

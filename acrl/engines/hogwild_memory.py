@@ -1,9 +1,8 @@
 """Hogwild sharing: a model and its optimizer state in shared memory, and gradient hand-over.
 
-The optimizer state (step counts, square averages, moments) is allocated before any
-worker starts, by torch's own lazy initialization run once with zero gradients and a zero
-learning rate, and moved to shared memory. Each worker builds its own optimizer object over
-the shared parameters and points its state at the same shared tensors, so every worker's
+The optimizer's state (step count, square averages, moments; made when the optimizer is
+built) moves to shared memory with the parameters. Each worker builds its own optimizer
+object over the shared parameters and the same shared state tensors, so every worker's
 ``step()`` updates one set of statistics.
 """
 
@@ -12,54 +11,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-SharedState = list[dict[str, Tensor]]
+from acrl.learner.optim import OptimizerState, VectorOptimizer
 
 
-def allocate_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
-    """Create the optimizer's per-parameter state now (zeros), without changing any parameter."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    if all(len(optimizer.state.get(p, {})) > 0 for p in params):
-        return
-    grads = [p.grad for p in params]
-    rates = [group["lr"] for group in optimizer.param_groups]
-    for p in params:
-        p.grad = torch.zeros_like(p)
-    for group in optimizer.param_groups:
-        group["lr"] = 0.0
-    optimizer.step()
-    for p, grad in zip(params, grads, strict=True):
-        p.grad = grad
-    for group, lr in zip(optimizer.param_groups, rates, strict=True):
-        group["lr"] = lr
-    with torch.no_grad():
-        for p in params:
-            for value in optimizer.state[p].values():
-                if isinstance(value, Tensor):
-                    value.zero_()
-
-
-def share_model_and_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> SharedState:
-    """Move parameters and optimizer state to shared memory; the state, in parameter order."""
-    allocate_optimizer_state(optimizer)
+def share_model_and_optimizer(model: nn.Module, optimizer: VectorOptimizer) -> OptimizerState:
+    """Move the parameters and the optimizer's state to shared memory; the state's tensors,
+    which each worker's optimizer is built over."""
     model.share_memory()
-    state: SharedState = []
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            entry = optimizer.state[p]
-            for value in entry.values():
-                if isinstance(value, Tensor):
-                    value.share_memory_()
-            state.append(entry)
-    return state
-
-
-def attach_shared_state(optimizer: torch.optim.Optimizer, state: SharedState) -> None:
-    """Make a worker's optimizer use the shared state tensors (by parameter order)."""
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    if len(params) != len(state):
-        raise ValueError(f"optimizer has {len(params)} parameters, shared state {len(state)}")
-    for p, entry in zip(params, state, strict=True):
-        optimizer.state[p] = entry
+    return optimizer.share_memory()
 
 
 def push_gradients(local_grad: Tensor, shared_vector: Tensor) -> None:

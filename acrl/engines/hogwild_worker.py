@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from acrl.engines.hogwild_memory import SharedState, attach_shared_state, push_gradients
+from acrl.engines.hogwild_memory import push_gradients
 from acrl.engines.signals import STOP_SIGNALS, end_with_parent
-from acrl.learner.optim import make_optimizer, optimizer_step
+from acrl.learner.optim import OptimizerState, make_optimizer, optimizer_step
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
 from acrl.model.policy import ActorCritic
@@ -37,7 +37,7 @@ class Shared:
 
     policy: ActorCritic
     params: torch.Tensor  # the policy's parameter vector (its parameters are views of it)
-    optimizer_state: SharedState
+    optimizer_state: OptimizerState
     timesteps: Any  # multiprocessing.Value('q', lock=False): global environment steps
     counter_lock: Any  # multiprocessing.Lock guarding increments of ``timesteps``
     stop: Any  # multiprocessing.Event
@@ -82,8 +82,7 @@ def _train(
 ) -> np.ndarray:
     """Train until done; the advantages of this worker's last rollout (empty if none)."""
     config = spec.config
-    optimizer = make_optimizer(shared.params, config)
-    attach_shared_state(optimizer, shared.optimizer_state)
+    optimizer = make_optimizer(shared.params, config, state=shared.optimizer_state)
     shared_buffers = list(shared.policy.buffers())  # normalization statistics, if any
     local_buffers = list(worker.policy.buffers())
     schedule = config.lr_schedule

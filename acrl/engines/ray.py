@@ -37,7 +37,7 @@ import torch
 from acrl.engines.ray_worker import GradientReport, GradientWorker
 from acrl.engines.signals import STOP_GRACE_SECONDS, seconds_from_env, stop_handlers_restored
 from acrl.errors import UserError, WorkerError
-from acrl.learner.optim import optimizer_step
+from acrl.learner.optim import VectorOptimizer, optimizer_step
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
 from acrl.learner.worker import WorkerSpec
 from acrl.model.flat_params import FlatParameters
@@ -113,7 +113,7 @@ class RayEngine:
         self,
         policy: ActorCritic,
         params: FlatParameters,
-        optimizer: torch.optim.Optimizer,
+        optimizer: VectorOptimizer,
         n_workers: int,
         worker_restarts: int,
         address: str | None,

@@ -17,7 +17,7 @@ import torch
 
 from acrl.config.hyperparams import A2CConfig
 from acrl.learner.backends import Backend
-from acrl.learner.optim import optimizer_step
+from acrl.learner.optim import VectorOptimizer, optimizer_step
 from acrl.learner.reports import Bookkeeping, Episode, UpdateReport
 from acrl.learner.rollout import RolloutCollector
 from acrl.learner.storage import Rollout
@@ -45,7 +45,7 @@ class SyncEngine:
         self,
         policy: ActorCritic,
         params: FlatParameters,
-        optimizer: torch.optim.Optimizer,
+        optimizer: VectorOptimizer,
         backend: Backend,
         collector: RolloutCollector,
         config: A2CConfig,

@@ -1,71 +1,174 @@
-"""The optimizer of a policy's one parameter vector, as the hyperparameters ask."""
+"""The optimizer of a policy's one parameter vector: RMSprop (torch's or TensorFlow's) or Adam.
+
+acrl steps one flat vector (acrl.model.flat_params), so it needs none of
+``torch.optim.Optimizer``'s machinery (parameter groups, hooks, per-parameter state dicts),
+whose first use imports ``torch._dynamo``: 1.3 s, a third of a short run's start-up, in every
+process and every A3C worker. These optimizers do the arithmetic of torch's single-tensor
+kernels in the same order, so they step bitwise as ``torch.optim.RMSprop`` and
+``torch.optim.Adam`` (tests/test_optim.py), and keep torch's state names and ``state_dict``
+layout, so files written with torch's optimizers load and resume.
+
+The state is made when the optimizer is built (torch makes it at the first step), so A3C's
+shared state exists before any worker starts.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from acrl.config.hyperparams import A2CConfig
 
+OptimizerState = dict[str, Tensor]
 
-class RMSpropTFLike(torch.optim.Optimizer):
+
+class VectorOptimizer:
+    """One parameter vector, its state tensors and the learning rate of the next step."""
+
+    moments: ClassVar[dict[str, float]]  # state name -> its initial value
+    name: ClassVar[str]
+
+    def __init__(self, vector: Tensor, lr: float, state: OptimizerState | None = None) -> None:
+        if not lr >= 0.0:
+            raise ValueError(f"{self.name}: bad learning rate {lr}")
+        self.vector, self.lr = vector, lr
+        if state is None:
+            state = {"step": torch.zeros((), dtype=vector.dtype, device=vector.device)}
+            for key, initial in self.moments.items():
+                state[key] = torch.full_like(vector, initial, memory_format=torch.contiguous_format)
+        if set(state) != {"step", *self.moments}:
+            raise ValueError(f"{self.name} keeps {['step', *self.moments]}, not {sorted(state)}")
+        self.state = state
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings besides the learning rate, as torch's parameter group names them."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One step along ``vector.grad`` (nothing if there is none), at ``lr``."""
+        grad = self.vector.grad
+        if grad is not None:
+            self.state["step"] += 1
+            self._apply(self.vector, grad)
+
+    def _apply(self, param: Tensor, grad: Tensor) -> None:
+        raise NotImplementedError
+
+    def share_memory(self) -> OptimizerState:
+        """Move the state to shared memory (A3C's processes); the tensors, to ``attach``."""
+        for value in self.state.values():
+            value.share_memory_()
+        return self.state
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch.optim's layout: ``{"state": {0: ...}, "param_groups": [{..., "params": [0]}]}``."""
+        group = {"lr": self.lr, **self.hyperparameters(), "params": [0]}
+        return {"state": {0: dict(self.state)}, "param_groups": [group]}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Copy a ``state_dict`` (ours or torch's) into the state in place; the learning rate
+        too. A state torch never made (a file saved before the first step) leaves it fresh."""
+        groups, states = saved["param_groups"], saved["state"]
+        if len(groups) != 1 or len(states) > 1:
+            raise ValueError(f"{self.name} steps one parameter vector, not {len(groups)} groups")
+        entry = next(iter(states.values()), None)
+        if entry is not None:
+            if set(entry) != set(self.state):
+                raise ValueError(f"{self.name} keeps {sorted(self.state)}, not {sorted(entry)}")
+            for key, value in entry.items():
+                self.state[key].copy_(torch.as_tensor(value))
+        self.lr = float(groups[0]["lr"])
+
+
+class RMSprop(VectorOptimizer):
+    """torch's RMSprop: ``v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps)``."""
+
+    name, moments = "RMSprop", {"square_avg": 0.0}
+
+    def __init__(
+        self, vector: Tensor, lr: float, alpha: float = 0.99, eps: float = 1e-8, **kwargs: Any
+    ) -> None:
+        if not (0.0 <= alpha < 1.0 and eps > 0.0):
+            raise ValueError(f"bad {self.name} settings: alpha {alpha}, eps {eps}")
+        self.alpha, self.eps = alpha, eps
+        super().__init__(vector, lr, **kwargs)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "eps": self.eps}
+
+    def _apply(self, param: Tensor, grad: Tensor) -> None:
+        square_avg = self.state["square_avg"]
+        square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
+        param.addcdiv_(grad, square_avg.sqrt().add_(self.eps), value=-self.lr)
+
+
+class RMSpropTFLike(RMSprop):
     """RMSprop as TensorFlow computes it, which the A2C/A3C papers and the zoo's Atari
     settings assume: the mean square starts at one (not zero) and epsilon sits inside the
     square root, so the first steps are small and ``eps`` bounds the step size:
 
         v <- alpha * v + (1 - alpha) * g^2;   p <- p - lr * g / sqrt(v + eps)
-
-    Its state is made when it is built, so A3C's shared state starts from ones too.
     """
 
+    name, moments = "RMSpropTFLike", {"square_avg": 1.0}
+
+    def _apply(self, param: Tensor, grad: Tensor) -> None:
+        square_avg = self.state["square_avg"]
+        square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
+        param.addcdiv_(grad, square_avg.add(self.eps).sqrt_(), value=-self.lr)
+
+
+class Adam(VectorOptimizer):
+    """Adam with bias correction: moments ``m``, ``v`` of ``g`` and ``g^2`` at ``betas``;
+    ``p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``."""
+
+    name, moments = "Adam", {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+
     def __init__(
-        self, params: Iterable[Tensor], lr: float = 7e-4, alpha: float = 0.99, eps: float = 1e-5
+        self,
+        vector: Tensor,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        **kwargs: Any,
     ) -> None:
-        if not (lr >= 0.0 and 0.0 <= alpha < 1.0 and eps > 0.0):
-            raise ValueError(f"bad RMSpropTFLike settings: lr {lr}, alpha {alpha}, eps {eps}")
-        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})
-        for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p]["step"] = torch.zeros((), dtype=p.dtype)
-                self.state[p]["square_avg"] = torch.ones_like(
-                    p, memory_format=torch.preserve_format
-                )
+        if not (all(0.0 <= b < 1.0 for b in betas) and len(betas) == 2 and eps > 0.0):
+            raise ValueError(f"bad {self.name} settings: betas {betas}, eps {eps}")
+        self.betas, self.eps = (float(betas[0]), float(betas[1])), eps
+        super().__init__(vector, lr, **kwargs)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                state["step"] += 1
-                square_avg = state["square_avg"]
-                square_avg.mul_(group["alpha"]).addcmul_(p.grad, p.grad, value=1 - group["alpha"])
-                p.addcdiv_(p.grad, square_avg.add(group["eps"]).sqrt_(), value=-group["lr"])
-        return loss
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"betas": self.betas, "eps": self.eps}
+
+    def _apply(self, param: Tensor, grad: Tensor) -> None:
+        beta1, beta2 = self.betas
+        exp_avg, exp_avg_sq = self.state["exp_avg"], self.state["exp_avg_sq"]
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = float(self.state["step"])
+        step_size = self.lr / (1 - beta1**step)
+        denom = (exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(self.eps)
+        param.addcdiv_(exp_avg, denom, value=-step_size)
 
 
-def make_optimizer(vector: torch.Tensor, config: A2CConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    vector: Tensor, config: A2CConfig, state: OptimizerState | None = None
+) -> VectorOptimizer:
     """RMSprop (alpha 0.99, as SB3's A2C; TensorFlow's with ``rms_prop_tf_like``) or Adam
-    (``adam_betas``, eps 1e-5) over the policy's one parameter vector."""
+    (``adam_betas``, eps 1e-5) over the policy's one parameter vector; over ``state`` (an A3C
+    worker's view of the shared state) if given."""
     lr = config.lr_schedule(1.0)
     if config.use_rms_prop and config.rms_prop_tf_like:
-        return RMSpropTFLike([vector], lr=lr, alpha=0.99, eps=config.rms_prop_eps)
+        return RMSpropTFLike(vector, lr, alpha=0.99, eps=config.rms_prop_eps, state=state)
     if config.use_rms_prop:
-        return torch.optim.RMSprop(
-            [vector], lr=lr, alpha=0.99, eps=config.rms_prop_eps, foreach=False
-        )
-    return torch.optim.Adam([vector], lr=lr, betas=config.adam_betas, eps=1e-5, foreach=False)
+        return RMSprop(vector, lr, alpha=0.99, eps=config.rms_prop_eps, state=state)
+    return Adam(vector, lr, betas=config.adam_betas, eps=1e-5, state=state)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, learning_rate: float) -> None:
+def optimizer_step(optimizer: VectorOptimizer, learning_rate: float) -> None:
     """One step along the gradients already in place, at ``learning_rate``."""
-    for group in optimizer.param_groups:
-        group["lr"] = learning_rate
+    optimizer.lr = learning_rate
     optimizer.step()

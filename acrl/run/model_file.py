@@ -20,7 +20,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -150,8 +150,16 @@ def _nested_deeper(value: Any, limit: int) -> bool:
     return False
 
 
+class Stateful(Protocol):
+    """What a model file reads and writes of an optimizer: torch.optim's state_dict layout."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None: ...
+
+
 def optimizer_to_tensors(
-    optimizer: torch.optim.Optimizer,
+    optimizer: Stateful,
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split an optimizer state_dict into tensors and JSON-ready hyperparameters."""
     state = optimizer.state_dict()
@@ -167,7 +175,7 @@ def optimizer_to_tensors(
 
 
 def optimizer_from_tensors(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+    optimizer: Stateful, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> None:
     """Load what ``optimizer_to_tensors`` wrote into ``optimizer``."""
     state: dict[int, dict[str, Any]] = {}

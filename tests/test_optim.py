@@ -1,0 +1,104 @@
+"""The vector optimizers: bitwise torch.optim's steps, torch's state_dict layout, no dynamo."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from acrl.learner.optim import Adam, RMSprop, RMSpropTFLike, optimizer_step
+
+CASES = {
+    "rmsprop": (RMSprop, torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5}),
+    "rmsprop alpha 0.9": (RMSprop, torch.optim.RMSprop, {"alpha": 0.9, "eps": 1e-3}),
+    "adam": (Adam, torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-5}),
+    "adam without momentum": (Adam, torch.optim.Adam, {"betas": (0.0, 0.99), "eps": 1e-5}),
+}
+RATES = [7e-4, 5e-4, 1e-2, 3e-3, 0.0, 2e-4, 1e-3, 1e-3]
+
+
+def gradients(n, size=257, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(size, generator=generator) * 10 ** (i % 3 - 1) for i in range(n)]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_steps_are_bitwise_torch_optims(case):
+    ours_class, torch_class, settings = CASES[case]
+    start = torch.randn(257, generator=torch.Generator().manual_seed(1))
+    ours_vector = start.clone().requires_grad_()
+    theirs_vector = start.clone().requires_grad_()
+    ours = ours_class(ours_vector, RATES[0], **settings)
+    theirs = torch_class([theirs_vector], lr=RATES[0], foreach=False, **settings)
+    for lr, grad in zip(RATES, gradients(len(RATES)), strict=True):
+        ours_vector.grad, theirs_vector.grad = grad.clone(), grad.clone()
+        optimizer_step(ours, lr)
+        theirs.param_groups[0]["lr"] = lr
+        theirs.step()
+        assert torch.equal(ours_vector, theirs_vector)
+    (torch_state,) = theirs.state.values()
+    assert ours.state.keys() == torch_state.keys()
+    assert all(torch.equal(ours.state[k], v) for k, v in torch_state.items())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_torch_optimizers_state_dict_loads_and_resumes_identically(case):
+    """Files written while acrl used torch.optim hold its state_dict: loaded, the next steps
+    are the ones torch would have taken."""
+    ours_class, torch_class, settings = CASES[case]
+    theirs_vector = torch.zeros(257, requires_grad=True)
+    theirs = torch_class([theirs_vector], lr=1e-3, foreach=False, **settings)
+    grads = gradients(6, seed=3)
+    for grad in grads[:3]:
+        theirs_vector.grad = grad.clone()
+        theirs.step()
+    ours_vector = theirs_vector.detach().clone().requires_grad_()
+    ours = ours_class(ours_vector, 0.5, **settings)
+    ours.load_state_dict(theirs.state_dict())
+    assert ours.lr == 1e-3
+    for grad in grads[3:]:
+        ours_vector.grad, theirs_vector.grad = grad.clone(), grad.clone()
+        ours.step()
+        theirs.step()
+    assert torch.equal(ours_vector, theirs_vector)
+    ours_vector.grad = None
+    before = ours_vector.detach().clone()
+    ours.step()  # no gradient: nothing moves, the step count stays
+    assert torch.equal(ours_vector, before) and float(ours.state["step"]) == 6.0
+
+
+def test_a_state_torch_never_made_leaves_the_state_fresh_and_other_states_are_refused():
+    vector = torch.zeros(4, requires_grad=True)
+    tf_like = RMSpropTFLike(vector, 0.1, eps=1e-5)
+    torch_before_first_step = torch.optim.RMSprop([torch.zeros(4, requires_grad=True)], lr=0.2)
+    tf_like.load_state_dict(torch_before_first_step.state_dict())
+    assert tf_like.lr == 0.2 and tf_like.state["square_avg"].eq(1.0).all()
+    adam = torch.optim.Adam([torch.zeros(4, requires_grad=True)], lr=0.2)
+    adam.param_groups[0]["params"][0].grad = torch.ones(4)
+    adam.step()
+    with pytest.raises(ValueError, match=r"RMSpropTFLike keeps \['square_avg', 'step'\]"):
+        tf_like.load_state_dict(adam.state_dict())
+    with pytest.raises(RuntimeError):  # another vector's length
+        RMSprop(torch.zeros(3), 0.1).load_state_dict(RMSprop(vector, 0.1).state_dict())
+    with pytest.raises(ValueError, match="bad Adam settings"):
+        Adam(vector, 0.1, betas=(1.0, 0.99))
+
+
+def test_training_never_imports_torch_dynamo(tmp_path):
+    """torch.optim.Optimizer imports torch._dynamo on first use (1.3 s of every process's
+    start-up here): training, saving and loading do without it."""
+    code = (
+        "import sys\n"
+        "from acrl import A2C\n"
+        "model = A2C('MlpPolicy', 'CartPole-v1', n_envs=2, seed=0, use_rms_prop=False)\n"
+        "model.learn(100)\n"
+        "A2C.load(model.save(sys.argv[1]), env='CartPole-v1').learn(20)\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "model")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
