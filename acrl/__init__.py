@@ -12,7 +12,9 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "A2C": "acrl.algorithms.a2c",
     "A3C": "acrl.algorithms.a3c",
+    "BaseCallback": "acrl.run.callbacks",
     "CallbackList": "acrl.run.callbacks",
+    "EvalCallback": "acrl.run.eval_callback",
     "RecordVideoEvery": "acrl.run.callbacks",
     "StopOnReturn": "acrl.run.callbacks",
     "make_vec_env": "acrl.envs",
@@ -27,13 +29,16 @@ if TYPE_CHECKING:
     from acrl.envs import make_vec_env
     from acrl.envs.atari import atari_kwargs
     from acrl.model.policy import ActorCritic
-    from acrl.run.callbacks import CallbackList, RecordVideoEvery, StopOnReturn
+    from acrl.run.callbacks import BaseCallback, CallbackList, RecordVideoEvery, StopOnReturn
+    from acrl.run.eval_callback import EvalCallback
     from acrl.run.evaluation import evaluate_policy
 
 __all__ = [
     "A2C",
     "A3C",
+    "BaseCallback",
     "CallbackList",
+    "EvalCallback",
     "RecordVideoEvery",
     "StopOnReturn",
     "ActorCritic",

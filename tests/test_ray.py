@@ -19,6 +19,7 @@ from acrl import A3C, StopOnReturn, evaluate_policy
 from acrl.algorithms.registry import load_model
 from acrl.errors import UserError, WorkerError
 from acrl.plotting.runs import read_columns
+from acrl.run.eval_callback import read_evaluations
 from tests.test_cli import acrl
 
 pytest.importorskip("ray")
@@ -195,8 +196,12 @@ def test_cli_ray_run_writes_the_same_run_directory_and_resumes(tmp_path):
     args = ["train", "CartPole-v1", "--algo", "a3c", "--runtime", "ray", "--workers", "2"]
     args += ["--n-envs", "4", "--timesteps", 4000, "--checkpoint-every", 1000]
     args += ["--log-interval", 5, "--run-dir", run_dir, "--no-progress"]
+    args += ["--eval-every", 1500, "--eval-episodes", 2]  # the driver evaluates
     result = acrl(*args)
     assert result.returncode == 0, result.stderr
+    evaluated = [r["timesteps"] for r in read_evaluations(run_dir / "evaluations.csv")]
+    assert len(evaluated) == 2 and 1500 <= evaluated[0] < 3000 <= evaluated[1]
+    assert (run_dir / "best_model.acrl").is_file()
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert config["algo"] == "a3c" and config["runtime"] == "ray" and config["n_workers"] == 2
     model = load_model(run_dir)
@@ -210,6 +215,8 @@ def test_cli_ray_run_writes_the_same_run_directory_and_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     model = load_model(run_dir)
     assert model.runtime == "ray" and model.num_timesteps >= 6000
+    evaluated = [r["timesteps"] for r in read_evaluations(run_dir / "evaluations.csv")]
+    assert len(evaluated) == 4 and evaluated[-1] >= 6000 - 1500
     assert no_ray_left()
 
 

@@ -288,6 +288,8 @@ def test_resume_keeps_the_runs_cadence_unless_overridden(run):
         "keep_checkpoints": 3,
         "log_interval": 2,
         "video_every": None,
+        "eval_every": None,
+        "eval_episodes": 10,
     }
     again = acrl("train", "--resume", run, "--timesteps", 5000, "--keep-checkpoints", 1)
     assert again.returncode == 0, again.stderr

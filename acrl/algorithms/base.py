@@ -42,7 +42,8 @@ from acrl.model.encoders import check_policy_name
 from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
 from acrl.model.policy import ActorCritic
-from acrl.run.bookkeeping import Bookkeeper, Callback, check_settings
+from acrl.run.bookkeeping import Bookkeeper, check_settings
+from acrl.run.callbacks import as_callback
 from acrl.run.lock import RunLock
 from acrl.run.metrics import MetricsLog
 from acrl.run.model_file import read_model, write_model
@@ -128,6 +129,7 @@ class Agent(ModelEnv):
         self.num_updates = 0
         self.total_episodes = 0
         self.recent_episodes: deque[tuple[float, int]] = deque(maxlen=RECENT_EPISODES)
+        self.last_evaluation: tuple[int, float] | None = None  # (step, mean): EvalCallback's
         self.log_dir: Path | None = None
         self.metrics: MetricsLog | None = None
         self.keep_checkpoints = 2  # checkpoints kept in log_dir/checkpoints
@@ -193,7 +195,7 @@ class Agent(ModelEnv):
     def learn(
         self,
         total_timesteps: int,
-        callback: Callback | None = None,
+        callback: Any = None,
         log_interval: int = 100,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
@@ -201,13 +203,22 @@ class Agent(ModelEnv):
     ) -> Agent:
         """Train for ``total_timesteps`` environment steps; returns the model.
 
-        ``callback(model)`` runs after updates (after each one for A2C, as workers report for
-        A3C); returning False stops training. A metrics row is written each time the update
-        count passes a multiple of ``log_interval``; with a ``log_dir``, the model is saved
-        there every ``checkpoint_every`` steps. Training uses ``self.compute``: its backend
-        and torch threads (restored afterwards).
+        ``callback``: a callable ``f(model)`` run after updates (after each one for A2C, as
+        workers report for A3C; returning False stops training), an object with the hooks
+        ``on_training_start``, ``on_rollout_end`` and ``on_training_end`` (acrl.BaseCallback;
+        EvalCallback evaluates during training), or a list of these. A metrics row is
+        written each time the update count passes a multiple of ``log_interval``; with a
+        ``log_dir``, the model is saved there every ``checkpoint_every`` steps (without one,
+        checkpoint_every is refused). Training uses ``self.compute``: its backend and torch
+        threads (restored afterwards).
         """
         check_settings(log_interval, checkpoint_every)  # before any log is opened
+        if checkpoint_every is not None and self.log_dir is None:
+            raise ValueError(
+                "checkpoint_every saves into the model's log_dir, and this model has none: "
+                "pass log_dir= when making it"
+            )
+        callbacks = as_callback(callback)  # a TypeError now, not after the first update
         if self.env is None:  # the engine makes envs from the id, which a file may have named
             self.check_env()
         with self._log_dir_locked():  # one writer per run directory
@@ -215,16 +226,20 @@ class Agent(ModelEnv):
             per_update = self._steps_per_update()
             bar_total = -(-total_timesteps // per_update) * per_update
             bookkeeping = Bookkeeper(
-                self, bar_total, callback, log_interval, progress_bar, checkpoint_every
+                self, bar_total, callbacks, log_interval, progress_bar, checkpoint_every
             )
             if self.verbose:
                 print(f"acrl: {self.algo.upper()} trains with the {self.compute.describe()}")
             advantages = np.zeros(0, np.float32)
             try:
+                if callbacks is not None:
+                    callbacks.on_training_start(self)
                 with torch_threads(self.compute.threads):
                     advantages = self._train(end, bookkeeping)
             finally:
                 bookkeeping.close()
+                if callbacks is not None:
+                    callbacks.on_training_end(self)
             bookkeeping.finish(advantages)
         return self
 

@@ -102,6 +102,19 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         help="record one deterministic episode into RUN_DIR/videos every STEPS steps",
     )
     train.add_argument(
+        "--eval-every",
+        type=int,
+        metavar="STEPS",
+        help="evaluate every STEPS steps on an env of its own: RUN_DIR/evaluations.csv, the "
+        "best model in RUN_DIR/best_model.acrl (--resume keeps the run's)",
+    )
+    train.add_argument(
+        "--eval-episodes",
+        type=int,
+        metavar="N",
+        help="deterministic episodes per evaluation (default: 10)",
+    )
+    train.add_argument(
         "--target",
         type=float,
         help="return that counts as solved in summary.json (default: the env's threshold)",

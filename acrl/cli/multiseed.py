@@ -58,6 +58,8 @@ def child_argv(args: argparse.Namespace, seed: int, run_dir: Path, progress: boo
         "--checkpoint-every": args.checkpoint_every,
         "--keep-checkpoints": args.keep_checkpoints,
         "--video-every": args.video_every,
+        "--eval-every": args.eval_every,
+        "--eval-episodes": args.eval_episodes,
         "--log-interval": args.log_interval,
         "--device": args.device,
         "--threads": args.threads,

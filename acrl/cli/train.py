@@ -34,6 +34,8 @@ class Cadence:
     keep_checkpoints: int = 2
     log_interval: int = 100
     video_every: int | None = None
+    eval_every: int | None = None
+    eval_episodes: int = 10
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -43,7 +45,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.runtime, args.backend = args.runtime or args.backend, None
     for name in ("timesteps", "n_envs", "log_interval", "workers", "checkpoint_every"):
         _check_positive(args, name)
-    for name in ("video_every", "jobs", "keep_checkpoints"):
+    for name in ("video_every", "eval_every", "eval_episodes", "jobs", "keep_checkpoints"):
         _check_positive(args, name)
     if args.distributed and (args.resume is not None or args.seeds is not None):
         raise UserError("--distributed trains one fresh run: drop --resume and --seeds")
@@ -233,11 +235,21 @@ def learn_and_save(
     from acrl.cli.stop import StopSignals, stop_with_parent
     from acrl.errors import WorkerError
     from acrl.run.callbacks import CallbackList, RecordVideoEvery
+    from acrl.run.eval_callback import EvalCallback
 
+    writes = model.log_dir is not None  # not a rank other than 0 of a distributed run
     every = cadence.video_every
     videos = None if every is None else RecordVideoEvery(every, run_dir / VIDEOS, model.seed or 0)
+    evaluations = None
+    if cadence.eval_every is not None and writes:
+        evaluations = EvalCallback(
+            eval_freq=cadence.eval_every,
+            n_eval_episodes=cadence.eval_episodes,
+            best_model_save_path=run_dir,
+            log_path=run_dir,
+        )
     stop = StopSignals()
-    callback = CallbackList([c for c in (videos, stop) if c is not None])
+    callback = CallbackList([c for c in (evaluations, videos, stop) if c is not None])
     model.keep_checkpoints = cadence.keep_checkpoints
     start, first_step = time.perf_counter(), model.num_timesteps
     with stop, stop_with_parent():
@@ -248,7 +260,7 @@ def learn_and_save(
                 log_interval=cadence.log_interval,
                 reset_num_timesteps=reset_num_timesteps,
                 progress_bar=not args.no_progress and model.log_dir is not None,
-                checkpoint_every=cadence.checkpoint_every,
+                checkpoint_every=cadence.checkpoint_every if writes else None,
             )
             elapsed = time.perf_counter() - start
             if model.log_dir is None:  # a rank other than 0 of a distributed run: no files

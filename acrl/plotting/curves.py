@@ -54,6 +54,7 @@ def learning_curve(
             ax.plot(*curves[0], color=color, lw=2, label=f"{label}, {window}-episode mean")
         else:
             _mean_with_band(ax, curves, color, f"{label}, {window}-episode mean", band)
+        _evaluations(ax, members, color, f"{label}, evaluation (deterministic)")
     if target is not None:
         ax.axhline(target, color="black", ls="--", lw=1, label=f"target {target:g}")
     ax.set_xlabel("environment steps")
@@ -64,6 +65,17 @@ def learning_curve(
     ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     return fig
+
+
+def _evaluations(ax: Axes, members: list[Run], color: str, label: str) -> None:
+    """The runs' evaluations (EvalCallback, ``--eval-every``): each seed's means as markers
+    on a dashed line; labelled once."""
+    for run in members:
+        steps, means = run.evaluations.get("timesteps"), run.evaluations.get("mean_return")
+        if steps is None or means is None or not steps.size:
+            continue
+        ax.plot(steps, means, color=color, ls="--", marker="o", ms=4, lw=1, label=label)
+        label = "_nolegend_"
 
 
 def diagnostics(runs: list[Run], band: str = "std") -> Figure:

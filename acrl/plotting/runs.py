@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import yaml
 
 from acrl.errors import UserError
 from acrl.run.csv_repair import parse_log, report
+from acrl.run.eval_callback import EVALUATIONS
 from acrl.run.metrics import LOGS
 
 SUMMARY = "summary.json"
@@ -27,6 +28,7 @@ class Run:
     config: dict[str, Any]
     metrics: dict[str, np.ndarray]  # metrics.csv, one array per column
     episodes: dict[str, np.ndarray]  # episodes.csv: timesteps, wall_time, return, length
+    evaluations: dict[str, np.ndarray] = field(default_factory=dict)  # evaluations.csv
 
     @property
     def env_id(self) -> str:
@@ -64,13 +66,15 @@ def load_run(path: Path) -> Run:
         metrics = read_columns(path / "metrics.csv")
         episodes_path = path / "episodes.csv"
         episodes = read_columns(episodes_path) if episodes_path.is_file() else {}
+        evaluations_path = path / EVALUATIONS
+        evaluations = read_columns(evaluations_path) if evaluations_path.is_file() else {}
     except UserError:
         raise
     except (OSError, ValueError, yaml.YAMLError) as exc:
         raise UserError(f"cannot read run {path}: {exc}") from None
     if not isinstance(config, dict):
         raise UserError(f"cannot read run {path}: config.yaml is not a mapping")
-    return Run(path, config, metrics, episodes)
+    return Run(path, config, metrics, episodes, evaluations)
 
 
 def read_columns(path: Path) -> dict[str, np.ndarray]:

@@ -10,19 +10,16 @@ the user's callback, whose False asks the engine to stop.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from acrl.learner.reports import Episode, UpdateReport
-from acrl.run.callbacks import stop_requested
+from acrl.run.callbacks import CallbackList, stop_requested
 from acrl.run.checkpoints import Checkpointer
 from acrl.run.metrics import MetricsLog
 from acrl.run.progress import ProgressBar
 from acrl.run.run_files import save_advantages
-
-Callback = Callable[[Any], "bool | None"]
 
 
 def check_settings(log_interval: int, checkpoint_every: int | None) -> None:
@@ -42,7 +39,7 @@ class Bookkeeper:
         self,
         model: Any,
         bar_total: int,
-        callback: Callback | None = None,
+        callback: CallbackList | None = None,
         log_interval: int = 100,
         progress_bar: bool = False,
         checkpoint_every: int | None = None,

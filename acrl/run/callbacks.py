@@ -1,4 +1,11 @@
-"""Ready-made callbacks for ``learn(callback=...)``: called after updates, False stops."""
+"""Callbacks for ``learn(callback=...)``: what they may be, how several combine, and the
+ready-made ones (EvalCallback lives in acrl.run.eval_callback).
+
+A callback is a callable ``f(model)``, run after updates (returning False stops training),
+an object with any of the hooks ``on_training_start(model)``, ``on_rollout_end(model)``
+(after each update; False stops) and ``on_training_end(model)`` (after training, however it
+ended), or a list of these.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +16,77 @@ from typing import Any
 from acrl.learner.reports import RECENT_EPISODES
 from acrl.run.video import Episode, record_episodes
 
+HOOKS = ("on_training_start", "on_rollout_end", "on_training_end")
 
-class CallbackList:
+
+class BaseCallback:
+    """A callback with hooks, as Stable-Baselines3's: subclass it and override any of them.
+    Calling it is ``on_rollout_end``."""
+
+    def on_training_start(self, model: Any) -> None:
+        """Before the first update of a ``learn()`` call."""
+
+    def on_rollout_end(self, model: Any) -> bool | None:
+        """After each update (A3C: as workers report); False stops training."""
+        return True
+
+    def on_training_end(self, model: Any) -> None:
+        """After the last update, however training ended (also on an error)."""
+
+    def __call__(self, model: Any) -> bool | None:
+        return self.on_rollout_end(model)
+
+
+class CallbackList(BaseCallback):
     """Several callbacks as one: each runs every time; training stops if any returns False."""
 
-    def __init__(self, callbacks: list[Any]) -> None:
-        self.callbacks = callbacks
+    def __init__(self, callbacks: list[Any] | tuple[Any, ...]) -> None:
+        if not isinstance(callbacks, list | tuple):
+            raise TypeError(f"CallbackList takes a list, got {type(callbacks).__name__}")
+        self.callbacks = [
+            c if not isinstance(c, list | tuple) else CallbackList(c) for c in callbacks
+        ]
+        for callback in self.callbacks:
+            check_callback(callback)
 
-    def __call__(self, model: Any) -> bool:
-        results = [callback(model) for callback in self.callbacks]
+    def on_training_start(self, model: Any) -> None:
+        for callback in self.callbacks:
+            if hasattr(callback, "on_training_start"):
+                callback.on_training_start(model)
+
+    def on_rollout_end(self, model: Any) -> bool:
+        results = [
+            callback.on_rollout_end(model)
+            if hasattr(callback, "on_rollout_end")
+            else callback(model)
+            for callback in self.callbacks
+        ]
         return all(result is not False for result in results)
+
+    def on_training_end(self, model: Any) -> None:
+        for callback in self.callbacks:
+            if hasattr(callback, "on_training_end"):
+                callback.on_training_end(model)
 
     @property
     def stop_requested(self) -> bool:
         return any(stop_requested(callback) for callback in self.callbacks)
+
+
+def check_callback(callback: Any) -> None:
+    """Raise TypeError unless ``callback`` is callable or has one of the hooks."""
+    if not callable(callback) and not any(hasattr(callback, hook) for hook in HOOKS):
+        raise TypeError(
+            f"a callback is a callable, an object with {', '.join(HOOKS)}, or a list of "
+            f"these; got {type(callback).__name__}"
+        )
+
+
+def as_callback(callback: Any) -> CallbackList | None:
+    """``callback`` as one CallbackList (None stays None); TypeError for anything else."""
+    if callback is None or isinstance(callback, CallbackList):
+        return callback
+    return CallbackList(list(callback) if isinstance(callback, list | tuple) else [callback])
 
 
 def stop_requested(callback: Any) -> bool:
@@ -33,21 +97,31 @@ def stop_requested(callback: Any) -> bool:
 
 @dataclass
 class StopOnReturn:
-    """Stop once the mean return of the last ``window`` training episodes reaches ``threshold``.
+    """Stop once the mean return of the last ``window`` training episodes reaches ``threshold``,
+    or with ``on="evaluation"`` once the last evaluation's mean does (an EvalCallback's,
+    ``model.last_evaluation``; as Stable-Baselines3's StopTrainingOnRewardThreshold).
 
-    ``solved_at`` records the step count at which that happened (None until then), as
-    Stable-Baselines3's StopTrainingOnRewardThreshold does for evaluation returns.
+    ``solved_at`` records the step count at which that happened (None until then).
     """
 
     threshold: float
     window: int = 100
+    on: str = "training"
     solved_at: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.window <= RECENT_EPISODES:
             raise ValueError(f"window must be in [1, {RECENT_EPISODES}], got {self.window}")
+        if self.on not in ("training", "evaluation"):
+            raise ValueError(f"on must be 'training' or 'evaluation', got {self.on!r}")
 
     def __call__(self, model: Any) -> bool:
+        if self.on == "evaluation":
+            last = getattr(model, "last_evaluation", None)
+            if last is not None and last[1] >= self.threshold:
+                self.solved_at = last[0]
+                return False
+            return True
         episodes = list(model.recent_episodes)[-self.window :]
         if (
             len(episodes) == self.window

@@ -31,6 +31,8 @@ RUN_FILES = (
     "summary.json",
     "learning_curve.png",
     "learning_curve-diagnostics.png",
+    "evaluations.csv",
+    "best_model.acrl",
 )
 TENSORBOARD = re.compile(r"events\.out\.tfevents\.\d+\.[^/]+")
 CHECKPOINT = re.compile(r"step-(\d{12})\.acrl")
@@ -38,7 +40,8 @@ VIDEO = re.compile(r"step-\d{9}(-\d+)?\.mp4")
 # Temporary files of a write that a kill interrupted: a model file's (tempfile.mkstemp's
 # eight characters), model.acrl's hard link, and the files acrl.run.atomic rewrites.
 TEMP = re.compile(
-    r"\.(model\.acrl|step-\d{12}\.acrl|metrics\.csv|episodes\.csv|config\.yaml|advantages\.npy)"
+    r"\.(model\.acrl|step-\d{12}\.acrl|metrics\.csv|episodes\.csv|config\.yaml|advantages\.npy"
+    r"|best_model\.acrl|evaluations\.csv)"
     r"\.[a-z0-9_]{8}\.tmp"
     r"|\.model\.acrl\.latest\.tmp"
     r"|\.(metrics|episodes)\.csv\.tmp"  # acrl 0.3's rewrite of the logs at a resume

@@ -51,6 +51,13 @@ class TensorBoardLog:
                 self.writer.add_scalar(tag, float(value), step)
         self.writer.flush()
 
+    def write_scalars(self, values: Mapping[str, float], step: int) -> None:
+        """Scalars under their own tags (an evaluation's) at ``step``."""
+        for tag, value in values.items():
+            if math.isfinite(value):
+                self.writer.add_scalar(tag, float(value), step)
+        self.writer.flush()
+
     def close(self) -> None:
         self.writer.close()
 
