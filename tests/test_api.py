@@ -8,6 +8,7 @@ import torch
 from acrl import A2C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.errors import UserError
 from acrl.learner.optim import Adam
+from acrl.run.bookkeeping import default_log_interval
 
 
 def small_model(**kwargs):
@@ -291,3 +292,16 @@ def test_stop_on_return_callback():
     assert stop(model) is False and stop.solved_at == 20
     with pytest.raises(ValueError, match="window"):
         StopOnReturn(475, window=0)
+
+
+def test_the_default_log_interval_gives_a_useful_number_of_rows_at_any_length(tmp_path):
+    """About 200 metrics rows a run: a short run gets a row per update, not one in all."""
+    short = small_model(n_steps=5, log_dir=tmp_path / "short")
+    short.learn(1_000)  # 50 updates of 20 steps
+    assert [row["timesteps"] for row in short.metrics.rows] == list(range(20, 1_001, 20))
+    assert default_log_interval(400_000, 256) == 8  # CartPole's preset: 195 rows
+    assert default_log_interval(10_000_000, 80) == 625  # the Atari preset: 200 rows
+    assert default_log_interval(100, 256) == 1
+    model = small_model(n_steps=5)
+    model.learn(40_000)  # 2,000 updates: a row every 10
+    assert len(model.metrics.rows) == 200

@@ -164,3 +164,43 @@ def test_cli_eval_every_writes_evaluations_plots_them_and_resumes_them(tmp_path)
     assert result.returncode == 0, result.stderr
     assert not (run_dir / "evaluations.csv").exists()
     assert not (run_dir / "best_model.acrl").exists()
+
+
+def test_evaluations_are_reproducible_over_several_learn_calls_and_judged_afresh():
+    def run():
+        model = small_a2c()
+        evaluation = EvalCallback("CartPole-v1", eval_freq=300, n_eval_episodes=2)
+        model.learn(600, callback=evaluation)
+        model.learn(600, callback=evaluation, reset_num_timesteps=False)
+        return evaluation
+
+    first, second = run(), run()
+    assert first.evaluations_timesteps == [300, 600, 900, 1200]
+    assert first.evaluations_results == second.evaluations_results
+    assert first.evaluation_seed(None, 0) != first.evaluation_seed(None, 1)
+    model = small_a2c()
+    model.learn(300, callback=EvalCallback(eval_freq=300, n_eval_episodes=2))
+    assert model.last_evaluation is not None
+    stop = StopOnReturn(9.0, on="evaluation")
+    model.learn(400, callback=stop, reset_num_timesteps=False)  # no evaluation in this run
+    assert stop.solved_at is None and model.num_timesteps == 700
+
+
+def test_a_hook_object_without_on_rollout_end_and_a_stop_request_between_callbacks():
+    class OnlyStart:
+        started = 0
+
+        def on_training_start(self, model):
+            self.started += 1
+
+    class Signal:
+        stop_requested = False
+
+        def __call__(self, model):
+            self.stop_requested = model.num_updates >= 2  # as the CLI's signal handler
+            return True
+
+    only, signal, after = OnlyStart(), Signal(), []
+    model = small_a2c()
+    model.learn(10_000, callback=[only, signal, lambda m: after.append(m.num_updates)])
+    assert only.started == 1 and model.num_updates == 2 and after == [1]

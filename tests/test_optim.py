@@ -1,5 +1,6 @@
 """The vector optimizers: bitwise torch.optim's steps, torch's state_dict layout, no dynamo."""
 
+import copy
 import subprocess
 import sys
 
@@ -61,10 +62,18 @@ def test_a_torch_optimizers_state_dict_loads_and_resumes_identically(case):
         ours.step()
         theirs.step()
     assert torch.equal(ours_vector, theirs_vector)
+    # and torch.optim reads ours (an older acrl resuming a newer file): the same next step
+    torch_again = torch_class([theirs_vector], lr=0.5, foreach=False, **settings)
+    torch_again.load_state_dict(copy.deepcopy(ours.state_dict()))  # a file's copy, not ours
+    grad = gradients(1, seed=9)[0]
+    ours_vector.grad, theirs_vector.grad = grad.clone(), grad.clone()
+    ours.step()
+    torch_again.step()
+    assert torch.equal(ours_vector, theirs_vector)
     ours_vector.grad = None
     before = ours_vector.detach().clone()
     ours.step()  # no gradient: nothing moves, the step count stays
-    assert torch.equal(ours_vector, before) and float(ours.state["step"]) == 6.0
+    assert torch.equal(ours_vector, before) and float(ours.state["step"]) == 7.0
 
 
 def test_a_state_torch_never_made_leaves_the_state_fresh_and_other_states_are_refused():

@@ -88,7 +88,8 @@ def test_figures_have_their_axes(runs):
     loaded = load_runs([runs["s0"], runs["s1"], runs["lr"]])
     curve = learning_curve(loaded, target=475)
     assert len(curve.axes) == 1
-    assert len(curve.axes[0].get_legend().get_texts()) == 3  # two configs and the target
+    (legend,) = curve.legends  # under the plot, not over it
+    assert len(legend.get_texts()) == 3  # two configs and the target
     assert len(diagnostics(loaded).axes) == 8
     model = load_model(runs["s0"])
     assert len(policy_slice(model, (2, 3), resolution=11).axes) == 6  # 2 actions + value, bars
@@ -129,3 +130,32 @@ def test_plot_policy_slice_command(runs, tmp_path):
 def test_plot_mistakes_are_one_line_with_status_2(runs, tmp_path, args, fragment):
     args = [a.format(tmp=tmp_path, run=runs["s0"]) for a in args]
     assert_user_error(acrl(*args), fragment)
+
+
+def test_legends_stay_on_the_canvas_and_off_the_data_with_many_long_labels(tmp_path):
+    """Six compared configs whose labels name long settings: the legend sits under the plots,
+    inside the figure, overlapping no axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from acrl.plotting.runs import Run
+
+    steps = np.arange(1, 51, dtype=float) * 100
+    metrics = {k: np.linspace(0.1, 1.0, 50) for k in ("policy_loss", "value_loss", "entropy")}
+    metrics["timesteps"] = steps
+    episodes = {"timesteps": steps, "return": np.linspace(0, 100, 50)}
+    configs = [
+        {"env_id": "CartPole-v1", "algo": "a2c", "seed": 0,
+         "policy_kwargs": {"net_arch": {"pi": [256, 256, 256], "vf": [256, 256, 256]}},
+         "learning_rate": f"lin_{i}e-4", "a_rather_long_setting_name": "x" * (20 * i)}
+        for i in range(1, 7)
+    ]  # fmt: skip
+    runs = [Run(tmp_path, c, metrics, episodes) for c in configs]
+    assert max(len(label) for label, _ in group_runs(runs)) > 150
+    for fig in (learning_curve(runs), diagnostics(runs)):
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        (legend,) = fig.legends
+        box, canvas = legend.get_window_extent(renderer), fig.bbox
+        assert canvas.x0 <= box.x0 and box.x1 <= canvas.x1
+        assert canvas.y0 <= box.y0 and box.y1 <= canvas.y1
+        assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)

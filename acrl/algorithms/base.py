@@ -42,7 +42,7 @@ from acrl.model.encoders import check_policy_name
 from acrl.model.flat_params import FlatParameters
 from acrl.model.normalization import make_normalization
 from acrl.model.policy import ActorCritic
-from acrl.run.bookkeeping import Bookkeeper, check_settings
+from acrl.run.bookkeeping import Bookkeeper, check_settings, default_log_interval
 from acrl.run.callbacks import as_callback
 from acrl.run.lock import RunLock
 from acrl.run.metrics import MetricsLog
@@ -196,7 +196,7 @@ class Agent(ModelEnv):
         self,
         total_timesteps: int,
         callback: Any = None,
-        log_interval: int = 100,
+        log_interval: int | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
         checkpoint_every: int | None = None,
@@ -207,7 +207,8 @@ class Agent(ModelEnv):
         workers report for A3C; returning False stops training), an object with the hooks
         ``on_training_start``, ``on_rollout_end`` and ``on_training_end`` (acrl.BaseCallback;
         EvalCallback evaluates during training), or a list of these. A metrics row is
-        written each time the update count passes a multiple of ``log_interval``; with a
+        written each time the update count passes a multiple of ``log_interval`` (None: about
+        200 rows over the run, whatever its length); with a
         ``log_dir``, the model is saved there every ``checkpoint_every`` steps (without one,
         checkpoint_every is refused). Training uses ``self.compute``: its backend and torch
         threads (restored afterwards).
@@ -225,21 +226,26 @@ class Agent(ModelEnv):
             end = self._begin_learn(total_timesteps, reset_num_timesteps)
             per_update = self._steps_per_update()
             bar_total = -(-total_timesteps // per_update) * per_update
+            if log_interval is None:
+                log_interval = default_log_interval(end, per_update)
             bookkeeping = Bookkeeper(
                 self, bar_total, callbacks, log_interval, progress_bar, checkpoint_every
             )
             if self.verbose:
                 print(f"acrl: {self.algo.upper()} trains with the {self.compute.describe()}")
             advantages = np.zeros(0, np.float32)
+            self.last_evaluation = None  # StopOnReturn(on="evaluation") judges this run's
             try:
                 if callbacks is not None:
                     callbacks.on_training_start(self)
                 with torch_threads(self.compute.threads):
                     advantages = self._train(end, bookkeeping)
             finally:
-                bookkeeping.close()
-                if callbacks is not None:
-                    callbacks.on_training_end(self)
+                try:
+                    bookkeeping.close()
+                finally:
+                    if callbacks is not None:
+                        callbacks.on_training_end(self)
             bookkeeping.finish(advantages)
         return self
 

@@ -141,7 +141,8 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--log-interval",
         type=int,
-        help="updates between metrics rows (default: 100; --resume keeps the run's)",
+        help="updates between metrics rows (default: about 200 rows a run; --resume keeps the "
+        "run's)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_env_module(train)

@@ -32,7 +32,7 @@ class Cadence:
 
     checkpoint_every: int = 100_000
     keep_checkpoints: int = 2
-    log_interval: int = 100
+    log_interval: int | None = None  # None: about 200 rows a run
     video_every: int | None = None
     eval_every: int | None = None
     eval_episodes: int = 10

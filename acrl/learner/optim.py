@@ -29,6 +29,14 @@ class VectorOptimizer:
 
     moments: ClassVar[dict[str, float]]  # state name -> its initial value
     name: ClassVar[str]
+    # the rest of torch's parameter group, written so that torch.optim reads our files too
+    torch_group: ClassVar[dict[str, Any]] = {
+        "weight_decay": 0.0,
+        "maximize": False,
+        "foreach": False,
+        "capturable": False,
+        "differentiable": False,
+    }
 
     def __init__(self, vector: Tensor, lr: float, state: OptimizerState | None = None) -> None:
         if not lr >= 0.0:
@@ -65,7 +73,7 @@ class VectorOptimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """torch.optim's layout: ``{"state": {0: ...}, "param_groups": [{..., "params": [0]}]}``."""
-        group = {"lr": self.lr, **self.hyperparameters(), "params": [0]}
+        group = {"lr": self.lr, **self.hyperparameters(), **self.torch_group, "params": [0]}
         return {"state": {0: dict(self.state)}, "param_groups": [group]}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
@@ -87,6 +95,7 @@ class RMSprop(VectorOptimizer):
     """torch's RMSprop: ``v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps)``."""
 
     name, moments = "RMSprop", {"square_avg": 0.0}
+    torch_group = {**VectorOptimizer.torch_group, "momentum": 0.0, "centered": False}
 
     def __init__(
         self, vector: Tensor, lr: float, alpha: float = 0.99, eps: float = 1e-8, **kwargs: Any
@@ -126,6 +135,12 @@ class Adam(VectorOptimizer):
     ``p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``."""
 
     name, moments = "Adam", {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+    torch_group = {
+        **VectorOptimizer.torch_group,
+        "amsgrad": False,
+        "fused": None,
+        "decoupled_weight_decay": False,
+    }
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ confidence interval of the mean), each seed as a thin line. Several configs: one
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -31,13 +32,14 @@ DIAGNOSTICS = (
     ("ep_length_mean", "episode length (last 100)"),
 )
 GRID_POINTS = 200
+LEGEND_WIDTH = 60  # characters per legend line
 
 
 def learning_curve(
     runs: list[Run], target: float | None = None, window: int = 100, band: str = "std"
 ) -> Figure:
     """Episodic return against environment steps, with ``target`` as a dashed line."""
-    fig = Figure(figsize=CURVE_SIZE, dpi=DPI)
+    fig = Figure(figsize=CURVE_SIZE, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     for color, (label, members) in zip(_colors(), group_runs(runs), strict=False):
         curves = [
@@ -62,8 +64,7 @@ def learning_curve(
     ax.set_ylabel("episodic return")
     ax.set_title(_title(runs, "learning curve"))
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
+    _legend_below(fig, ax)
     return fig
 
 
@@ -80,7 +81,7 @@ def _evaluations(ax: Axes, members: list[Run], color: str, label: str) -> None:
 
 def diagnostics(runs: list[Run], band: str = "std") -> Figure:
     """Losses, gradient norm, explained variance, speed and learning rate in one figure."""
-    fig = Figure(figsize=DIAGNOSTICS_SIZE, dpi=DPI)
+    fig = Figure(figsize=DIAGNOSTICS_SIZE, dpi=DPI, layout="constrained")
     axes = fig.subplots(2, 4).ravel()
     groups = group_runs(runs)
     for ax, (column, title) in zip(axes, DIAGNOSTICS, strict=True):
@@ -103,10 +104,20 @@ def diagnostics(runs: list[Run], band: str = "std") -> Figure:
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize="small")
-    axes[0].legend(fontsize="x-small")
     fig.suptitle(_title(runs, "training diagnostics"))
-    fig.tight_layout()
+    _legend_below(fig, axes[0])
     return fig
+
+
+def _legend_below(fig: Figure, ax: Axes) -> None:
+    """``ax``'s legend under the plots, its labels wrapped: it never covers a curve, and the
+    constrained layout keeps it on the canvas however many runs it names."""
+    handles, labels = ax.get_legend_handles_labels()
+    if not handles:
+        return
+    wrapped = [textwrap.fill(label, LEGEND_WIDTH) for label in labels]
+    columns = 2 if len(handles) > 1 and max(map(len, labels)) <= LEGEND_WIDTH * 2 // 3 else 1
+    fig.legend(handles, wrapped, loc="outside lower center", ncols=columns, fontsize="small")
 
 
 def save_curves(

@@ -21,15 +21,25 @@ from acrl.run.metrics import MetricsLog
 from acrl.run.progress import ProgressBar
 from acrl.run.run_files import save_advantages
 
+ROWS_PER_RUN = 200  # metrics rows that the default log interval aims at, whatever the budget
 
-def check_settings(log_interval: int, checkpoint_every: int | None) -> None:
+
+def check_settings(log_interval: int | None, checkpoint_every: int | None) -> None:
     """Raise ValueError for a bad ``log_interval`` or ``checkpoint_every`` (before a run
     writes anything)."""
-    if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
-        raise ValueError(f"log_interval must be an integer >= 1, got {log_interval!r}")
+    every = log_interval
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"log_interval must be an integer >= 1 or None, got {every!r}")
     every = checkpoint_every
     if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
         raise ValueError(f"checkpoint_every must be an integer >= 1 or None, got {every!r}")
+
+
+def default_log_interval(end_timesteps: int, steps_per_update: int) -> int:
+    """Updates between metrics rows for about ROWS_PER_RUN rows over a run of
+    ``end_timesteps`` steps (a short run gets a row per update, a long one is not flooded)."""
+    updates = max(1, end_timesteps // max(1, steps_per_update))
+    return max(1, round(updates / ROWS_PER_RUN))
 
 
 class Bookkeeper:

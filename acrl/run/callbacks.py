@@ -55,18 +55,24 @@ class CallbackList(BaseCallback):
                 callback.on_training_start(model)
 
     def on_rollout_end(self, model: Any) -> bool:
-        results = [
-            callback.on_rollout_end(model)
-            if hasattr(callback, "on_rollout_end")
-            else callback(model)
-            for callback in self.callbacks
-        ]
-        return all(result is not False for result in results)
+        proceed = True
+        for callback in self.callbacks:
+            if self.stop_requested:  # a signal: stop now, not after an evaluation or a video
+                return False
+            proceed = after_update(callback, model) is not False and proceed
+        return proceed
 
     def on_training_end(self, model: Any) -> None:
+        """Every callback's, even after one of them raised (the first error is raised)."""
+        error: BaseException | None = None
         for callback in self.callbacks:
             if hasattr(callback, "on_training_end"):
-                callback.on_training_end(model)
+                try:
+                    callback.on_training_end(model)
+                except BaseException as exc:  # the others still close their envs
+                    error = error or exc
+        if error is not None:
+            raise error
 
     @property
     def stop_requested(self) -> bool:
@@ -80,6 +86,14 @@ def check_callback(callback: Any) -> None:
             f"a callback is a callable, an object with {', '.join(HOOKS)}, or a list of "
             f"these; got {type(callback).__name__}"
         )
+
+
+def after_update(callback: Any, model: Any) -> Any:
+    """Run ``callback`` after an update: its ``on_rollout_end``, else the callable itself
+    (an object with only the other hooks does nothing here)."""
+    if hasattr(callback, "on_rollout_end"):
+        return callback.on_rollout_end(model)
+    return callback(model) if callable(callback) else True
 
 
 def as_callback(callback: Any) -> CallbackList | None:

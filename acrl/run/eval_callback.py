@@ -1,9 +1,10 @@
 """Evaluation during training: deterministic episodes on an env of its own, every
 ``eval_freq`` training steps, with the best model kept (Stable-Baselines3's EvalCallback).
 
-The evaluation env is seeded apart from training (``seed``, else the model's seed + 10,000)
-once, at the first evaluation, and continues its episodes' randomness after that, so each
-evaluation sees new starts. Acting normalizes observations with the model's statistics and
+Evaluation k (counting a resumed run's earlier ones) resets its env with a seed drawn from
+``(seed, k)`` (``seed``: the model's seed + 10,000 unless given), apart from training's: each
+evaluation sees new starts, and the same run evaluates on the same starts in any number of
+``learn()`` calls or resumes. Acting normalizes observations with the model's statistics and
 never updates them. A3C's main process evaluates the shared model while the workers train on.
 """
 
@@ -23,7 +24,7 @@ from gymnasium.vector import VectorEnv
 from acrl.config.checks import MAX_SEED
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.run.atomic import write_atomic
-from acrl.run.callbacks import BaseCallback, check_callback
+from acrl.run.callbacks import BaseCallback, after_update, check_callback
 from acrl.run.evaluation import evaluate_policy
 
 EVALUATIONS = "evaluations.csv"
@@ -97,7 +98,6 @@ class EvalCallback(BaseCallback):
         self._rows: list[dict[str, Any]] = []
         self._env: VectorEnv | None = None
         self._owned = False
-        self._reseed = True
         self._next: int | None = None
         self._start = time.perf_counter()
         self._wall_offset = 0.0  # a resumed run's clock goes on from its last evaluation
@@ -107,6 +107,7 @@ class EvalCallback(BaseCallback):
         self._next = (model.num_timesteps // self.eval_freq + 1) * self.eval_freq
         self._start = time.perf_counter()
         self._keep_earlier_rows(model.num_timesteps)
+        self._environment(model)  # an env that cannot be made fails now, not after eval_freq
 
     def on_rollout_end(self, model: Any) -> bool:
         if self._next is None:  # called without on_training_start: begin at this step
@@ -127,8 +128,7 @@ class EvalCallback(BaseCallback):
     def evaluate(self, model: Any) -> bool:
         """Evaluate now, record and keep the best; False if a hook asks training to stop."""
         env = self._environment(model)
-        seed = self._first_seed(model) if self._reseed else None
-        self._reseed = False
+        seed = self.evaluation_seed(model, len(self._rows))
         returns, lengths = evaluate_policy(
             model, env, self.n_eval_episodes, self.deterministic, True, seed=seed
         )
@@ -162,10 +162,12 @@ class EvalCallback(BaseCallback):
                 self._env, self._owned = as_vector_env(self.eval_env), False
         return self._env
 
-    def _first_seed(self, model: Any) -> int:
-        if self.seed is not None:
-            return self.seed
-        return ((getattr(model, "seed", None) or 0) + SEED_OFFSET) % (MAX_SEED + 1)
+    def evaluation_seed(self, model: Any, index: int) -> int:
+        """The env seed of evaluation ``index``: drawn from (``seed``, ``index``)."""
+        base = self.seed
+        if base is None:
+            base = ((getattr(model, "seed", None) or 0) + SEED_OFFSET) % (MAX_SEED + 1)
+        return int(np.random.SeedSequence([base, index]).generate_state(1)[0])
 
     # ---- evaluations.csv and TensorBoard --------------------------------------------------
     def _record(self, model: Any, steps: int, mean: float, std: float, length: float) -> None:
@@ -203,7 +205,7 @@ class EvalCallback(BaseCallback):
 def read_evaluations(path: Path) -> list[dict[str, Any]]:
     """The rows of an evaluations.csv (numbers parsed; a damaged row is skipped)."""
     rows = []
-    with open(path, newline="") as fh:
+    with open(path, newline="", errors="replace") as fh:  # a damaged row is skipped
         for row in csv.DictReader(fh):
             try:
                 parsed = {k: float(row[k]) for k in COLUMNS}
@@ -227,7 +229,4 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
 
 
 def _run(hook: Any, model: Any) -> bool:
-    if hook is None:
-        return True
-    result = hook.on_rollout_end(model) if hasattr(hook, "on_rollout_end") else hook(model)
-    return result is not False
+    return hook is None or after_update(hook, model) is not False

@@ -1,4 +1,5 @@
-"""A tqdm progress bar showing steps/s and the recent mean return, refreshed at most 4 times/s."""
+"""A tqdm progress bar (tqdm.auto: a widget in Jupyter, text in a terminal) showing steps/s and
+the recent mean return, refreshed at most 4 times/s."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import math
 import time
 from collections.abc import Callable
 
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 
 class ProgressBar:
