@@ -45,6 +45,22 @@ ZOO_RPPO: dict[str, dict[str, Any]] = {
             "ent_coef": 0.0,
         },
     },
+    "PendulumNoVel-v1": {
+        "n_envs": 4,
+        "n_timesteps": 100_000,
+        "normalize_obs": True,
+        "kwargs": {
+            "n_steps": 1024,
+            "n_epochs": 10,
+            "gae_lambda": 0.95,
+            "gamma": 0.9,
+            "learning_rate": 1e-3,
+            "clip_range": 0.2,
+            "ent_coef": 0.0,
+            "use_sde": True,
+            "sde_sample_freq": 4,
+        },
+    },
 }
 
 

@@ -1,4 +1,4 @@
-"""The ``acrl`` command line: train, eval, plot, video, presets.
+"""The ``acrl`` command line: train, eval, plot, video, export, presets.
 
 Each command lives in its own module; this one builds the parser and turns a user's
 mistake (UserError) into one line on stderr and exit status 2.
@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub.add_parser("eval", help="evaluate a saved model on its environment"))
     _add_plot(sub.add_parser("plot", help="plot learning curves, diagnostics, policy slices"))
     _add_video(sub.add_parser("video", help="record MP4 videos of a saved model"))
+    _add_export(
+        sub.add_parser("export", help="export the deterministic policy (ONNX, TorchScript)")
+    )
     sub.add_parser("presets", help="list the presets")
     return parser
 
@@ -219,6 +222,16 @@ def _add_plot(plot: argparse.ArgumentParser) -> None:
     _add_env_module(plot)
 
 
+def _add_export(export: argparse.ArgumentParser) -> None:
+    export.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
+    export.add_argument(
+        "--format", default="onnx", help="onnx (the default; needs acrl[export]) or torchscript"
+    )
+    export.add_argument(
+        "--out", type=Path, help="the file to write (default: policy.onnx or policy.pt beside PATH)"
+    )
+
+
 def _add_video(video: argparse.ArgumentParser) -> None:
     video.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
     video.add_argument("--episodes", type=int, default=1, help="episodes to record (default: 1)")
@@ -295,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from acrl.cli.video import cmd_video
 
             return cmd_video(args)
+        if args.command == "export":
+            return cmd_export(args)
         return cmd_presets()
     except UserError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)
@@ -306,6 +321,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"acrl: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from acrl.algorithms.registry import load_model
+    from acrl.run.export import FORMATS, export_policy
+
+    if args.format not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
+    folder = args.path if args.path.is_dir() else args.path.parent
+    out = args.out or folder / f"policy{FORMATS[args.format]}"
+    model = load_model(args.path, device="cpu")
+    path = export_policy(model, out, args.format)
+    inputs = "obs, state" if model.policy.recurrent else "obs"
+    outputs = "action, next_state" if model.policy.recurrent else "action"
+    print(f"{path}: ({inputs}) -> ({outputs}), deterministic")
+    return 0
 
 
 def _version() -> str:

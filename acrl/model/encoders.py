@@ -111,7 +111,8 @@ class ImagePixels(nn.Module):
     def forward(self, pixels: Tensor) -> Tensor:
         images = pixels.reshape(pixels.shape[0], *self.shape)
         if self.channels_last:  # (B, [K,] H, W, C) -> (B, [K,] C, H, W)
-            images = images.movedim(-1, -3)
+            last = images.dim() - 1  # non-negative axes: ONNX's Transpose takes no -1
+            images = images.movedim(last, last - 2)
         images = images.reshape(pixels.shape[0], *self.chw)
         cpu = images.device.type == "cpu"
         images = images.to(
