@@ -5,14 +5,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUN_DIR ?= runs/cartpole-a2c
 
-.PHONY: setup train test lint bench clean
+.PHONY: setup browser train test lint bench clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
+
+# Debian's chromium for the report's browser test (tests/test_report.py), if it is missing.
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null || \
+	  ($(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	   $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null)
 
 # Train A2C on CartPole-v1 with its preset, then evaluate 20 deterministic episodes.
 train: $(STAMP)

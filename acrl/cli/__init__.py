@@ -1,4 +1,4 @@
-"""The ``acrl`` command line: train, eval, plot, video, export, presets.
+"""The ``acrl`` command line: train, eval, plot, report, video, export, presets.
 
 Each command lives in its own module; this one builds the parser and turns a user's
 mistake (UserError) into one line on stderr and exit status 2.
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(
         sub.add_parser("export", help="export the deterministic policy (ONNX, TorchScript)")
     )
+    _add_report(sub.add_parser("report", help="one self-contained HTML report of runs"))
     sub.add_parser("presets", help="list the presets")
     return parser
 
@@ -222,6 +223,12 @@ def _add_plot(plot: argparse.ArgumentParser) -> None:
     _add_env_module(plot)
 
 
+def _add_report(report: argparse.ArgumentParser) -> None:
+    report.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    report.add_argument("--out", type=Path, help="the HTML file (default: RUN_DIR/report.html)")
+    report.add_argument("--target", type=float, help="return line (default: the env's threshold)")
+
+
 def _add_export(export: argparse.ArgumentParser) -> None:
     export.add_argument("path", type=Path, help="a model file (.acrl) or a run directory")
     export.add_argument(
@@ -288,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for module in args.env_modules:
                 import_env_module(module)
-        if args.command in ("eval", "plot", "video"):
+        if args.command in ("eval", "plot", "video", "report", "export"):
             import torch
 
             torch.set_num_threads(getattr(args, "threads", 1))
@@ -310,6 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_video(args)
         if args.command == "export":
             return cmd_export(args)
+        if args.command == "report":
+            return cmd_report(args)
         return cmd_presets()
     except UserError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)
@@ -321,6 +330,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"acrl: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from acrl.plotting.report import build_report
+    from acrl.run.atomic import write_atomic
+
+    out = args.out or args.run_dirs[0] / "report.html"
+    if out.suffix.lower() != ".html":
+        raise UserError(f"--out must name a .html file, got {out}")
+    page = build_report(args.run_dirs, args.target)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, page.encode())
+    print(f"report: {out} ({len(page) / 1e6:.1f} MB, opens offline)")
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:

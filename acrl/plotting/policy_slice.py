@@ -9,6 +9,7 @@ episode's first step (its state zero).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -108,14 +109,28 @@ def visited_ranges(
     return out
 
 
-def policy_slice(
+@dataclass(frozen=True)
+class Slice:
+    """A policy/value slice's data: the grid's axes, and (title, values, colour limits) per
+    panel; what the matplotlib figure and the HTML report draw."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    panels: list
+    x_label: str
+    y_label: str
+    title: str
+
+
+def slice_data(
     model: Agent,
     dims: Sequence[int],
     fixed: Sequence[float] | None = None,
     ranges: Sequence[tuple[float, float]] | None = None,
     resolution: int = 101,
-) -> Figure:
-    """The heatmap figure; ``ranges`` default to the visited ranges of the two dimensions."""
+) -> Slice:
+    """The policy and value over a grid of two observation dimensions, the others fixed
+    (``fixed``, default zeros); ``ranges`` default to the ranges the policy visits."""
     size = check_dims(model, dims)
     check_grid(model, resolution)
     base = np.zeros(size, dtype=np.float32) if fixed is None else np.asarray(fixed, np.float32)
@@ -130,20 +145,35 @@ def policy_slice(
     grid[:, dims[0]] = gx.ravel()
     grid[:, dims[1]] = gy.ravel()
     panels = _panels(model, torch.as_tensor(grid), (resolution, resolution))
-    fig = Figure(figsize=(PANEL_SIZE[0] * len(panels), PANEL_SIZE[1]), dpi=100)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
     obs_names = OBS_NAMES.get(str(model.env_id), ())
-    extent = (xs[0], xs[-1], ys[0], ys[-1])
-    for ax, (title, values, limits) in zip(axes, panels, strict=True):
+    others = [f"{_dim_name(obs_names, d)}={base[d]:g}" for d in range(size) if d not in dims]
+    title = f"{model.env_id}: policy and value; " + (", ".join(others) or "no other dims")
+    return Slice(
+        xs, ys, panels, _dim_name(obs_names, dims[0]), _dim_name(obs_names, dims[1]), title
+    )
+
+
+def policy_slice(
+    model: Agent,
+    dims: Sequence[int],
+    fixed: Sequence[float] | None = None,
+    ranges: Sequence[tuple[float, float]] | None = None,
+    resolution: int = 101,
+) -> Figure:
+    """The heatmap figure; ``ranges`` default to the visited ranges of the two dimensions."""
+    data = slice_data(model, dims, fixed, ranges, resolution)
+    fig = Figure(figsize=(PANEL_SIZE[0] * len(data.panels), PANEL_SIZE[1]), dpi=100)
+    axes = fig.subplots(1, len(data.panels), squeeze=False)[0]
+    extent = (data.xs[0], data.xs[-1], data.ys[0], data.ys[-1])
+    for ax, (title, values, limits) in zip(axes, data.panels, strict=True):
         image = ax.imshow(
             values, origin="lower", extent=extent, aspect="auto", cmap="viridis", **limits
         )
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
         ax.set_title(title, fontsize="medium")
-        ax.set_xlabel(_dim_name(obs_names, dims[0]))
-        ax.set_ylabel(_dim_name(obs_names, dims[1]))
-    others = [f"{_dim_name(obs_names, d)}={base[d]:g}" for d in range(size) if d not in dims]
-    fig.suptitle(f"{model.env_id}: policy and value; " + (", ".join(others) or "no other dims"))
+        ax.set_xlabel(data.x_label)
+        ax.set_ylabel(data.y_label)
+    fig.suptitle(data.title)
     fig.tight_layout()
     return fig
 

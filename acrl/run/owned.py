@@ -33,6 +33,9 @@ RUN_FILES = (
     "learning_curve-diagnostics.png",
     "evaluations.csv",
     "best_model.acrl",
+    "report.html",
+    "policy.onnx",
+    "policy.pt",
 )
 TENSORBOARD = re.compile(r"events\.out\.tfevents\.\d+\.[^/]+")
 CHECKPOINT = re.compile(r"step-(\d{12})\.acrl")
@@ -41,7 +44,7 @@ VIDEO = re.compile(r"step-\d{9}(-\d+)?\.mp4")
 # eight characters), model.acrl's hard link, and the files acrl.run.atomic rewrites.
 TEMP = re.compile(
     r"\.(model\.acrl|step-\d{12}\.acrl|metrics\.csv|episodes\.csv|config\.yaml|advantages\.npy"
-    r"|best_model\.acrl|evaluations\.csv)"
+    r"|best_model\.acrl|evaluations\.csv|report\.html|policy\.onnx|policy\.pt)"
     r"\.[a-z0-9_]{8}\.tmp"
     r"|\.model\.acrl\.latest\.tmp"
     r"|\.(metrics|episodes)\.csv\.tmp"  # acrl 0.3's rewrite of the logs at a resume
