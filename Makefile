@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 RUN_DIR ?= runs/cartpole-a2c
 
-.PHONY: setup browser train test lint bench clean
+.PHONY: setup browser train test lint docs bench clean
 
 setup: $(STAMP)
 
@@ -40,10 +40,14 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[bench]"
 	cd benchmarks && ../$(BIN)/python run_all.py
 
+# The documentation site from docs/ (MkDocs, Material, mkdocstrings), offline, warnings as errors.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
 lint: $(STAMP)
 	$(BIN)/ruff check acrl tests benchmarks examples
 	$(BIN)/ruff format --check acrl tests benchmarks examples
 	$(BIN)/mypy acrl
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
