@@ -56,6 +56,7 @@ def test_onnxruntime_and_torchscript_act_as_predict(case, tmp_path):
     model.observation_space.seed(1)
     session = onnxruntime.InferenceSession(str(export_policy(model, tmp_path / "p.onnx", "onnx")))
     scripted = torch.jit.load(str(export_policy(model, tmp_path / "p.pt", "torchscript")))
+    assert model.policy.training and model.params.check_views()  # the model is untouched
     obs = observations(model)
     feeds = {"obs": obs}
     state = None

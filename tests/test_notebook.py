@@ -30,4 +30,4 @@ def test_the_quickstart_notebook_runs_and_shows_its_outputs(tmp_path):
     assert pixels.shape[1] >= 800 and pixels.std() > 10  # a drawn figure, not a blank one
     (html,) = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
     assert "<video" in html and "base64" in html
-    assert (tmp_path / "runs" / "quickstart" / "evaluations.csv").is_file()
+    assert len(list(tmp_path.glob("runs/quickstart-*/evaluations.csv"))) == 1

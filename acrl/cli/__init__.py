@@ -227,6 +227,7 @@ def _add_report(report: argparse.ArgumentParser) -> None:
     report.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     report.add_argument("--out", type=Path, help="the HTML file (default: RUN_DIR/report.html)")
     report.add_argument("--target", type=float, help="return line (default: the env's threshold)")
+    _add_env_module(report)
 
 
 def _add_export(export: argparse.ArgumentParser) -> None:
@@ -237,6 +238,7 @@ def _add_export(export: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--out", type=Path, help="the file to write (default: policy.onnx or policy.pt beside PATH)"
     )
+    _add_env_module(export)
 
 
 def _add_video(video: argparse.ArgumentParser) -> None:

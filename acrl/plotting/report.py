@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +131,10 @@ def advantage_histograms(runs: list[Run]) -> Any | None:
     for color, run in zip(_cycle(), runs, strict=False):
         path = run.path / "advantages.npy"
         if path.is_file():
-            values = np.load(path, allow_pickle=False).ravel()
+            try:
+                values = np.load(path, allow_pickle=False).ravel()
+            except ValueError:  # a damaged file: no histogram for this run
+                continue
             fig.add_histogram(x=values, name=str(run.path.name), marker_color=color, opacity=0.6)
     if not fig.data:
         return None
@@ -204,7 +209,7 @@ def _videos(run: Run) -> str:
     if not folder.is_dir() or folder.is_symlink():
         return ""
     parts, total = [], 0
-    for path in sorted(folder.glob("*.mp4")):
+    for path in sorted(p for p in folder.glob("*.mp4") if not p.is_symlink()):
         size = path.stat().st_size
         if total + size > MAX_VIDEO_BYTES:
             break
@@ -222,8 +227,8 @@ def _legend_below(fig: Any) -> Any:
     return fig
 
 
-def _cycle() -> list[str]:
-    return list(COLORS) * 4
+def _cycle() -> Iterator[str]:
+    return itertools.cycle(COLORS)
 
 
 def _rgba(color: str, alpha: float) -> str:

@@ -12,6 +12,7 @@ env's shape with a batch axis in front; Dict, Tuple and Discrete ones are not ex
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -53,6 +54,7 @@ class DeterministicPolicy(nn.Module):
             self.register_buffer("shift", torch.tensor(int(dist.start or 0)))
         elif isinstance(dist, MultiCategorical):
             self.register_buffer("shift", torch.tensor(dist.start, dtype=torch.int64))
+            self.action_dtype = torch.from_numpy(np.zeros(0, dtype=dist.dtype)).dtype
         elif isinstance(dist, DiagGaussian):
             self.register_buffer("low", torch.as_tensor(np.asarray(dist.low), dtype=torch.float32))
             self.register_buffer(
@@ -72,13 +74,15 @@ class DeterministicPolicy(nn.Module):
         if self.kind == "DiagGaussian":
             return torch.minimum(torch.maximum(actions, self.low), self.high)
         if self.kind == "MultiCategorical":
-            return (actions + self.shift).reshape(actions.shape[0], *self.action_shape)
+            shifted = actions + self.shift
+            return shifted.reshape(actions.shape[0], *self.action_shape).to(self.action_dtype)
         return actions.reshape(actions.shape[0], *self.action_shape).to(torch.int8)  # Bernoulli
 
 
 def example_inputs(model: Any, batch: int = 2) -> tuple[Tensor, ...]:
     """Inputs that trace the graph: observations sampled from the space, and zero states."""
-    space = model.observation_space
+    space = copy.deepcopy(model.observation_space)  # the model's space keeps its RNG state
+    space.seed(0)
     obs = np.stack([space.sample() for _ in range(batch)])
     inputs: tuple[Tensor, ...] = (torch.as_tensor(obs),)
     if model.policy.recurrent:
@@ -90,7 +94,8 @@ def export_policy(model: Any, out: Path, fmt: str) -> Path:
     """Write ``model``'s deterministic policy to ``out`` as ``fmt`` (onnx or torchscript)."""
     if fmt not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    module = DeterministicPolicy(model.policy.cpu(), model.observation_space)
+    # a copy: the model itself stays on its device, in training mode, its views intact
+    module = DeterministicPolicy(copy.deepcopy(model.policy).cpu(), model.observation_space)
     inputs = example_inputs(model)
     names = ["obs", "state"][: len(inputs)]
     outputs = ["action", "next_state"][: len(inputs)]
