@@ -134,27 +134,39 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _mean_with_band(
-    ax: Axes, curves: list[tuple[np.ndarray, np.ndarray]], color: str, label: str, band: str
-) -> None:
-    """Curves resampled on a common step grid: thin lines, their mean and a shaded band."""
+def seed_band(
+    curves: list[tuple[np.ndarray, np.ndarray]], band: str = "std"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Curves (steps, values) resampled on the grid of steps they all cover: the grid, each
+    curve on it, their mean and the band's half-width (standard deviation, or the 95%
+    confidence interval of the mean); None if they do not overlap."""
     cleaned = [(x[np.isfinite(y)], y[np.isfinite(y)]) for x, y in curves]
     cleaned = [(x, y) for x, y in cleaned if x.size]
     low = max(x[0] for x, _ in cleaned)
     high = min(x[-1] for x, _ in cleaned)
-    if high <= low:  # the runs do not overlap: show them one by one
-        for x, y in cleaned:
-            ax.plot(x, y, color=color, lw=1)
-        ax.plot([], [], color=color, label=label)
-        return
+    if high <= low:
+        return None
     grid = np.linspace(low, high, GRID_POINTS)
     ys = np.stack([np.interp(grid, x, y) for x, y in cleaned])
-    for y in ys:
-        ax.plot(grid, y, color=color, lw=0.5, alpha=0.35)
-    mean = ys.mean(axis=0)
     spread = ys.std(axis=0, ddof=1)
     if band == "ci95":
         spread = 1.96 * spread / np.sqrt(len(ys))
+    return grid, ys, ys.mean(axis=0), spread
+
+
+def _mean_with_band(
+    ax: Axes, curves: list[tuple[np.ndarray, np.ndarray]], color: str, label: str, band: str
+) -> None:
+    """Curves resampled on a common step grid: thin lines, their mean and a shaded band."""
+    resampled = seed_band(curves, band)
+    if resampled is None:  # the runs do not overlap: show them one by one
+        for x, y in curves:
+            ax.plot(x[np.isfinite(y)], y[np.isfinite(y)], color=color, lw=1)
+        ax.plot([], [], color=color, label=label)
+        return
+    grid, ys, mean, spread = resampled
+    for y in ys:
+        ax.plot(grid, y, color=color, lw=0.5, alpha=0.35)
     ax.plot(grid, mean, color=color, lw=2, label=f"{label} ± {band}")
     ax.fill_between(grid, mean - spread, mean + spread, color=color, alpha=0.2, lw=0)
 

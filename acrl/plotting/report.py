@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from acrl.errors import UserError
-from acrl.plotting.curves import DIAGNOSTICS, GRID_POINTS
+from acrl.plotting.curves import DIAGNOSTICS, seed_band
 from acrl.plotting.runs import Run, group_runs, load_runs, moving_average, solved_threshold
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -79,16 +79,12 @@ def learning_curve(runs: list[Run], target: float | None, window: int) -> Any:
 
 
 def _band(fig: Any, runs: list[Run], color: str, name: str, window: int) -> None:
-    """Mean and standard deviation of the seeds' moving averages on a common grid."""
-    end = min(float(r.episodes["timesteps"][-1]) for r in runs)
-    grid = np.linspace(0.0, end, GRID_POINTS)
-    rows = np.stack(
-        [
-            np.interp(grid, r.episodes["timesteps"], moving_average(r.episodes["return"], 100))
-            for r in runs
-        ]
-    )
-    mean, std = rows.mean(0), rows.std(0)
+    """The seeds' moving averages as a mean with a standard-deviation band (as the PNG's)."""
+    curves = [(r.episodes["timesteps"], moving_average(r.episodes["return"], window)) for r in runs]
+    resampled = seed_band(curves)
+    if resampled is None:  # the runs do not overlap: their own lines are drawn already
+        return
+    grid, _, mean, std = resampled
     fig.add_scatter(x=grid, y=mean + std, mode="lines", line={"width": 0}, showlegend=False,
                     hoverinfo="skip")  # fmt: skip
     fig.add_scatter(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from acrl.learner.reports import Episode, UpdateReport
-from acrl.run.callbacks import CallbackList, stop_requested
+from acrl.run.callbacks import CallbackList, next_multiple, stop_requested
 from acrl.run.checkpoints import Checkpointer
 from acrl.run.metrics import MetricsLog
 from acrl.run.progress import ProgressBar
@@ -67,7 +67,7 @@ class Bookkeeper:
         self._next_row = self._row_after(model.num_updates)
 
     def _row_after(self, updates: int) -> int:
-        return (updates // self.log_interval + 1) * self.log_interval
+        return next_multiple(updates, self.log_interval)
 
     def after_update(self, report: UpdateReport) -> bool:
         """Account for ``report``; False if the callback asks training to stop."""

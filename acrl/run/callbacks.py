@@ -103,6 +103,11 @@ def as_callback(callback: Any) -> CallbackList | None:
     return CallbackList(list(callback) if isinstance(callback, list | tuple) else [callback])
 
 
+def next_multiple(value: int, every: int) -> int:
+    """The first multiple of ``every`` after ``value``: when a periodic callback runs next."""
+    return (value // every + 1) * every
+
+
 def stop_requested(callback: Any) -> bool:
     """Whether ``callback`` asks training to stop before the next update arrives (a callback
     may say so through a ``stop_requested`` attribute, as the CLI's signal handler does)."""
@@ -182,5 +187,5 @@ class RecordVideoEvery:
                 wrappers=getattr(model, "env_wrappers", ()),
             )
         if self._next is None or steps >= self._next:  # the first multiple of every after now
-            self._next = (steps // self.every + 1) * self.every
+            self._next = next_multiple(steps, self.every)
         return True

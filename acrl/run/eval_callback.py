@@ -24,7 +24,7 @@ from gymnasium.vector import VectorEnv
 from acrl.config.checks import MAX_SEED
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.run.atomic import write_atomic
-from acrl.run.callbacks import BaseCallback, after_update, check_callback
+from acrl.run.callbacks import BaseCallback, after_update, check_callback, next_multiple
 from acrl.run.evaluation import evaluate_policy
 
 EVALUATIONS = "evaluations.csv"
@@ -104,7 +104,7 @@ class EvalCallback(BaseCallback):
 
     # ---- hooks --------------------------------------------------------------------------
     def on_training_start(self, model: Any) -> None:
-        self._next = (model.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        self._next = next_multiple(model.num_timesteps, self.eval_freq)
         self._start = time.perf_counter()
         self._keep_earlier_rows(model.num_timesteps)
         self._environment(model)  # an env that cannot be made fails now, not after eval_freq
@@ -115,7 +115,7 @@ class EvalCallback(BaseCallback):
         assert self._next is not None
         if model.num_timesteps < self._next:
             return True
-        self._next = (model.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        self._next = next_multiple(model.num_timesteps, self.eval_freq)
         return self.evaluate(model)
 
     def on_training_end(self, model: Any) -> None:
