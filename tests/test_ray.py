@@ -182,7 +182,10 @@ def test_ray_workers_share_the_normalization_statistics(tmp_path):
     # once (a rollout that was not applied is not counted in either).
     assert float(stats.obs_rms.count) == pytest.approx(model.num_timesteps + 1e-4, abs=1e-9)
     assert 0 < float(stats.ret_rms.count) <= model.num_timesteps + 1e-4
-    assert 1.0 < float(stats.obs_rms.var[2]) < 30.0  # angular velocity: far from the prior 1
+    # cos² + sin² = 1 bounds the first two variances' sum by 1 in any real data (the prior
+    # would give 2); the angular velocity's spread depends on which rollouts were applied.
+    assert float(stats.obs_rms.var[0] + stats.obs_rms.var[1]) <= 1.0 + 1e-6
+    assert bool(stats.obs_rms.var.isfinite().all()) and float(stats.obs_rms.var[2]) > 0.0
     loaded = A3C.load(model.save(tmp_path / "pendulum"))
     assert loaded.runtime == "ray"
     obs = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
