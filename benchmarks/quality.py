@@ -1,11 +1,12 @@
-"""Learning quality of the A2C presets against rl-baselines3-zoo's published A2C results, and
-of the MinAtar presets against Stable-Baselines3 run side by side.
+"""Learning quality of the presets: against rl-baselines3-zoo's published A2C results and
+Stable-Baselines3 trained side by side.
 
-Trains each preset for 3 seeds at its budget, evaluates 20 deterministic episodes per seed,
-and prints budget, median, min and max evaluation return, wall time and the zoo's figure. A
-MinAtar preset (the zoo has none) is compared with SB3's A2C trained in the same run, with
-the same network (MinAtar's, as acrl's SmallCNN), settings, budget and seeds
-(``--no-sb3`` skips it).
+Trains each preset for the given seeds at its budget, evaluates 20 deterministic episodes per
+seed (env seeds 10,000 + seed, apart from training), and prints budget, median, min and max
+evaluation return, wall time, the zoo's figure and how many seeds fall below it. Beside each
+acrl seed, SB3's A2C trains at the same budget and seed: with the zoo's entry for the env
+(benchmarks/zoo.py), or for a MinAtar preset (the zoo has none) with the same network
+(MinAtar's, as acrl's SmallCNN) and settings. ``--no-sb3`` skips SB3.
 Not part of `make test`: the full run takes hours on 2 cores (LunarLanderContinuous alone is
 5M steps per seed). `--scale 0.2` runs every budget at a fifth, for a first look.
 
@@ -21,18 +22,12 @@ import time
 from pathlib import Path
 
 import torch
+from zoo import ZOO_RESULTS, ZOO_SETTINGS, sb3_zoo_run
 
 from acrl import evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
 from acrl.config.runs import RunConfig, resolve_run_config
 
-# rl-baselines3-zoo's A2C results (one run each, deterministic evaluation); LunarLander on v2.
-ZOO = {
-    "CartPole-v1": (500.0, 0.0, 500_000),
-    "LunarLander-v3": (155.8, 80.4, 200_000),
-    "LunarLanderContinuous": (84.2, 145.9, 5_000_000),
-    "Pendulum-v1": (-163.0, 103.2, 1_000_000),
-}
 MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
 SB3_KEYS = (
     "learning_rate",
@@ -91,13 +86,13 @@ def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=",".join((*ZOO, *MINATAR)))
+    parser.add_argument("--presets", default=",".join((*ZOO_RESULTS, *MINATAR)))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each budget")
     parser.add_argument(
         "--log-dir", type=Path, help="keep each run's logs in LOG_DIR/PRESET/seed-S (for acrl plot)"
     )
-    parser.add_argument("--no-sb3", action="store_true", help="MinAtar presets without SB3")
+    parser.add_argument("--no-sb3", action="store_true", help="acrl only, no SB3 side by side")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{'preset':<26} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
@@ -105,18 +100,33 @@ def main() -> None:
         results, theirs = [], []
         for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
             results.append(run(preset, seed, args.scale, args.log_dir))
-            if preset in MINATAR and not args.no_sb3:
+            print(
+                f"  {preset} seed {seed}: {results[-1][0]:.2f} in {results[-1][1]:.0f} s",
+                flush=True,
+            )
+            if args.no_sb3:
+                continue
+            if preset in MINATAR:
                 theirs.append(run_sb3(preset, seed, args.scale))
+            elif preset in ZOO_SETTINGS:
+                theirs.append(sb3_zoo_run(preset, seed, results[-1][2]))
+            if theirs:
+                print(
+                    f"  SB3 seed {seed}: {theirs[-1][0]:.2f} in {theirs[-1][1]:.0f} s", flush=True
+                )
         returns = [r for r, _, _ in results]
+        zoo_mean, zoo_std, zoo_budget = ZOO_RESULTS.get(preset, (float("nan"), float("nan"), 0))
+        yardstick = f"{zoo_mean:.1f} +/- {zoo_std:.1f} at {zoo_budget:,}"
+        if preset in ZOO_RESULTS:
+            below = sum(r < zoo_mean for r in returns)
+            yardstick += f"; {below} of {len(returns)} seeds below it"
         if theirs:
             scores = [r for r, _ in theirs]
-            yardstick = (
-                f"SB3 median {statistics.median(scores):.2f} (min {min(scores):.2f}, max "
-                f"{max(scores):.2f}) in {sum(w for _, w in theirs):.0f} s, same settings"
+            settings = "same settings" if preset in MINATAR else "the zoo's settings"
+            yardstick += (
+                f"; SB3 median {statistics.median(scores):.2f} (min {min(scores):.2f}, max "
+                f"{max(scores):.2f}) in {sum(w for _, w in theirs):.0f} s, {settings}"
             )
-        else:
-            zoo_mean, zoo_std, zoo_budget = ZOO.get(preset, (float("nan"), float("nan"), 0))
-            yardstick = f"{zoo_mean:.1f} +/- {zoo_std:.1f} at {zoo_budget:,}"
         print(
             f"{preset:<26} {results[0][2]:>9,} {statistics.median(returns):>8.2f} "
             f"{min(returns):>8.2f} {max(returns):>8.2f} {sum(w for _, w, _ in results):>7.0f}  "

@@ -20,6 +20,7 @@ LAYERS = {
     "run": 5,
     "algorithms": 6,
     "plotting": 7,
+    "tune": 7,
     "cli": 7,
     "__main__": 7,
 }

@@ -1,4 +1,4 @@
-"""The ``acrl`` command line: train, eval, plot, report, video, export, presets.
+"""The ``acrl`` command line: train, eval, plot, report, video, export, tune, presets.
 
 Each command lives in its own module; this one builds the parser and turns a user's
 mistake (UserError) into one line on stderr and exit status 2.
@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_report(sub.add_parser("report", help="one self-contained HTML report of runs"))
     sub.add_parser("presets", help="list the presets")
+    from acrl.cli.tune import add_tune
+
+    add_tune(sub.add_parser("tune", help="search hyperparameters with Optuna (acrl[tune])"))
     return parser
 
 
@@ -321,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "tune":
+            from acrl.cli.tune import cmd_tune
+
+            return cmd_tune(args)
         return cmd_presets()
     except UserError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)

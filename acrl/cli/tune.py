@@ -1,0 +1,89 @@
+"""``acrl tune``: the command line of acrl.tune."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from acrl.errors import UserError
+
+
+def add_tune(tune: argparse.ArgumentParser) -> None:
+    tune.add_argument(
+        "env_id", help="Gymnasium env id, or a preset name (its settings are the base)"
+    )
+    tune.add_argument("--algo", default="a2c", choices=("a2c", "a3c"), help="default: a2c")
+    tune.add_argument(
+        "--trials", type=int, default=20, help="trials the study holds at the end (default: 20)"
+    )
+    tune.add_argument(
+        "--timesteps",
+        type=int,
+        help="steps each seed of a trial trains (default: the preset's, else 100000)",
+    )
+    tune.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="seeds 0..K-1 per trial; the objective is their median (default: 3)",
+    )
+    tune.add_argument(
+        "--jobs", type=int, default=1, help="trials at a time, one process each (default: 1)"
+    )
+    tune.add_argument(
+        "--evaluations",
+        type=int,
+        default=5,
+        help="evaluations per seed, for the pruner (default: 5)",
+    )
+    tune.add_argument(
+        "--eval-episodes",
+        type=int,
+        default=10,
+        help="deterministic episodes per evaluation (default: 10)",
+    )
+    tune.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE.yml",
+        help="fixed settings over the preset (a preset entry's keys); the search overrides "
+        "the keys it samples",
+    )
+    tune.add_argument(
+        "--study-dir",
+        type=Path,
+        help="where the study lives; the same command resumes it (default: studies/ENV__ALGO)",
+    )
+    tune.add_argument(
+        "--sampler-seed", type=int, default=0, help="seed of the TPE sampler (default: 0)"
+    )
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        raise UserError("acrl tune needs Optuna: pip install 'acrl[tune]'") from None
+    from acrl.config.runs import read_config_file, resolve_run_config
+    from acrl.envs import check_env_id, import_env_module
+    from acrl.tune import Budget, StudyPlan, tune
+
+    budget = Budget(args.trials, args.jobs, args.sampler_seed)
+    base = read_config_file(args.config) if args.config is not None else {}
+    base = {k: v for k, v in base.items() if k not in ("algo", "preset", "seed", "n_timesteps")}
+    config = resolve_run_config(args.env_id, args.algo, file_values=base)
+    for module in config.env_packages:
+        import_env_module(module, "env_packages")
+    check_env_id(config.env_id)
+    timesteps = args.timesteps if args.timesteps is not None else config.n_timesteps
+    plan = StudyPlan(
+        env_id=args.env_id,
+        algo=args.algo,
+        timesteps=timesteps,
+        seeds=args.seeds,
+        evaluations=args.evaluations,
+        eval_episodes=args.eval_episodes,
+        base=base,
+    )
+    study_dir = args.study_dir or Path("studies") / f"{config.env_id}__{args.algo}"
+    return tune(plan, study_dir, budget)

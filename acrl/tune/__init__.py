@@ -1,0 +1,73 @@
+"""``acrl tune``: an Optuna search (TPE sampler, median pruner) over the documented space
+(acrl.tune.space), several seeds a trial with their median as the objective, the study on
+disk so that a killed tune resumes, and the best settings as a file ``acrl train --config``
+takes (acrl.tune.results)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acrl.run import lock
+from acrl.tune.space import SpaceShape, sample_settings
+from acrl.tune.study import (
+    Budget,
+    StopRequests,
+    check_study_dir,
+    counted,
+    open_study,
+    optimize,
+    requeue_interrupted,
+    run_workers,
+    write_study_file,
+)
+from acrl.tune.trial import StudyPlan, run_trial, space_shape
+
+__all__ = ["Budget", "SpaceShape", "StudyPlan", "run_trial", "sample_settings", "tune"]
+
+
+def tune(plan: StudyPlan, study_dir: Path, budget: Budget) -> int:
+    """Run (or resume) the study in ``study_dir`` until it holds ``budget.trials`` trials or
+    a signal stops it; write its results. The exit status: 0, or 128 + the signal's number."""
+    from acrl.tune.results import BEST, write_results
+
+    shape = space_shape(plan)  # an env or setting the model refuses: one line, nothing written
+    resumed = check_study_dir(study_dir, plan)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with lock.RunLock(study_dir), StopRequests(announce=True) as stop:
+        resumed = check_study_dir(study_dir, plan)  # again, holding the lock
+        if not resumed:
+            write_study_file(study_dir, plan)
+        study = open_study(study_dir, budget)
+        again = requeue_interrupted(study)
+        before = counted(study)
+        print(
+            f"tuning {plan.algo.upper()} on {plan.env_id}: {budget.trials} trials of "
+            f"{plan.timesteps:,} steps x {plan.seeds} seeds -> {study_dir}"
+            + (
+                f" (resumed: {before} trials already, {again} interrupted ones again)"
+                if resumed
+                else ""
+            ),
+            flush=True,
+        )
+        interrupted = False
+        try:
+            if budget.jobs == 1:
+                optimize(plan, shape, study_dir, budget, stop)
+            else:
+                run_workers(plan, shape, study_dir, budget, stop)
+        except KeyboardInterrupt:
+            interrupted = True
+        study = open_study(study_dir, budget)
+        for note in write_results(study, plan, shape, study_dir):
+            print(note, flush=True)
+        if (study_dir / BEST).exists():
+            best = study.best_trial
+            print(
+                f"best: trial {best.number}, {best.value:.2f}; settings in {study_dir / BEST} "
+                f"(acrl train --config {study_dir / BEST})",
+                flush=True,
+            )
+    if interrupted:
+        return 130
+    return 0 if stop.received is None else 128 + stop.received

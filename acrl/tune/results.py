@@ -1,0 +1,114 @@
+"""What a study leaves for the user: trials.csv, the best settings as a YAML file that
+``acrl train --config`` takes, and the study's plots (optimization history, parameter
+importances) as PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from acrl.run.atomic import write_atomic
+from acrl.tune.space import SpaceShape, sample_settings
+from acrl.tune.trial import StudyPlan, run_config
+
+BEST = "best.yml"
+TRIALS = "trials.csv"
+HISTORY = "history.png"
+IMPORTANCES = "importances.png"
+
+
+def write_results(study: Any, plan: StudyPlan, shape: SpaceShape, study_dir: Path) -> list[str]:
+    """Every output the study's trials allow; a line for each one it could not write yet."""
+    notes: list[str] = []
+    write_atomic(study_dir / TRIALS, trials_csv(study))
+    complete = [t for t in study.trials if t.value is not None and t.state.name == "COMPLETE"]
+    if not complete:
+        return ["no trial has finished: no best settings or plots yet"]
+    write_atomic(study_dir / BEST, best_yaml(study, plan, shape).encode())
+    notes += save_plots(study, study_dir)
+    return notes
+
+
+def trials_csv(study: Any) -> bytes:
+    """One row per trial: number, state, value, seconds, per-seed values, then the params."""
+    names = sorted({name for t in study.trials for name in t.params})
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["number", "state", "value", "seconds", "per_seed", *names])
+    for t in study.trials:
+        seconds = t.duration.total_seconds() if t.duration is not None else ""
+        per_seed = " ".join(f"{v:.4g}" for v in t.user_attrs.get("per_seed", []))
+        writer.writerow(
+            [t.number, t.state.name, "" if t.value is None else t.value, seconds, per_seed]
+            + [_shown(t.params.get(name, "")) for name in names]
+        )
+    return out.getvalue().encode()
+
+
+def _shown(value: Any) -> Any:
+    """A float parameter as the trial trained with it (acrl.tune.space rounds to 4 digits)."""
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def best_yaml(study: Any, plan: StudyPlan, shape: SpaceShape) -> str:
+    """The best trial's settings over the env's preset, as flat preset keys, with a header
+    that says where they come from."""
+    from optuna.trial import FixedTrial
+
+    best = study.best_trial
+    settings = sample_settings(FixedTrial(best.params), shape)
+    config = run_config(plan, settings, seed=0)
+    values: dict[str, Any] = {"algo": config.algo, "env_id": config.env_id}
+    run = config.to_dict()
+    for key in ("env_kwargs", "env_packages", "env_wrapper", "frame_stack", "vectorization"):
+        if run[key] not in ({}, [], None, "auto"):
+            values[key] = run[key]
+    values.update(n_envs=config.n_envs, n_timesteps=config.n_timesteps, policy=config.policy)
+    if config.algo == "a3c":
+        values.update(n_workers=config.n_workers, lock_updates=config.lock_updates)
+    values.update(run["hyperparams"])
+    per_seed = ", ".join(f"{v:.2f}" for v in best.user_attrs.get("per_seed", []))
+    header = (
+        f"# acrl tune: the best of {len(study.trials)} trials (trial {best.number}) on "
+        f"{plan.env_id} ({plan.algo}): median {best.value:.2f} over seeds 0-{plan.seeds - 1} "
+        f"({per_seed}),\n# {plan.eval_episodes} deterministic episodes each after "
+        f"{plan.timesteps:,} steps. Train with: acrl train --config {BEST}\n"
+    )
+    return header + yaml.safe_dump(values, sort_keys=False)
+
+
+def save_plots(study: Any, study_dir: Path) -> list[str]:
+    """history.png always; importances.png once the finished trials differ enough."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    notes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        for name, plot in (
+            (HISTORY, optuna_plots.plot_optimization_history),
+            (IMPORTANCES, optuna_plots.plot_param_importances),
+        ):
+            try:
+                axes = plot(study)
+            except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+                notes.append(f"{name} not written: {exc}")
+                continue
+            figure = axes.get_figure(root=True)
+            assert figure is not None
+            rows = len(study.best_trial.params) if name == IMPORTANCES else 0
+            figure.set_size_inches(9, max(4.5, 0.3 * rows))
+            figure.tight_layout()
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=100)
+            plt.close(figure)
+            write_atomic(study_dir / name, buffer.getvalue())
+    return notes

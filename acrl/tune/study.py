@@ -1,0 +1,314 @@
+"""A study of ``acrl tune`` on disk: Optuna's SQLite storage in the study directory, resumed
+by running the same command again, one writer at a time (the directory's lock).
+
+The trials run in this process, or with ``jobs`` > 1 in that many worker processes sharing
+the storage. A first Ctrl-C (or SIGTERM) lets the running trials finish and stops; a second
+Ctrl-C stops at once and the interrupted trials run again, with the same settings, when the
+study resumes (so do those of a killed tune).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+
+from acrl.errors import UserError
+from acrl.run import lock
+from acrl.run.atomic import write_atomic
+from acrl.tune.space import SpaceShape, sample_settings
+from acrl.tune.trial import Diverged, Pruned, StudyPlan, run_trial
+
+STUDY_DB = "study.db"
+STUDY_FILE = "study.yaml"
+ASK_LOCK = "ask.lock"
+STUDY_NAME = "acrl"
+INTERRUPTED = "interrupted"  # a trial's user attribute: stopped by a signal or a kill
+REQUEUED = "requeued"  # the study's user attribute: the interrupted trials enqueued again
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How many trials the study holds at the end, and how they run."""
+
+    trials: int
+    jobs: int = 1
+    sampler_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("trials", "jobs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"--{name} must be an integer >= 1, got {value!r}")
+
+
+def storage_url(study_dir: Path) -> str:
+    return f"sqlite:///{(study_dir / STUDY_DB).resolve()}"
+
+
+def check_study_dir(study_dir: Path, plan: StudyPlan) -> bool:
+    """Whether ``study_dir`` holds this plan's study already; a UserError, before anything
+    is written, if it holds another study or something that is not a study."""
+    if not study_dir.exists():
+        return False
+    if not study_dir.is_dir():
+        raise UserError(f"study dir {study_dir} exists and is not a directory")
+    recorded = read_study_file(study_dir)
+    if recorded is None:
+        if any(p.name != lock.LOCK_NAME for p in study_dir.iterdir()):
+            raise UserError(
+                f"study dir {study_dir} holds files but no acrl study ({STUDY_FILE}); "
+                "give a new --study-dir"
+            )
+        return False
+    wanted = plan.to_dict()
+    for key, value in wanted.items():
+        if recorded.get(key) != value:
+            raise UserError(
+                f"study dir {study_dir} is a study with {key}={recorded.get(key)!r}, not "
+                f"{value!r}; give the same settings to resume it, or another --study-dir"
+            )
+    return True
+
+
+def read_study_file(study_dir: Path) -> dict[str, Any] | None:
+    path = study_dir / STUDY_FILE
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def open_study(study_dir: Path, budget: Budget, worker: int = 0) -> Any:
+    """The study in ``study_dir`` (created if new), with a TPE sampler seeded apart for each
+    worker and each resumption, and a median pruner."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=STUDY_NAME,
+        storage=storage_url(study_dir),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    plan = read_study_file(study_dir) or {}
+    seed = budget.sampler_seed + 1000 * worker + len(study.trials)
+    study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    study.pruner = optuna.pruners.MedianPruner(
+        n_startup_trials=5, n_warmup_steps=max(1, int(plan.get("evaluations", 3)) // 3)
+    )
+    return study
+
+
+def requeue_interrupted(study: Any) -> int:
+    """Trials a killed tune left running, and those a second Ctrl-C stopped, enqueued again
+    with their settings (once each); how many. Only the holder of the study's lock may call
+    it: no other process runs a trial then."""
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    done = set(study.user_attrs.get(REQUEUED, []))
+    again = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if t.user_attrs.get(INTERRUPTED) and t.number not in done
+    ]
+    for trial in again:
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+    if again:
+        study.set_user_attr(REQUEUED, sorted(done | {t.number for t in again}))
+    return len(again)
+
+
+def counted(study: Any) -> int:
+    """Trials that count towards the budget: finished, pruned, running, or failed for a
+    reason of their own (an interrupted one runs again instead)."""
+    from optuna.trial import TrialState
+
+    states = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.FAIL)
+    return sum(
+        not (t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED))
+        for t in study.get_trials(deepcopy=False, states=states)
+    )
+
+
+class StopRequests:
+    """SIGINT or SIGTERM asks to stop after the running trial; a second SIGINT raises
+    KeyboardInterrupt (stop now)."""
+
+    def __init__(self, announce: bool) -> None:
+        self.received: int | None = None
+        self.announce = announce
+
+    def __enter__(self) -> StopRequests:
+        self._previous = {
+            s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
+        }
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.received = signum
+        if self.announce:
+            print(
+                f"{signal.Signals(signum).name}: stopping after the running trials "
+                "(Ctrl-C again stops now; they run again on resume)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def __call__(self) -> bool:
+        return self.received is not None
+
+
+@contextlib.contextmanager
+def _ask_lock(study_dir: Path) -> Iterator[None]:
+    """One worker at a time counts the trials and asks for the next."""
+    with open(study_dir / ASK_LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def optimize(
+    plan: StudyPlan,
+    shape: SpaceShape,
+    study_dir: Path,
+    budget: Budget,
+    stop: Callable[[], bool],
+    worker: int = 0,
+) -> None:
+    """Run trials until the study holds ``budget.trials`` or ``stop()``."""
+    study = open_study(study_dir, budget, worker)
+    while not stop():
+        with _ask_lock(study_dir):
+            if counted(study) >= budget.trials:
+                return
+            trial = study.ask()
+        _run_one(study, trial, plan, shape)
+
+
+def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None:
+    """Sample, train and tell one trial; a line for the user."""
+    from optuna.trial import TrialState
+
+    settings = sample_settings(trial, shape)
+
+    def report(value: float, step: int) -> bool:
+        trial.report(value, step)
+        return bool(trial.should_prune())
+
+    try:
+        result = run_trial(plan, settings, report)
+    except Pruned as exc:
+        study.tell(trial, state=TrialState.PRUNED)
+        print(f"trial {trial.number}: pruned at report {exc.step}", flush=True)
+    except Diverged as exc:
+        trial.set_user_attr("diverged", str(exc))
+        study.tell(trial, state=TrialState.PRUNED)
+        print(f"trial {trial.number}: diverged ({exc})", flush=True)
+    except KeyboardInterrupt:
+        trial.set_user_attr(INTERRUPTED, True)
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    except (UserError, ValueError) as exc:  # settings the env or policy refuses
+        trial.set_user_attr("error", str(exc))
+        study.tell(trial, state=TrialState.FAIL)
+        print(f"trial {trial.number}: failed: {exc}", flush=True)
+    else:
+        trial.set_user_attr("per_seed", result.per_seed)
+        study.tell(trial, result.value)
+        seeds = ", ".join(f"{v:.1f}" for v in result.per_seed)
+        print(
+            f"trial {trial.number}: {result.value:.2f} (seeds: {seeds}) in "
+            f"{result.seconds:.0f} s; best so far {study.best_value:.2f} "
+            f"(trial {study.best_trial.number})",
+            flush=True,
+        )
+
+
+def _worker(
+    plan: dict[str, Any],
+    shape: dict[str, Any],
+    study_dir: str,
+    budget: dict[str, Any],
+    worker: int,
+    parent: int,
+) -> None:
+    """A worker process of ``jobs`` > 1 (spawned): trials until the budget or a stop."""
+    from acrl.engines.signals import end_with_parent
+
+    end_with_parent(parent, signal.SIGTERM)
+    with StopRequests(announce=False) as stop:
+        try:
+            optimize(
+                StudyPlan(**plan),
+                SpaceShape(**shape),
+                Path(study_dir),
+                Budget(**budget),
+                stop,
+                worker,
+            )
+        except KeyboardInterrupt:
+            sys.exit(130)
+
+
+def run_workers(
+    plan: StudyPlan, shape: SpaceShape, study_dir: Path, budget: Budget, stop: StopRequests
+) -> None:
+    """``budget.jobs`` worker processes; SIGTERM to this process reaches them too (a Ctrl-C
+    from the terminal reaches every process of the group)."""
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(plan.to_dict(), asdict(shape), str(study_dir), asdict(budget), i, os.getpid()),
+        )
+        for i in range(budget.jobs)
+    ]
+    for process in processes:
+        process.start()
+    forwarded = False
+    try:
+        while any(p.is_alive() for p in processes):
+            for p in processes:
+                p.join(0.2)
+            if stop.received == signal.SIGTERM and not forwarded:
+                for p in processes:
+                    if p.pid is not None and p.is_alive():
+                        os.kill(p.pid, signal.SIGTERM)
+                forwarded = True
+    except KeyboardInterrupt:  # a second Ctrl-C: the workers got it too
+        for p in processes:
+            p.join(10)
+        raise
+    failed = [p.exitcode for p in processes if p.exitcode not in (0, 130, -signal.SIGTERM)]
+    if failed:
+        raise RuntimeError(f"a tune worker process ended with status {failed[0]}")
+
+
+def write_study_file(study_dir: Path, plan: StudyPlan) -> None:
+    write_atomic(study_dir / STUDY_FILE, yaml.safe_dump(plan.to_dict(), sort_keys=False).encode())

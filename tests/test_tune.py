@@ -1,0 +1,230 @@
+"""acrl tune: the search space, one trial's reports, and the command as users run it (a tiny
+study, resumed after a kill, stopped by Ctrl-C, its best settings trained; bad inputs)."""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from acrl.algorithms.registry import make_model
+from acrl.cli import main
+from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
+from acrl.tune.space import N_ENVS
+from acrl.tune.study import STUDY_NAME, storage_url
+from acrl.tune.trial import Pruned, run_config, space_shape
+from tests.test_cli import acrl, acrl_argv, assert_user_error
+
+TINY = ["--timesteps", 1500, "--seeds", 2, "--evaluations", 2, "--eval-episodes", 2]
+
+
+def sampled(shape: SpaceShape, n: int) -> list[dict]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        out.append(sample_settings(trial, shape))
+        study.tell(trial, 0.0)
+    return out
+
+
+def test_the_space_fits_the_env_and_every_draw_is_a_valid_run():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cartpole = StudyPlan("CartPole-v1", timesteps=1000)
+    pendulum = StudyPlan("Pendulum-v1", algo="a3c", timesteps=1000)
+    assert space_shape(cartpole) == SpaceShape("a2c", True, False)
+    assert space_shape(pendulum) == SpaceShape("a3c", True, True)
+    assert space_shape(StudyPlan("MinAtar/Breakout-v1")).vector_obs is False
+    for plan, shape in ((cartpole, space_shape(cartpole)), (pendulum, space_shape(pendulum))):
+        draws = sampled(shape, 40)
+        assert {d["n_envs"] for d in draws} <= set(N_ENVS[plan.algo])
+        assert ("use_sde" in draws[0]) == shape.continuous_actions
+        assert {type(d["learning_rate"]) for d in draws} == {float, str}  # constant, lin_X
+        for settings in draws:
+            config = run_config(plan, settings, seed=3)  # never raises
+            assert config.seed == 3 and config.n_timesteps == 1000
+            assert config.hyperparams.n_steps == settings["n_steps"]
+            assert config.hyperparams.use_rms_prop == ("rms_prop_eps" in settings)
+        for settings in draws[:3]:  # and the model builds
+            model = make_model(run_config(plan, settings, seed=0), threads=1)
+            assert model.policy.config.net_arch == tuple(settings["policy_kwargs"]["net_arch"])
+            if model.env is not None:
+                model.env.close()
+
+
+def test_a_preset_stays_the_base_and_its_policy_kwargs_merge():
+    plan = StudyPlan("MinAtar/Breakout-v1", timesteps=1000)
+    shape = space_shape(plan)
+    settings = sampled(shape, 1)[0]
+    config = run_config(plan, settings, seed=0)
+    assert config.policy == "CnnPolicy"  # the minatar preset's
+    assert config.hyperparams.policy_kwargs["image_channels"] == "last"
+    assert "net_arch" not in settings.get("policy_kwargs", {})
+    plan = StudyPlan("LunarLander-v3", timesteps=1000)
+    settings = {"policy_kwargs": {"activation": "relu"}}
+    kwargs = run_config(plan, settings, seed=0).hyperparams.policy_kwargs
+    assert kwargs["net_arch"] == [32, 32] and kwargs["activation"] == "relu"
+
+
+def test_a_trial_reports_every_evaluation_of_every_seed_and_returns_their_median():
+    plan = StudyPlan("CartPole-v1", timesteps=1024, seeds=3, evaluations=2, eval_episodes=2)
+    settings = {"n_envs": 4, "n_steps": 8}
+    reports: list[tuple[float, int]] = []
+    result = run_trial(plan, settings, lambda value, step: reports.append((value, step)) or False)
+    assert [step for _, step in reports] == [0, 1, 2, 3, 4, 5]
+    finals = [reports[1][0], reports[3][0], reports[5][0]]  # each seed's last evaluation
+    assert result.per_seed == finals
+    assert result.value == sorted(finals)[1]
+    again = run_trial(plan, settings, lambda value, step: False)
+    assert again.per_seed == result.per_seed  # seeds 0-2, evaluation seeds apart: repeatable
+
+
+def test_a_pruned_trial_stops_training_at_the_report():
+    plan = StudyPlan("CartPole-v1", timesteps=50_000, seeds=2, evaluations=5, eval_episodes=1)
+    steps = []
+    with pytest.raises(Pruned) as caught:
+        run_trial(plan, {"n_envs": 4, "n_steps": 8}, lambda v, step: steps.append(step) or True)
+    assert caught.value.step == 0 and steps == [0]  # the first report; nothing trained after
+
+
+def _study(study_dir: Path):
+    return optuna.load_study(study_name=STUDY_NAME, storage=storage_url(study_dir))
+
+
+def _tune(study_dir: Path, *extra):
+    return ["tune", "CartPole-v1", *TINY, "--study-dir", study_dir, *extra]
+
+
+def test_a_tiny_study_runs_and_its_best_settings_train_through_config(tmp_path, capsys):
+    study_dir = tmp_path / "study"
+    result = acrl(*_tune(study_dir, "--trials", 3))
+    assert result.returncode == 0, result.stderr
+    assert "trial 2:" in result.stdout and "best: trial" in result.stdout
+    study = _study(study_dir)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    for name in ("best.yml", "trials.csv", "history.png", "importances.png", "study.yaml"):
+        assert (study_dir / name).stat().st_size > 0, name
+    assert (study_dir / "history.png").read_bytes().startswith(b"\x89PNG")
+    best = yaml.safe_load((study_dir / "best.yml").read_text())
+    params = study.best_trial.params
+    assert best["n_steps"] == params["n_steps"] and best["gamma"] == params["gamma"]
+    assert best["policy_kwargs"]["activation"] == params["activation"]
+    rows = (study_dir / "trials.csv").read_text().splitlines()
+    assert len(rows) == 4 and rows[0].startswith("number,state,value")
+    # the best settings train through --config, as the file's header says
+    run_dir = tmp_path / "run"
+    train = ["train", "--config", study_dir / "best.yml", "--timesteps", 600, "--run-dir", run_dir]
+    assert main([*map(str, train), "--no-progress"]) == 0
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert config["hyperparams"]["learning_rate"] == best["learning_rate"]
+    assert config["hyperparams"]["policy_kwargs"]["net_arch"] == best["policy_kwargs"]["net_arch"]
+    assert config["n_envs"] == best["n_envs"]
+    # the same command again: the study holds its trials already, nothing reruns
+    assert main([*map(str, _tune(study_dir, "--trials", 3))]) == 0
+    again = capsys.readouterr().out
+    assert "resumed: 3 trials already" in again and "trial 0:" not in again
+    assert len(_study(study_dir).trials) == 3
+
+
+def _started(proc: subprocess.Popen, line: str, timeout: float = 120.0) -> list[str]:
+    """Lines of ``proc``'s stdout until one starts with ``line``."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        text = proc.stdout.readline()
+        seen.append(text)
+        if text.startswith(line):
+            return seen
+    raise AssertionError(f"no {line!r} in {seen}")
+
+
+def _popen(args, **kwargs):
+    argv = acrl_argv(*args)
+    return subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
+    study_dir = tmp_path / "study"
+    args = ["tune", "CartPole-v1", "--timesteps", 6000, "--seeds", 2, "--evaluations", 2]
+    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", 3]
+    proc = _popen(args)
+    _started(proc, "trial 0:")
+    time.sleep(0.5)  # trial 1 trains
+    proc.kill()
+    proc.wait(30)
+    killed = _study(study_dir)
+    assert [t.state for t in killed.trials] == [TrialState.COMPLETE, TrialState.RUNNING]
+    resumed = acrl(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "1 trials already, 1 interrupted ones again" in resumed.stdout
+    trials = _study(study_dir).trials
+    states = [t.state for t in trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL] + [TrialState.COMPLETE] * 2
+    assert trials[1].user_attrs["interrupted"] is True
+    assert trials[2].user_attrs["retry_of"] == 1 and trials[2].params == trials[1].params
+
+
+def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):
+    study_dir = tmp_path / "study"
+    args = ["tune", "CartPole-v1", "--timesteps", 6000, "--seeds", 2, "--evaluations", 2]
+    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", 50]
+    proc = _popen(args)
+    _started(proc, "trial 0:")
+    time.sleep(0.5)  # trial 1 trains
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "SIGINT: stopping after the running trials" in err
+    assert "Traceback" not in err
+    study = _study(study_dir)
+    assert 2 <= len(study.trials) < 50
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)  # the running one finished
+    assert (study_dir / "best.yml").exists() and "best: trial" in out
+
+
+def _tree(path: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_bad_inputs_are_one_line_and_change_nothing(tmp_path, monkeypatch, capsys):
+    def user_error(args, fragment):
+        assert main([str(a) for a in args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("acrl: error: ") and fragment in err[0], err
+
+    study_dir = tmp_path / "study"
+    assert_user_error(acrl(*_tune(study_dir, "--trials", 0)), "--trials must be")  # as users see
+    user_error(["tune", "NoSuchEnv-v9", "--study-dir", study_dir], "NoSuchEnv-v9")
+    user_error(_tune(study_dir, "--jobs", 0), "--jobs must be")
+    user_error(_tune(study_dir, "--evaluations", 0), "--evaluations must be")
+    assert not study_dir.exists()
+    assert main([str(a) for a in _tune(study_dir, "--trials", 1)]) == 0
+    before = _tree(study_dir)
+    other = ["tune", "Acrobot-v1", *TINY, "--study-dir", study_dir, "--trials", 1]
+    user_error(other, "is a study with env_id='CartPole-v1'")
+    user_error(_tune(study_dir, "--trials", 1, "--seeds", 3), "seeds=2")
+    assert _tree(study_dir) == before
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    user_error(_tune(mine, "--trials", 1), "holds files but no acrl study")
+    assert _tree(mine) == {"notes.txt": hashlib.sha256(b"my notes").hexdigest()}
+    monkeypatch.setitem(sys.modules, "optuna", None)  # Optuna not installed
+    user_error(
+        ["tune", "CartPole-v1", "--study-dir", tmp_path / "none"], "pip install 'acrl[tune]'"
+    )
