@@ -26,7 +26,7 @@ from zoo import ZOO_RESULTS, ZOO_SETTINGS, sb3_zoo_run
 
 from acrl import evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
-from acrl.config.runs import RunConfig, resolve_run_config
+from acrl.config.runs import RunConfig, load_presets, resolve_run_config
 
 MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
 SB3_KEYS = (
@@ -47,8 +47,10 @@ def budget_of(config: RunConfig, scale: float) -> int:
     return max(int(config.n_timesteps * scale), config.n_envs * config.hyperparams.n_steps)
 
 
-def run(preset: str, seed: int, scale: float, log_dir: Path | None) -> tuple[float, float, int]:
-    config = resolve_run_config(preset, overrides={"seed": seed})
+def run(
+    preset: str, seed: int, scale: float, log_dir: Path | None, algo: str = "a2c"
+) -> tuple[float, float, int]:
+    config = resolve_run_config(preset, algo, overrides={"seed": seed})
     budget = budget_of(config, scale)
     run_dir = None if log_dir is None else log_dir / preset / f"seed-{seed}"
     model = make_model(config, log_dir=run_dir)
@@ -86,25 +88,27 @@ def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default=",".join((*ZOO_RESULTS, *MINATAR)))
+    presets = [name for name in ZOO_RESULTS if name in load_presets("a2c")]
+    parser.add_argument("--presets", default=",".join((*presets, *MINATAR)))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of each budget")
     parser.add_argument(
         "--log-dir", type=Path, help="keep each run's logs in LOG_DIR/PRESET/seed-S (for acrl plot)"
     )
     parser.add_argument("--no-sb3", action="store_true", help="acrl only, no SB3 side by side")
+    parser.add_argument("--algo", default="a2c", help="a2c, or a3c (its presets; no SB3)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{'preset':<26} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
     for preset in args.presets.split(","):
         results, theirs = [], []
         for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
-            results.append(run(preset, seed, args.scale, args.log_dir))
+            results.append(run(preset, seed, args.scale, args.log_dir, args.algo))
             print(
                 f"  {preset} seed {seed}: {results[-1][0]:.2f} in {results[-1][1]:.0f} s",
                 flush=True,
             )
-            if args.no_sb3:
+            if args.no_sb3 or args.algo != "a2c":
                 continue
             if preset in MINATAR:
                 theirs.append(run_sb3(preset, seed, args.scale))

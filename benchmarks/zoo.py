@@ -94,8 +94,6 @@ ZOO_SETTINGS: dict[str, ZooEntry] = {
         for name in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5")
     },
 }
-ZOO_SETTINGS["LunarLanderContinuous"] = ZOO_SETTINGS["LunarLanderContinuous-v3"]
-ZOO_RESULTS["LunarLanderContinuous"] = ZOO_RESULTS["LunarLanderContinuous-v3"]
 
 
 def _schedule(value: Any) -> Any:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from acrl.cli import main
 from tests.helpers import wait_for_metrics_rows
 
 
@@ -100,9 +101,12 @@ def test_eval_prints_mean_and_json(trained_run):
 def test_presets_lists_every_preset():
     result = acrl("presets")
     assert result.returncode == 0
-    names = [line.split()[0] for line in result.stdout.splitlines()]
-    assert {"CartPole-v1", "LunarLander-v3", "LunarLanderContinuous", "Pendulum-v1"} <= set(names)
-    assert "continuous=True" in result.stdout
+    rows = [line.split()[:2] for line in result.stdout.splitlines()]
+    classic = {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"}
+    classic |= {"Pendulum-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3"}
+    for algo in ("a2c", "a3c"):  # every classic-control and Box2D env, for both algorithms
+        assert classic <= {name for name, kind in rows if kind == algo}, algo
+    assert "frameskip=1" in result.stdout  # an entry's env kwargs are shown
 
 
 # The full table of malformed inputs is tests/test_hostile_inputs.py (in-process, with a
@@ -179,7 +183,8 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
     import yaml
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert config["env_id"] == "LunarLander-v3" and config["env_kwargs"] == {"continuous": True}
+    assert config["env_id"] == "LunarLanderContinuous-v3" and config["env_kwargs"] == {}
+    assert config["preset"] == "LunarLanderContinuous"  # acrl 0.3's name still serves
     assert acrl("eval", run_dir, "--episodes", 1, "--json").returncode == 0
 
 
@@ -223,3 +228,13 @@ def test_a_second_sigint_stops_at_once():
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_run_without_a_preset_says_which_settings_it_uses(tmp_path, capsys):
+    args = ["train", "CartPoleNoVel-v1", "--algo", "a3c", "--workers", "1", "--no-progress"]
+    assert main([*args, "--timesteps", "50", "--run-dir", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "no A3C preset for CartPoleNoVel-v1: A3C's defaults (learning_rate 0.0007, n_steps 5" in out
+    )
+    assert "--algo a2c has a preset for it" in out

@@ -175,6 +175,8 @@ def train_one(args: argparse.Namespace) -> int:
             env = getattr(model, "env", None)
             if env is not None:
                 print(f"envs: {describe_envs(env)}", flush=True)
+            if run.preset is None:
+                print(_without_preset(run), flush=True)
             if args.renamed:
                 print(f"acrl: {args.renamed}", file=sys.stderr)
         if sync is not None:
@@ -193,6 +195,24 @@ def train_one(args: argparse.Namespace) -> int:
         finally:
             if sync is not None:
                 sync.close()
+
+
+def _without_preset(run: RunConfig) -> str:
+    """The settings a run without a preset trains with, and where a preset exists."""
+    from acrl.config.runs import ALGOS, load_presets
+
+    h = run.hyperparams
+    optimizer = "RMSprop" if h.use_rms_prop else f"Adam {tuple(h.adam_betas)}"
+    line = (
+        f"no {run.algo.upper()} preset for {run.env_id}: {run.algo.upper()}'s defaults "
+        f"(learning_rate {h.learning_rate}, n_steps {h.n_steps}, gamma {h.gamma}, gae_lambda "
+        f"{h.gae_lambda}, ent_coef {h.ent_coef}, vf_coef {h.vf_coef}, max_grad_norm "
+        f"{h.max_grad_norm}, {optimizer}) and the settings given"
+    )
+    others = [a for a in ALGOS if a != run.algo and run.env_id in load_presets(a)]
+    if others:
+        line += f"; --algo {others[0]} has a preset for it"
+    return line
 
 
 def resolve_cadence(args: argparse.Namespace, recorded: Any) -> Cadence:
