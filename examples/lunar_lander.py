@@ -25,7 +25,7 @@ from acrl.plotting.curves import save
 from acrl.plotting.runs import load_run, moving_average
 from acrl.run.video import record_episodes
 
-PRESETS = ("LunarLander-v3", "LunarLanderContinuous")
+PRESETS = ("LunarLander-v3", "LunarLanderContinuous-v3")
 HERE = Path(__file__).parent
 
 

@@ -38,7 +38,7 @@ def tune(plan: StudyPlan, study_dir: Path, budget: Budget) -> int:
         if not resumed:
             write_study_file(study_dir, plan)
         study = open_study(study_dir, budget)
-        again = requeue_interrupted(study)
+        again = requeue_interrupted(study, study_dir)
         before = counted(study)
         print(
             f"tuning {plan.algo.upper()} on {plan.env_id}: {budget.trials} trials of "

@@ -46,6 +46,8 @@ class Budget:
     sampler_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.sampler_seed < 2**32:
+            raise UserError(f"--sampler-seed must be in [0, 2**32), got {self.sampler_seed}")
         for name in ("trials", "jobs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -54,6 +56,16 @@ class Budget:
 
 def storage_url(study_dir: Path) -> str:
     return f"sqlite:///{(study_dir / STUDY_DB).resolve()}"
+
+
+def open_storage(study_dir: Path) -> Any:
+    """Optuna's SQLite storage of the study; a writer waits up to a minute for another's
+    transaction (worker processes share the file)."""
+    import optuna
+
+    return optuna.storages.RDBStorage(
+        storage_url(study_dir), engine_kwargs={"connect_args": {"timeout": 60}}
+    )
 
 
 def check_study_dir(study_dir: Path, plan: StudyPlan) -> bool:
@@ -100,7 +112,7 @@ def open_study(study_dir: Path, budget: Budget, worker: int = 0) -> Any:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=STUDY_NAME,
-        storage=storage_url(study_dir),
+        storage=open_storage(study_dir),
         direction="maximize",
         load_if_exists=True,
     )
@@ -113,16 +125,18 @@ def open_study(study_dir: Path, budget: Budget, worker: int = 0) -> Any:
     return study
 
 
-def requeue_interrupted(study: Any) -> int:
+def requeue_interrupted(study: Any, study_dir: Path) -> int:
     """Trials a killed tune left running, and those a second Ctrl-C stopped, enqueued again
     with their settings (once each); how many. Only the holder of the study's lock may call
     it: no other process runs a trial then."""
     from optuna.trial import TrialState
 
-    storage = study._storage
+    storage = open_storage(Path(study_dir))
+    study_id = storage.get_study_id_from_name(STUDY_NAME)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, INTERRUPTED, True)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, INTERRUPTED, True)
+        storage.set_trial_state_values(trial_id, TrialState.FAIL)
     done = set(study.user_attrs.get(REQUEUED, []))
     again = [
         t
@@ -216,6 +230,7 @@ def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None
     from optuna.trial import TrialState
 
     settings = sample_settings(trial, shape)
+    trial.set_user_attr("process", os.getpid())
 
     def report(value: float, step: int) -> bool:
         trial.report(value, step)
@@ -261,7 +276,8 @@ def _worker(
     """A worker process of ``jobs`` > 1 (spawned): trials until the budget or a stop."""
     from acrl.engines.signals import end_with_parent
 
-    end_with_parent(parent, signal.SIGTERM)
+    # a killed tune leaves its trials running in the storage: the next one runs them again
+    end_with_parent(parent, signal.SIGKILL)
     with StopRequests(announce=False) as stop:
         try:
             optimize(
