@@ -48,9 +48,14 @@ def budget_of(config: RunConfig, scale: float) -> int:
 
 
 def run(
-    preset: str, seed: int, scale: float, log_dir: Path | None, algo: str = "a2c"
+    preset: str,
+    seed: int,
+    scale: float,
+    log_dir: Path | None,
+    algo: str = "a2c",
+    assignments: tuple[str, ...] = (),
 ) -> tuple[float, float, int]:
-    config = resolve_run_config(preset, algo, overrides={"seed": seed})
+    config = resolve_run_config(preset, algo, overrides={"seed": seed}, assignments=assignments)
     budget = budget_of(config, scale)
     run_dir = None if log_dir is None else log_dir / preset / f"seed-{seed}"
     model = make_model(config, log_dir=run_dir)
@@ -97,13 +102,16 @@ def main() -> None:
     )
     parser.add_argument("--no-sb3", action="store_true", help="acrl only, no SB3 side by side")
     parser.add_argument("--algo", default="a2c", help="a2c, or a3c (its presets; no SB3)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="over the preset (a screen)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"{'preset':<26} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
     for preset in args.presets.split(","):
         results, theirs = [], []
         for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
-            results.append(run(preset, seed, args.scale, args.log_dir, args.algo))
+            results.append(run(preset, seed, args.scale, args.log_dir, args.algo, tuple(args.set)))
             print(
                 f"  {preset} seed {seed}: {results[-1][0]:.2f} in {results[-1][1]:.0f} s",
                 flush=True,
