@@ -21,7 +21,16 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
         ("recurrent.py", ["--timesteps", "3000"], (1200, 450)),
         (
             "lunar_lander.py",
-            ["--scale", "0.004", "--episodes", "4", "--output", "{tmp}/out"],
+            [
+                "--scale",
+                "0.004",
+                "--continuous-scale",
+                "0.1",
+                "--episodes",
+                "2",
+                "--output",
+                "{tmp}/out",
+            ],
             (1200, 450),
         ),
     ],

@@ -17,10 +17,11 @@ from optuna.trial import TrialState
 
 from acrl.algorithms.registry import make_model
 from acrl.cli import main
+from acrl.config.runs import load_presets
 from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
 from acrl.tune.space import N_ENVS
 from acrl.tune.study import STUDY_NAME, storage_url
-from acrl.tune.trial import Pruned, run_config, space_shape
+from acrl.tune.trial import Diverged, Pruned, run_config, space_shape
 from tests.test_cli import acrl, acrl_argv, assert_user_error
 
 TINY = ["--timesteps", 1500, "--seeds", 2, "--evaluations", 2, "--eval-episodes", 2]
@@ -58,6 +59,20 @@ def test_the_space_fits_the_env_and_every_draw_is_a_valid_run():
             assert model.policy.config.net_arch == tuple(settings["policy_kwargs"]["net_arch"])
             if model.env is not None:
                 model.env.close()
+
+
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_every_draw_over_every_preset_is_a_valid_run(algo):
+    """The space's keys never clash with a preset's (an Adam preset drawing RMSprop, Atari's
+    TensorFlow-style RMSprop drawing Adam)."""
+    draws = sampled(SpaceShape(algo, True, True), 40)
+    rmsprop = [d for d in draws if d["use_rms_prop"]][:2]
+    draws = rmsprop + [d for d in draws if not d["use_rms_prop"]][:2]  # both optimizers
+    for name in load_presets(algo):
+        env = {"minatar": "MinAtar/Breakout-v1", "atari": "ALE/Pong-v5"}.get(name, name)
+        plan = StudyPlan(env, algo=algo, timesteps=1000)
+        for settings in draws:
+            run_config(plan, settings, seed=0)  # never raises
 
 
 def test_a_preset_stays_the_base_and_its_policy_kwargs_merge():
@@ -123,14 +138,16 @@ def test_a_tiny_study_runs_and_its_best_settings_train_through_config(tmp_path, 
     run_dir = tmp_path / "run"
     train = ["train", "--config", study_dir / "best.yml", "--timesteps", 600, "--run-dir", run_dir]
     assert main([*map(str, train), "--no-progress"]) == 0
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    assert config["hyperparams"]["learning_rate"] == best["learning_rate"]
-    assert config["hyperparams"]["policy_kwargs"]["net_arch"] == best["policy_kwargs"]["net_arch"]
-    assert config["n_envs"] == best["n_envs"]
+    trained = yaml.safe_load((run_dir / "config.yaml").read_text())
+    plan = StudyPlan("CartPole-v1", timesteps=1500, seeds=2, evaluations=2, eval_episodes=2)
+    settings = sample_settings(optuna.trial.FixedTrial(params), space_shape(plan))
+    wanted = run_config(plan, settings, seed=0).to_dict()  # the best trial's seed-0 run
+    for key in ("hyperparams", "env_id", "env_kwargs", "env_wrapper", "n_envs", "policy"):
+        assert trained[key] == wanted[key], key
     # the same command again: the study holds its trials already, nothing reruns
     assert main([*map(str, _tune(study_dir, "--trials", 3))]) == 0
     again = capsys.readouterr().out
-    assert "resumed: 3 trials already" in again and "trial 0:" not in again
+    assert "resumed: 3 trials so far" in again and "trial 0:" not in again
     assert len(_study(study_dir).trials) == 3
 
 
@@ -178,7 +195,7 @@ def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
     assert [t.state for t in killed.trials] == [TrialState.COMPLETE, TrialState.RUNNING]
     resumed = acrl(*args)
     assert resumed.returncode == 0, resumed.stderr
-    assert "1 trials already, 1 interrupted ones again" in resumed.stdout
+    assert "resumed: 1 trials so far, 1 interrupted to run again" in resumed.stdout
     trials = _study(study_dir).trials
     states = [t.state for t in trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL] + [TrialState.COMPLETE] * 2
@@ -204,6 +221,46 @@ def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):
     assert (study_dir / "best.yml").exists() and "best: trial" in out
 
 
+def test_sigterm_stops_at_once_and_the_trial_runs_again_on_resume(tmp_path):
+    study_dir = tmp_path / "study"
+    args = ["tune", "CartPole-v1", "--timesteps", 40_000, "--seeds", 2, "--evaluations", 2]
+    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", 2]
+    proc = _popen(args)
+    _started(proc, "trial 0:")
+    time.sleep(0.5)  # trial 1 trains (~10 s)
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert time.monotonic() - start < 5.0 and "Traceback" not in err
+    trials = _study(study_dir).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert trials[1].user_attrs["interrupted"] is True
+    assert "interrupted (run again on resume)" in (study_dir / "trials.csv").read_text()
+
+
+def test_failing_and_diverging_trials_are_noted_and_the_study_goes_on(tmp_path, capsys):
+    study_dir = tmp_path / "broken"
+    args = ["tune", "acrl-tests/Broken-v0", "--timesteps", 4000, "--seeds", 1, "--trials", 2]
+    assert main([*map(str, args), "--evaluations", "1", "--study-dir", str(study_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("failed: ") == 2 and "the simulator exploded" in out
+    assert [t.state for t in _study(study_dir).trials] == [TrialState.FAIL] * 2
+    assert "no trial has finished" in out and not (study_dir / "best.yml").exists()
+    for algo in ("a2c", "a3c"):  # a NaN reward at step 30: pruned as diverged
+        base = {"n_envs": 1, "n_workers": 1} if algo == "a3c" else {"n_envs": 1}
+        plan = StudyPlan("tests.envs:acrl-tests/Faulty-v0", algo, 400, 1, 1, 1, base=base)
+        with pytest.raises(Diverged, match="NonFinite|non-finite|NaN"):
+            run_trial(plan, {}, lambda value, step: False)
+
+
+def test_an_a3c_trial_trains_its_workers_and_reports_by_progress():
+    plan = StudyPlan("CartPole-v1", "a3c", 2000, 1, 2, 2, base={"n_workers": 2, "n_envs": 2})
+    reports: list[int] = []
+    result = run_trial(plan, {}, lambda value, step: reports.append(step) or False)
+    assert reports == [0, 1] and len(result.per_seed) == 1
+
+
 def _tree(path: Path) -> dict[str, str]:
     return {
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -223,6 +280,11 @@ def test_bad_inputs_are_one_line_and_change_nothing(tmp_path, monkeypatch, capsy
     user_error(["tune", "NoSuchEnv-v9", "--study-dir", study_dir], "NoSuchEnv-v9")
     user_error(_tune(study_dir, "--jobs", 0), "--jobs must be")
     user_error(_tune(study_dir, "--evaluations", 0), "--evaluations must be")
+    other_env = tmp_path / "acrobot.yml"
+    other_env.write_text("env_id: Acrobot-v1\ngamma: 0.99\n")
+    user_error(_tune(study_dir, "--config", other_env), "is for Acrobot-v1, not CartPole-v1")
+    (tmp_path / "a-file").write_text("")
+    user_error(_tune(tmp_path / "a-file" / "study"), "cannot create study dir")
     assert not study_dir.exists()
     assert main([str(a) for a in _tune(study_dir, "--trials", 1)]) == 0
     before = _tree(study_dir)

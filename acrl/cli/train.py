@@ -73,9 +73,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
+    from acrl.algorithms.registry import import_run_modules
     from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
-    from acrl.envs import check_env_id, import_env_module, wrapper_classes
-    from acrl.model.extractors import find_class
 
     file_values = read_config_file(args.config) if args.config is not None else {}
     algo = args.algo or file_values.get("algo") or "a2c"
@@ -105,13 +104,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
     run = resolve_run_config(
         str(env_id), algo, preset, overrides, args.assignments, file_values=file_values
     )
-    for module in run.env_packages:  # the user's own settings: importing them is their act
-        import_env_module(module, "env_packages")
-    check_env_id(run.env_id)
-    wrapper_classes(run.wrappers)  # imports the wrappers' modules, all before any directory
-    policy = run.hyperparams.policy_config
-    if policy.user_extractor:  # the user's module, named in their settings
-        find_class(policy.features_extractor_class, may_import=True)
+    import_run_modules(run)  # the user's own settings, all before any directory
     if args.address is not None:
         if run.runtime != "ray":
             raise UserError("--address joins a Ray cluster; add --algo a3c --runtime ray")

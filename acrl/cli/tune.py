@@ -64,17 +64,22 @@ def cmd_tune(args: argparse.Namespace) -> int:
         import optuna  # noqa: F401
     except ImportError:
         raise UserError("acrl tune needs Optuna: pip install 'acrl[tune]'") from None
-    from acrl.config.runs import read_config_file, resolve_run_config
-    from acrl.envs import check_env_id, import_env_module
+    from acrl.algorithms.registry import import_run_modules
+    from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
     from acrl.tune import Budget, StudyPlan, tune
 
     budget = Budget(args.trials, args.jobs, args.sampler_seed)
     base = read_config_file(args.config) if args.config is not None else {}
-    base = {k: v for k, v in base.items() if k not in ("algo", "preset", "seed", "n_timesteps")}
+    named = base.pop("env_id", None)
+    if named is not None and named != resolve_run_config(args.env_id, args.algo).env_id:
+        raise UserError(f"--config {args.config} is for {named}, not {args.env_id}")
+    if args.algo != "a3c":  # a run's config.yaml lists the A3C keys at their defaults
+        base = {k: v for k, v in base.items() if A3C_DEFAULTS.get(k, object()) != v}
+    # the trial's own: the seed, the budget; what the file's run was is not the study's base
+    for key in ("algo", "preset", "seed", "n_timesteps"):
+        base.pop(key, None)
     config = resolve_run_config(args.env_id, args.algo, file_values=base)
-    for module in config.env_packages:
-        import_env_module(module, "env_packages")
-    check_env_id(config.env_id)
+    import_run_modules(config)
     timesteps = args.timesteps if args.timesteps is not None else config.n_timesteps
     plan = StudyPlan(
         env_id=args.env_id,
@@ -85,5 +90,5 @@ def cmd_tune(args: argparse.Namespace) -> int:
         eval_episodes=args.eval_episodes,
         base=base,
     )
-    study_dir = args.study_dir or Path("studies") / f"{config.env_id}__{args.algo}"
-    return tune(plan, study_dir, budget)
+    name = f"{args.env_id.replace('/', '-')}__{args.algo}"
+    return tune(plan, args.study_dir or Path("studies") / name, budget)

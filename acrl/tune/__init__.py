@@ -5,19 +5,20 @@ takes (acrl.tune.results)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
+from acrl.errors import UserError
 from acrl.run import lock
+from acrl.tune.processes import StopRequests, run_workers
 from acrl.tune.space import SpaceShape, sample_settings
 from acrl.tune.study import (
     Budget,
-    StopRequests,
     check_study_dir,
     counted,
     open_study,
     optimize,
     requeue_interrupted,
-    run_workers,
     write_study_file,
 )
 from acrl.tune.trial import StudyPlan, run_trial, space_shape
@@ -27,12 +28,14 @@ __all__ = ["Budget", "SpaceShape", "StudyPlan", "run_trial", "sample_settings", 
 
 def tune(plan: StudyPlan, study_dir: Path, budget: Budget) -> int:
     """Run (or resume) the study in ``study_dir`` until it holds ``budget.trials`` trials or
-    a signal stops it; write its results. The exit status: 0, or 128 + the signal's number."""
-    from acrl.tune.results import BEST, write_results
-
+    a signal stops it, then write its results (acrl.tune.results). The exit status: 0, or
+    128 + the signal's number."""
     shape = space_shape(plan)  # an env or setting the model refuses: one line, nothing written
     resumed = check_study_dir(study_dir, plan)
-    study_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        study_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create study dir {study_dir}: {exc.strerror}") from None
     with lock.RunLock(study_dir), StopRequests(announce=True) as stop:
         resumed = check_study_dir(study_dir, plan)  # again, holding the lock
         if not resumed:
@@ -44,30 +47,34 @@ def tune(plan: StudyPlan, study_dir: Path, budget: Budget) -> int:
             f"tuning {plan.algo.upper()} on {plan.env_id}: {budget.trials} trials of "
             f"{plan.timesteps:,} steps x {plan.seeds} seeds -> {study_dir}"
             + (
-                f" (resumed: {before} trials already, {again} interrupted ones again)"
+                f" (resumed: {before} trials so far, {again} interrupted to run again)"
                 if resumed
                 else ""
             ),
             flush=True,
         )
-        interrupted = False
         try:
             if budget.jobs == 1:
                 optimize(plan, shape, study_dir, budget, stop)
-            else:
-                run_workers(plan, shape, study_dir, budget, stop)
+            elif not stop() and before < budget.trials:
+                run_workers(plan, shape, study_dir, budget, stop, budget.trials - before)
         except KeyboardInterrupt:
-            interrupted = True
-        study = open_study(study_dir, budget)
-        for note in write_results(study, plan, shape, study_dir):
-            print(note, flush=True)
-        if (study_dir / BEST).exists():
-            best = study.best_trial
-            print(
-                f"best: trial {best.number}, {best.value:.2f}; settings in {study_dir / BEST} "
-                f"(acrl train --config {study_dir / BEST})",
-                flush=True,
-            )
-    if interrupted:
-        return 130
-    return 0 if stop.received is None else 128 + stop.received
+            pass  # stopped now: the interrupted trials are marked and run again on resume
+        with contextlib.suppress(KeyboardInterrupt):  # a stop-now while writing them
+            _report(study_dir, plan, shape, budget)
+    return stop.exit_status
+
+
+def _report(study_dir: Path, plan: StudyPlan, shape: SpaceShape, budget: Budget) -> None:
+    from acrl.tune.results import BEST, write_results
+
+    study = open_study(study_dir, budget)
+    for note in write_results(study, plan, shape, study_dir):
+        print(note, flush=True)
+    if (study_dir / BEST).exists():
+        best = study.best_trial
+        print(
+            f"best: trial {best.number}, {best.value:.2f}; settings in {study_dir / BEST} "
+            f"(acrl train --config {study_dir / BEST})",
+            flush=True,
+        )

@@ -7,10 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
+from matplotlib.figure import Figure
 
 from acrl.run.atomic import write_atomic
 from acrl.tune.space import SpaceShape, sample_settings
@@ -39,15 +41,26 @@ def trials_csv(study: Any) -> bytes:
     names = sorted({name for t in study.trials for name in t.params})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["number", "state", "value", "seconds", "per_seed", *names])
+    writer.writerow(["number", "state", "value", "seconds", "per_seed", "note", *names])
     for t in study.trials:
         seconds = t.duration.total_seconds() if t.duration is not None else ""
         per_seed = " ".join(f"{v:.4g}" for v in t.user_attrs.get("per_seed", []))
+        value = "" if t.value is None else t.value
         writer.writerow(
-            [t.number, t.state.name, "" if t.value is None else t.value, seconds, per_seed]
+            [t.number, t.state.name, value, seconds, per_seed, _note(t.user_attrs)]
             + [_shown(t.params.get(name, "")) for name in names]
         )
     return out.getvalue().encode()
+
+
+def _note(attrs: dict[str, Any]) -> str:
+    """Why a trial ended as it did, or where it came from."""
+    notes = [f"{key}: {attrs[key]}" for key in ("diverged", "error") if key in attrs]
+    if attrs.get("interrupted"):
+        notes.append("interrupted (run again on resume)")
+    if "retry_of" in attrs:
+        notes.append(f"run again for trial {attrs['retry_of']}")
+    return "; ".join(notes)
 
 
 def _shown(value: Any) -> Any:
@@ -63,15 +76,14 @@ def best_yaml(study: Any, plan: StudyPlan, shape: SpaceShape) -> str:
     best = study.best_trial
     settings = sample_settings(FixedTrial(best.params), shape)
     config = run_config(plan, settings, seed=0)
-    values: dict[str, Any] = {"algo": config.algo, "env_id": config.env_id}
     run = config.to_dict()
-    for key in ("env_kwargs", "env_packages", "env_wrapper", "frame_stack", "vectorization"):
-        if run[key] not in ({}, [], None, "auto"):
-            values[key] = run[key]
-    values.update(n_envs=config.n_envs, n_timesteps=config.n_timesteps, policy=config.policy)
+    values: dict[str, Any] = {"algo": config.algo, "env_id": config.env_id}
+    keys = ["env_kwargs", "env_packages", "env_wrapper", "frame_stack", "vectorization"]
+    keys += ["n_envs", "n_timesteps", "policy"]
     if config.algo == "a3c":
-        values.update(n_workers=config.n_workers, lock_updates=config.lock_updates)
-    values.update(run["hyperparams"])
+        keys += ["n_workers", "lock_updates", "runtime"]
+    values.update({key: run[key] for key in keys})  # all of them: the env's preset is not
+    values.update(run["hyperparams"])  # what --config builds on if the study's base was not
     per_seed = ", ".join(f"{v:.2f}" for v in best.user_attrs.get("per_seed", []))
     header = (
         f"# acrl tune: the best of {len(study.trials)} trials (trial {best.number}) on "
@@ -88,22 +100,28 @@ def save_plots(study: Any, study_dir: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from optuna.importance import PedAnovaImportanceEvaluator
     from optuna.visualization import matplotlib as optuna_plots
 
     notes = []
+    plots: list[tuple[str, Callable[[], Any]]] = [
+        (HISTORY, lambda: optuna_plots.plot_optimization_history(study)),
+        (  # PED-ANOVA: no scikit-learn, unlike fANOVA (Optuna 4's default)
+            IMPORTANCES,
+            lambda: optuna_plots.plot_param_importances(
+                study, evaluator=PedAnovaImportanceEvaluator()
+            ),
+        ),
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-        for name, plot in (
-            (HISTORY, optuna_plots.plot_optimization_history),
-            (IMPORTANCES, optuna_plots.plot_param_importances),
-        ):
+        for name, plot in plots:
             try:
-                axes = plot(study)
-            except (RuntimeError, ValueError, ZeroDivisionError) as exc:
+                axes = plot()
+            except (RuntimeError, ValueError, ZeroDivisionError, ImportError) as exc:
                 notes.append(f"{name} not written: {exc}")
                 continue
-            figure = axes.get_figure(root=True)
-            assert figure is not None
+            figure = cast(Figure, axes.figure)
             rows = len(study.best_trial.params) if name == IMPORTANCES else 0
             figure.set_size_inches(9, max(4.5, 0.3 * rows))
             figure.tight_layout()

@@ -28,6 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from acrl.config.hyperparams import ADAM_BETAS
+
 N_ENVS = {"a2c": (4, 8, 16, 32), "a3c": (1, 2, 4, 8, 16)}
 N_STEPS = (5, 8, 16, 32, 64, 128)
 GAMMAS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
@@ -77,13 +79,15 @@ def sample_settings(trial: Trial, shape: SpaceShape) -> dict[str, Any]:
     }
     optimizer = trial.suggest_categorical("optimizer", ["rmsprop", "adam"])
     settings["use_rms_prop"] = optimizer == "rmsprop"
-    if optimizer == "rmsprop":
+    if optimizer == "rmsprop":  # the base's Adam settings do not apply
         settings["rms_prop_eps"] = _round(
             trial.suggest_float("rms_prop_eps", *RMS_PROP_EPS, log=True)
         )
-    else:
+        settings["adam_betas"] = list(ADAM_BETAS)
+    else:  # nor its kind of RMSprop (Atari's TensorFlow-style one)
         beta1 = trial.suggest_categorical("adam_beta1", [0.0, 0.9])
         settings["adam_betas"] = [beta1, trial.suggest_categorical("adam_beta2", [0.99, 0.999])]
+        settings["rms_prop_tf_like"] = False
     policy_kwargs: dict[str, Any] = {}
     if shape.vector_obs:
         settings["normalize_obs"] = trial.suggest_categorical("normalize_obs", [False, True])

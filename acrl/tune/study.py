@@ -1,24 +1,15 @@
 """A study of ``acrl tune`` on disk: Optuna's SQLite storage in the study directory, resumed
-by running the same command again, one writer at a time (the directory's lock).
-
-The trials run in this process, or with ``jobs`` > 1 in that many worker processes sharing
-the storage. A first Ctrl-C (or SIGTERM) lets the running trials finish and stops; a second
-Ctrl-C stops at once and the interrupted trials run again, with the same settings, when the
-study resumes (so do those of a killed tune).
-"""
+by running the same command again, one writer at a time (the directory's lock); the trials
+a killed or interrupted tune left run again, with the same settings, when it resumes."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import multiprocessing
 import os
-import signal
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import yaml
@@ -117,8 +108,12 @@ def open_study(study_dir: Path, budget: Budget, worker: int = 0) -> Any:
         load_if_exists=True,
     )
     plan = read_study_file(study_dir) or {}
-    seed = budget.sampler_seed + 1000 * worker + len(study.trials)
-    study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5)
+    seed = (budget.sampler_seed + 1000 * worker + len(study.trials)) % 2**32
+    study.sampler = optuna.samplers.TPESampler(
+        seed=seed,
+        n_startup_trials=5,
+        constant_liar=True,  # workers' running trials count
+    )
     study.pruner = optuna.pruners.MedianPruner(
         n_startup_trials=5, n_warmup_steps=max(1, int(plan.get("evaluations", 3)) // 3)
     )
@@ -160,40 +155,6 @@ def counted(study: Any) -> int:
         not (t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED))
         for t in study.get_trials(deepcopy=False, states=states)
     )
-
-
-class StopRequests:
-    """SIGINT or SIGTERM asks to stop after the running trial; a second SIGINT raises
-    KeyboardInterrupt (stop now)."""
-
-    def __init__(self, announce: bool) -> None:
-        self.received: int | None = None
-        self.announce = announce
-
-    def __enter__(self) -> StopRequests:
-        self._previous = {
-            s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
-        }
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.received = signum
-        if self.announce:
-            print(
-                f"{signal.Signals(signum).name}: stopping after the running trials "
-                "(Ctrl-C again stops now; they run again on resume)",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    def __call__(self) -> bool:
-        return self.received is not None
 
 
 @contextlib.contextmanager
@@ -249,10 +210,11 @@ def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None
         trial.set_user_attr(INTERRUPTED, True)
         study.tell(trial, state=TrialState.FAIL)
         raise
-    except (UserError, ValueError) as exc:  # settings the env or policy refuses
-        trial.set_user_attr("error", str(exc))
+    except Exception as exc:  # settings the env or policy refuses, a worker's fault: noted
+        reason = str(exc) if isinstance(exc, (UserError, ValueError)) else repr(exc)
+        trial.set_user_attr("error", reason)
         study.tell(trial, state=TrialState.FAIL)
-        print(f"trial {trial.number}: failed: {exc}", flush=True)
+        print(f"trial {trial.number}: failed: {reason}", flush=True)
     else:
         trial.set_user_attr("per_seed", result.per_seed)
         study.tell(trial, result.value)
@@ -263,67 +225,6 @@ def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None
             f"(trial {study.best_trial.number})",
             flush=True,
         )
-
-
-def _worker(
-    plan: dict[str, Any],
-    shape: dict[str, Any],
-    study_dir: str,
-    budget: dict[str, Any],
-    worker: int,
-    parent: int,
-) -> None:
-    """A worker process of ``jobs`` > 1 (spawned): trials until the budget or a stop."""
-    from acrl.engines.signals import end_with_parent
-
-    # a killed tune leaves its trials running in the storage: the next one runs them again
-    end_with_parent(parent, signal.SIGKILL)
-    with StopRequests(announce=False) as stop:
-        try:
-            optimize(
-                StudyPlan(**plan),
-                SpaceShape(**shape),
-                Path(study_dir),
-                Budget(**budget),
-                stop,
-                worker,
-            )
-        except KeyboardInterrupt:
-            sys.exit(130)
-
-
-def run_workers(
-    plan: StudyPlan, shape: SpaceShape, study_dir: Path, budget: Budget, stop: StopRequests
-) -> None:
-    """``budget.jobs`` worker processes; SIGTERM to this process reaches them too (a Ctrl-C
-    from the terminal reaches every process of the group)."""
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(
-            target=_worker,
-            args=(plan.to_dict(), asdict(shape), str(study_dir), asdict(budget), i, os.getpid()),
-        )
-        for i in range(budget.jobs)
-    ]
-    for process in processes:
-        process.start()
-    forwarded = False
-    try:
-        while any(p.is_alive() for p in processes):
-            for p in processes:
-                p.join(0.2)
-            if stop.received == signal.SIGTERM and not forwarded:
-                for p in processes:
-                    if p.pid is not None and p.is_alive():
-                        os.kill(p.pid, signal.SIGTERM)
-                forwarded = True
-    except KeyboardInterrupt:  # a second Ctrl-C: the workers got it too
-        for p in processes:
-            p.join(10)
-        raise
-    failed = [p.exitcode for p in processes if p.exitcode not in (0, 130, -signal.SIGTERM)]
-    if failed:
-        raise RuntimeError(f"a tune worker process ended with status {failed[0]}")
 
 
 def write_study_file(study_dir: Path, plan: StudyPlan) -> None:

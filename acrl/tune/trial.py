@@ -13,7 +13,7 @@ import gymnasium as gym
 
 from acrl.algorithms.registry import make_model
 from acrl.config.runs import RunConfig, resolve_run_config
-from acrl.errors import NonFiniteError, UserError
+from acrl.errors import NonFiniteError, UserError, WorkerError
 from acrl.run.eval_callback import EvalCallback
 from acrl.tune.space import SpaceShape
 
@@ -128,13 +128,18 @@ def run_trial(
 def _train_seed(plan: StudyPlan, config: RunConfig, seed: int, report: Report) -> float:
     """One seed's run: its last evaluation's mean return."""
     model = make_model(config, threads=1)
-    freq = max(1, plan.timesteps // plan.evaluations)
+    freq = -(-plan.timesteps // plan.evaluations)  # ceil: evaluation k is at k/E or later
     pruned: list[int] = []
+    reported = [-1]
 
     def after_eval(model: Any) -> bool:
-        index = len(evaluator.evaluations_timesteps) - 1
-        if index >= plan.evaluations:  # a last, extra one at the end: not a report step
+        # numbered by progress, so that report i is the same point of training in every
+        # trial, whatever its batch (a batch larger than freq skips numbers)
+        progress = model.num_timesteps * plan.evaluations // plan.timesteps - 1
+        index = min(plan.evaluations - 1, progress)
+        if index <= reported[0]:
             return True
+        reported[0] = index
         step = seed * plan.evaluations + index
         if report(float(model.last_evaluation[1]), step):
             pruned.append(step)
@@ -158,6 +163,10 @@ def _train_seed(plan: StudyPlan, config: RunConfig, seed: int, report: Report) -
         return float(model.last_evaluation[1])
     except NonFiniteError as exc:
         raise Diverged(str(exc)) from None
+    except WorkerError as exc:  # A3C: a worker's NaN reaches the main process as its error
+        if "NonFiniteError" in str(exc):
+            raise Diverged(str(exc)) from None
+        raise
     finally:
         env = getattr(model, "env", None)
         if env is not None:
