@@ -128,7 +128,7 @@ def main() -> None:
                 )
         returns = [r for r, _, _ in results]
         zoo_mean, zoo_std, zoo_budget = ZOO_RESULTS.get(preset, (float("nan"), float("nan"), 0))
-        yardstick = f"{zoo_mean:.1f} +/- {zoo_std:.1f} at {zoo_budget:,}"
+        yardstick = f"{zoo_mean:.2f} +/- {zoo_std:.2f} at {zoo_budget:,}"
         if preset in ZOO_RESULTS:
             below = sum(r < zoo_mean for r in returns)
             yardstick += f"; {below} of {len(returns)} seeds below it"

@@ -182,13 +182,19 @@ def _popen(args, **kwargs):
     )
 
 
-def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
-    study_dir = tmp_path / "study"
-    args = ["tune", "CartPole-v1", "--timesteps", 6000, "--seeds", 2, "--evaluations", 2]
-    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", 3]
+def _in_trial_1(study_dir: Path, timesteps: int, trials: int):
+    """``acrl tune`` started, once its trial 1 trains: the process and its arguments."""
+    args = ["tune", "CartPole-v1", "--timesteps", timesteps, "--seeds", 2, "--evaluations", 2]
+    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", trials]
     proc = _popen(args)
     _started(proc, "trial 0:")
-    time.sleep(0.5)  # trial 1 trains
+    time.sleep(0.5)
+    return proc, args
+
+
+def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
+    study_dir = tmp_path / "study"
+    proc, args = _in_trial_1(study_dir, timesteps=6000, trials=3)
     proc.kill()
     proc.wait(30)
     killed = _study(study_dir)
@@ -205,11 +211,7 @@ def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
 
 def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):
     study_dir = tmp_path / "study"
-    args = ["tune", "CartPole-v1", "--timesteps", 6000, "--seeds", 2, "--evaluations", 2]
-    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", 50]
-    proc = _popen(args)
-    _started(proc, "trial 0:")
-    time.sleep(0.5)  # trial 1 trains
+    proc, _ = _in_trial_1(study_dir, timesteps=6000, trials=50)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -223,11 +225,7 @@ def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):
 
 def test_sigterm_stops_at_once_and_the_trial_runs_again_on_resume(tmp_path):
     study_dir = tmp_path / "study"
-    args = ["tune", "CartPole-v1", "--timesteps", 40_000, "--seeds", 2, "--evaluations", 2]
-    args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", 2]
-    proc = _popen(args)
-    _started(proc, "trial 0:")
-    time.sleep(0.5)  # trial 1 trains (~10 s)
+    proc, _ = _in_trial_1(study_dir, timesteps=40_000, trials=2)  # trials of ~10 s
     start = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
