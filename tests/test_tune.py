@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -226,14 +227,15 @@ def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):
 def test_sigterm_stops_at_once_and_the_trial_runs_again_on_resume(tmp_path):
     study_dir = tmp_path / "study"
     proc, _ = _in_trial_1(study_dir, timesteps=40_000, trials=2)  # trials of ~10 s
-    start = time.monotonic()
+    sent = datetime.now()  # Optuna's clock for a trial's end
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=60)  # then the results are written
     assert proc.returncode == 143, err
-    assert time.monotonic() - start < 5.0 and "Traceback" not in err
+    assert "Traceback" not in err
     trials = _study(study_dir).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
     assert trials[1].user_attrs["interrupted"] is True
+    assert (trials[1].datetime_complete - sent).total_seconds() < 1.0  # training stopped
     assert "interrupted (run again on resume)" in (study_dir / "trials.csv").read_text()
 
 
