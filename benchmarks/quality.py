@@ -26,7 +26,7 @@ from zoo import ZOO_RESULTS, ZOO_SETTINGS, sb3_zoo_run
 
 from acrl import evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
-from acrl.config.runs import RunConfig, load_presets, resolve_run_config
+from acrl.config.runs import RunConfig, load_presets, read_config_file, resolve_run_config
 
 MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
 SB3_KEYS = (
@@ -54,8 +54,11 @@ def run(
     log_dir: Path | None,
     algo: str = "a2c",
     assignments: tuple[str, ...] = (),
+    file_values: dict | None = None,
 ) -> tuple[float, float, int]:
-    config = resolve_run_config(preset, algo, overrides={"seed": seed}, assignments=assignments)
+    config = resolve_run_config(
+        preset, algo, overrides={"seed": seed}, assignments=assignments, file_values=file_values
+    )
     budget = budget_of(config, scale)
     run_dir = None if log_dir is None else log_dir / preset / f"seed-{seed}"
     model = make_model(config, log_dir=run_dir)
@@ -105,13 +108,21 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="over the preset (a screen)"
     )
+    parser.add_argument("--config", type=Path, help="settings over the preset (tune's best.yml)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    values = None
+    if args.config is not None:
+        values = read_config_file(args.config)
+        for key in ("algo", "preset", "seed", "n_timesteps"):
+            values.pop(key, None)
     print(f"{'preset':<26} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
     for preset in args.presets.split(","):
         results, theirs = [], []
         for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
-            results.append(run(preset, seed, args.scale, args.log_dir, args.algo, tuple(args.set)))
+            results.append(
+                run(preset, seed, args.scale, args.log_dir, args.algo, tuple(args.set), values)
+            )
             print(
                 f"  {preset} seed {seed}: {results[-1][0]:.2f} in {results[-1][1]:.0f} s",
                 flush=True,
