@@ -74,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
     from acrl.algorithms.registry import import_run_modules
-    from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
+    from acrl.config.runs import read_config_file, resolve_run_config, without_a3c_defaults
 
     file_values = read_config_file(args.config) if args.config is not None else {}
     algo = args.algo or file_values.get("algo") or "a2c"
@@ -86,10 +86,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
             "or --resume RUN_DIR"
         )
     file_values = {k: v for k, v in file_values.items() if k not in ("algo", "preset")}
-    if algo != "a3c":  # a run's config.yaml lists the A3C keys at their defaults
-        for key, default in A3C_DEFAULTS.items():
-            if key in file_values and file_values[key] == default:
-                del file_values[key]
+    file_values = without_a3c_defaults(file_values, algo)
     overrides = {"n_timesteps": args.timesteps, "seed": args.seed, "n_envs": args.n_envs}
     if args.workers is not None:
         if algo != "a3c":

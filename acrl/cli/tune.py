@@ -65,7 +65,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     except ImportError:
         raise UserError("acrl tune needs Optuna: pip install 'acrl[tune]'") from None
     from acrl.algorithms.registry import import_run_modules
-    from acrl.config.runs import A3C_DEFAULTS, read_config_file, resolve_run_config
+    from acrl.config.runs import read_config_file, resolve_run_config, without_a3c_defaults
     from acrl.tune import Budget, StudyPlan, tune
 
     budget = Budget(args.trials, args.jobs, args.sampler_seed)
@@ -73,8 +73,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     named = base.pop("env_id", None)
     if named is not None and named != resolve_run_config(args.env_id, args.algo).env_id:
         raise UserError(f"--config {args.config} is for {named}, not {args.env_id}")
-    if args.algo != "a3c":  # a run's config.yaml lists the A3C keys at their defaults
-        base = {k: v for k, v in base.items() if A3C_DEFAULTS.get(k, object()) != v}
+    base = without_a3c_defaults(base, args.algo)
     # the trial's own: the seed, the budget; what the file's run was is not the study's base
     for key in ("algo", "preset", "seed", "n_timesteps"):
         base.pop(key, None)

@@ -216,6 +216,17 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return _renamed_runtime(values)
 
 
+_MISSING = object()
+
+
+def without_a3c_defaults(values: Mapping[str, Any], algo: str) -> dict[str, Any]:
+    """A config file's values for ``algo``: a run's config.yaml lists the A3C keys at their
+    defaults, which an A2C run does not take."""
+    if algo == "a3c":
+        return dict(values)
+    return {k: v for k, v in values.items() if A3C_DEFAULTS.get(k, _MISSING) != v}
+
+
 def parse_assignment(text: str) -> tuple[str, Any]:
     """'key=value' with the value read as YAML (numbers, booleans, lists, mappings)."""
     key, sep, raw = text.partition("=")
