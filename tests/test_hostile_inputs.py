@@ -220,8 +220,8 @@ CLI_CASES = [
     ),
     (["train", PIXELS, "--set", "policy_kwargs.image_channels=sideways"], "image_channels must"),
     (["eval", "bad/user-extractor.acrl"], "pass --env-module pwnedpkg"),
-    (["train", "minatar"], "preset 'minatar' serves every MinAtar/* env"),
-    (["train", "atari"], "preset 'atari' serves every ALE/* env"),
+    (["train", "minatar"], "preset 'minatar' serves every env of MinAtar/*"),
+    (["train", "atari"], "preset 'atari' serves every env of ALE/*"),
     (
         ["train", "ALE/Pong-v5", "--set", "vectorization=native", "--set", "env_kwargs.mode=1"],
         "AtariVectorEnv (vectorization native) cannot run this: it takes no env_kwargs.mode",

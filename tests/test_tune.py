@@ -70,7 +70,12 @@ def test_every_draw_over_every_preset_is_a_valid_run(algo):
     rmsprop = [d for d in draws if d["use_rms_prop"]][:2]
     draws = rmsprop + [d for d in draws if not d["use_rms_prop"]][:2]  # both optimizers
     for name in load_presets(algo):
-        env = {"minatar": "MinAtar/Breakout-v1", "atari": "ALE/Pong-v5"}.get(name, name)
+        families = {
+            "minatar": "MinAtar/Breakout-v1",
+            "atari": "ALE/Pong-v5",
+            "mujoco": "Reacher-v5",
+        }
+        env = families.get(name, name)
         plan = StudyPlan(env, algo=algo, timesteps=1000)
         for settings in draws:
             run_config(plan, settings, seed=0)  # never raises

@@ -121,11 +121,8 @@ def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
         elif name and line.strip().startswith("#") and name not in comments:
             comments[name] = line.strip().lstrip("# ")
     out = []
-    families: dict[str, str] = {}
-    for pattern, preset in FAMILY_PRESETS.items():
-        families[preset] = f"{families[preset]}, {pattern}" if preset in families else pattern
     for key, entry in load_presets(algo).items():
-        env = str(entry.get("env_id", families.get(key, key)))
+        env = str(entry.get("env_id", FAMILY_NAMES.get(key, key)))
         kwargs = entry.get("env_kwargs")
         if kwargs:
             env += " (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
@@ -133,9 +130,34 @@ def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
     return out
 
 
-FAMILY_PRESETS = {"MinAtar/*": "minatar", "ALE/*": "atari", "*NoFrameskip-v4": "atari"}
+MUJOCO_ENVS = (
+    "Ant",
+    "HalfCheetah",
+    "Hopper",
+    "Humanoid",
+    "HumanoidStandup",
+    "InvertedDoublePendulum",
+    "InvertedPendulum",
+    "Pusher",
+    "Reacher",
+    "Swimmer",
+    "Walker2d",
+)
+FAMILY_PRESETS = {
+    "MinAtar/*": "minatar",
+    "ALE/*": "atari",
+    "*NoFrameskip-v4": "atari",
+    **{f"{name}-v*": "mujoco" for name in MUJOCO_ENVS},
+}
 """Presets that serve every env id of a family without a preset of its own, by id pattern
-(a prefix or a suffix, ``*`` standing for the rest)."""
+(a prefix or a suffix, ``*`` standing for the rest): every Gymnasium MuJoCo env without
+a preset of its own takes the locomotion settings."""
+FAMILY_NAMES = {
+    "minatar": "MinAtar/*",
+    "atari": "ALE/*, *NoFrameskip-v4",
+    "mujoco": "Gymnasium's MuJoCo ids (Ant-v*, ..., Walker2d-v*)",
+}
+"""Each family preset's envs, as ``acrl presets`` and its messages name them."""
 
 
 def family_preset(env_id: str) -> str | None:
@@ -172,8 +194,7 @@ def resolve_run_config(
         family = family_preset(env_or_preset)
         name = family if family in presets else None
     elif name in FAMILY_PRESETS.values() and env_or_preset == name:
-        pattern = next(p for p, n in FAMILY_PRESETS.items() if n == name)
-        raise UserError(f"preset {name!r} serves every {pattern} env: give one")
+        raise UserError(f"preset {name!r} serves every env of {FAMILY_NAMES[name]}: give one")
     values: dict[str, Any] = dict(presets[name]) if name else {}
     values.setdefault("env_id", name)
     if env_or_preset != name:

@@ -1,0 +1,58 @@
+"""Gymnasium's MuJoCo envs (the mujoco extra): their presets (one per locomotion env, the
+family preset for every other MuJoCo id), a missing package named in one line, and MuJoCo's
+warnings about Gymnasium's own model files kept off the user's terminal and working
+directory."""
+
+import warnings
+
+import pytest
+
+import acrl.envs.families as families
+from acrl.config.runs import resolve_run_config
+from acrl.errors import UserError
+from tests.test_cli import acrl
+
+
+def test_every_mujoco_id_gets_a_preset():
+    assert families.family_of("HalfCheetah-v5") == "mujoco"
+    assert families.family_of("CartPole-v1") is None
+    for env_id in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5"):
+        run = resolve_run_config(env_id)
+        assert run.preset == env_id and run.n_timesteps == 1_000_000
+        assert run.hyperparams.normalize_obs and run.hyperparams.normalize_reward
+    for env_id in ("Humanoid-v5", "InvertedPendulum-v5", "Reacher-v4"):
+        run = resolve_run_config(env_id)
+        assert run.preset == "mujoco" and run.env_id == env_id
+
+
+def test_a_missing_mujoco_is_one_line_naming_the_extra(monkeypatch):
+    def missing(name):
+        raise ImportError(f"No module named {name!r}")
+
+    monkeypatch.setattr(families.importlib, "import_module", missing)
+    with pytest.raises(UserError, match=r"needs the mujoco package: pip install 'acrl\[mujoco\]'"):
+        families.ensure_registered("Hopper-v5")
+
+
+def test_mujoco_warnings_become_python_warnings_except_gymnasiums_own():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        families.mujoco_warning("compiler attribute 'settotalmass' is deprecated and will go")
+        families.mujoco_warning("Nan, Inf or huge value in QACC at DOF 0")
+    assert [str(w.message) for w in caught] == ["MuJoCo: Nan, Inf or huge value in QACC at DOF 0"]
+    assert caught[0].category is RuntimeWarning
+
+
+def test_cli_trains_a_mujoco_env_quietly(tmp_path):
+    """MuJoCo 4 warns about Gymnasium's HalfCheetah model file every time an env loads it
+    and logs it to MUJOCO_LOG.TXT in the working directory: neither happens."""
+    run_dir = tmp_path / "run"
+    result = acrl(
+        "train", "HalfCheetah-v5", "--timesteps", "800", "--run-dir", str(run_dir),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "preset: HalfCheetah-v5" in result.stdout + result.stderr
+    assert "settotalmass" not in result.stdout + result.stderr
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    assert (run_dir / "model.acrl").is_file()
