@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from acrl.algorithms.registry import make_model
 from acrl.cli import main
-from acrl.config.runs import load_presets
+from acrl.config.runs import load_presets, resolve_run_config
 from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
-from acrl.tune.space import N_ENVS
+from acrl.tune.space import N_ENVS, start_params
 from acrl.tune.study import STUDY_NAME, storage_url
 from acrl.tune.trial import Diverged, Pruned, run_config, space_shape
 from tests.test_cli import acrl, acrl_argv, assert_user_error
@@ -81,6 +81,30 @@ def test_every_draw_over_every_preset_is_a_valid_run(algo):
             run_config(plan, settings, seed=0)  # never raises
 
 
+def test_the_start_trial_is_the_preset_as_near_as_the_space_says_it():
+    shape = SpaceShape("a2c", vector_obs=True, continuous_actions=True)
+    params = start_params(resolve_run_config("Pendulum-v1"), shape)
+    assert params == {
+        "learning_rate": 7e-4, "lr_schedule": "linear", "n_envs": 8, "n_steps": 8,
+        "gamma": 0.9, "gae_lambda": 0.9, "ent_coef": 0.0, "vf_coef": 0.4, "max_grad_norm": 0.5,
+        "normalize_advantage": False, "normalize_reward": True, "optimizer": "rmsprop",
+        "rms_prop_eps": 1e-5, "normalize_obs": True, "net_arch": "medium", "activation": "tanh",
+        "ortho_init": False, "use_sde": True, "log_std_init": -2.0,
+    }  # fmt: skip
+    settings = sample_settings(optuna.trial.FixedTrial(params), shape)
+    assert settings["learning_rate"] == "lin_0.0007" and settings["use_sde"]
+    # LunarLander's 24 envs and Adam betas (0, 0.99): the nearest the space has
+    lander = start_params(resolve_run_config("LunarLander-v3"), SpaceShape())
+    assert lander["n_envs"] in (16, 32) and lander["net_arch"] == "small"
+    assert (lander["optimizer"], lander["adam_beta1"], lander["adam_beta2"]) == ("adam", 0.0, 0.99)
+    assert start_params(resolve_run_config("ALE/Pong-v5"), SpaceShape(vector_obs=False)) == {
+        "learning_rate": 7e-4, "lr_schedule": "constant", "n_envs": 16, "n_steps": 5,
+        "gamma": 0.99, "gae_lambda": 1.0, "ent_coef": 0.01, "vf_coef": 0.25,
+        "max_grad_norm": 0.5, "normalize_advantage": False, "normalize_reward": False,
+        "optimizer": "rmsprop", "rms_prop_eps": 1e-5,
+    }  # fmt: skip
+
+
 def test_a_preset_stays_the_base_and_its_policy_kwargs_merge():
     plan = StudyPlan("MinAtar/Breakout-v1", timesteps=1000)
     shape = space_shape(plan)
@@ -131,6 +155,12 @@ def test_a_tiny_study_runs_and_its_best_settings_train_through_config(tmp_path, 
     assert "trial 2:" in result.stdout and "best: trial" in result.stdout
     study = _study(study_dir)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    first = study.trials[0]  # the preset's settings, as the space says them
+    preset = resolve_run_config("CartPole-v1")
+    assert first.user_attrs["start"] and "trial 0 is the preset's settings" in result.stdout
+    assert first.params == start_params(preset, space_shape(StudyPlan("CartPole-v1")))
+    assert (first.params["n_envs"], first.params["gamma"]) == (32, 0.98)
+    assert not any(t.user_attrs.get("start") for t in study.trials[1:])
     for name in ("best.yml", "trials.csv", "history.png", "importances.png", "study.yaml"):
         assert (study_dir / name).stat().st_size > 0, name
     assert (study_dir / "history.png").read_bytes().startswith(b"\x89PNG")

@@ -11,8 +11,9 @@ from pathlib import Path
 from acrl.errors import UserError
 from acrl.run import lock
 from acrl.tune.processes import StopRequests, run_workers
-from acrl.tune.space import SpaceShape, sample_settings
+from acrl.tune.space import SpaceShape, sample_settings, start_params
 from acrl.tune.study import (
+    START,
     Budget,
     check_study_dir,
     counted,
@@ -21,7 +22,7 @@ from acrl.tune.study import (
     requeue_interrupted,
     write_study_file,
 )
-from acrl.tune.trial import StudyPlan, run_trial, space_shape
+from acrl.tune.trial import StudyPlan, run_config, run_trial, space_shape
 
 __all__ = ["Budget", "SpaceShape", "StudyPlan", "run_trial", "sample_settings", "tune"]
 
@@ -41,6 +42,9 @@ def tune(plan: StudyPlan, study_dir: Path, budget: Budget) -> int:
         if not resumed:
             write_study_file(study_dir, plan)
         study = open_study(study_dir, budget)
+        if not study.trials:  # the first trial: the base's settings, as the space says them
+            start = start_params(run_config(plan, {}, 0), shape)
+            study.enqueue_trial(start, user_attrs={START: True})
         again = requeue_interrupted(study, study_dir)
         before = counted(study)
         print(

@@ -21,14 +21,22 @@ workers) stays the preset's.
 - rewards normalized or not (``normalize_reward``)
 - continuous actions only: state-dependent exploration (``use_sde``) and the initial log
   standard deviation -2, -1 or 0 (``log_std_init``)
+
+A new study's first trial is the base's own settings (the preset's, with ``--config``'s
+over it), each as near as the space can say it (``start_params``): the search starts from
+what the preset scores, not from a random draw.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from acrl.config.hyperparams import ADAM_BETAS
+
+if TYPE_CHECKING:
+    from acrl.config.runs import RunConfig
 
 N_ENVS = {"a2c": (4, 8, 16, 32), "a3c": (1, 2, 4, 8, 16)}
 N_STEPS = (5, 8, 16, 32, 64, 128)
@@ -104,6 +112,63 @@ def sample_settings(trial: Trial, shape: SpaceShape) -> dict[str, Any]:
     if policy_kwargs:
         settings["policy_kwargs"] = policy_kwargs
     return settings
+
+
+def start_params(config: RunConfig, shape: SpaceShape) -> dict[str, Any]:
+    """The space's parameters (Optuna's names) nearest to ``config``'s settings: numbers
+    within the ranges, the nearest choice of each list. A schedule other than constant or
+    linear counts as constant from its first value."""
+    hyper, policy = config.hyperparams, config.hyperparams.policy_config
+    spec = hyper.learning_rate
+    linear = isinstance(spec, str) and spec.startswith("lin_")
+    if isinstance(spec, str):
+        rate = float(spec.partition("_")[2])
+    else:
+        rate = float(spec(1.0)) if callable(spec) else float(spec)
+    params: dict[str, Any] = {
+        "learning_rate": _within(rate, LEARNING_RATES),
+        "lr_schedule": "linear" if linear else "constant",
+        "n_envs": _nearest(config.n_envs, N_ENVS[shape.algo]),
+        "n_steps": _nearest(hyper.n_steps, N_STEPS),
+        "gamma": _nearest(hyper.gamma, GAMMAS),
+        "gae_lambda": _nearest(hyper.gae_lambda, GAE_LAMBDAS),
+        "ent_coef": _nearest(hyper.ent_coef, ENT_COEFS),
+        "vf_coef": _within(hyper.vf_coef, VF_COEFS),
+        "max_grad_norm": _nearest(hyper.max_grad_norm, MAX_GRAD_NORMS),
+        "normalize_advantage": hyper.normalize_advantage,
+        "normalize_reward": hyper.normalize_reward,
+        "optimizer": "rmsprop" if hyper.use_rms_prop else "adam",
+    }
+    if hyper.use_rms_prop:
+        params["rms_prop_eps"] = _within(hyper.rms_prop_eps, RMS_PROP_EPS)
+    else:
+        params["adam_beta1"] = _nearest(hyper.adam_betas[0], (0.0, 0.9))
+        params["adam_beta2"] = _nearest(hyper.adam_betas[1], (0.99, 0.999))
+    if shape.vector_obs:
+        arch = policy.net_arch
+        widths = list(arch["pi"] if isinstance(arch, Mapping) else arch)
+        params["normalize_obs"] = hyper.normalize_obs
+        params["net_arch"] = min(NET_ARCHS, key=lambda k: _arch_distance(NET_ARCHS[k], widths))
+        params["activation"] = policy.activation if policy.activation == "relu" else "tanh"
+        params["ortho_init"] = policy.ortho_init
+    if shape.continuous_actions:
+        params["use_sde"] = hyper.use_sde
+        params["log_std_init"] = _nearest(policy.log_std_init, LOG_STD_INITS)
+    return params
+
+
+def _nearest(value: float, choices: Sequence[Any]) -> Any:
+    return min(choices, key=lambda choice: abs(choice - value))
+
+
+def _within(value: float, bounds: tuple[float, float]) -> float:
+    return min(max(float(value), bounds[0]), bounds[1])
+
+
+def _arch_distance(choice: list[int], widths: list[int]) -> tuple[int, int]:
+    """Depth first, then the width of the layers."""
+    mean = sum(widths) / len(widths) if widths else 0
+    return abs(len(choice) - len(widths)), abs(choice[0] - round(mean))
 
 
 def _round(value: float) -> float:

@@ -26,6 +26,7 @@ ASK_LOCK = "ask.lock"
 STUDY_NAME = "acrl"
 INTERRUPTED = "interrupted"  # a trial's user attribute: stopped by a signal or a kill
 REQUEUED = "requeued"  # the study's user attribute: the interrupted trials enqueued again
+START = "start"  # a trial's user attribute: the base's own settings (a new study's first)
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,11 @@ def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None
         trial.report(value, step)
         return bool(trial.should_prune())
 
+    if trial.user_attrs.get(START):
+        print(
+            f"trial {trial.number} is the preset's settings, as near as the space says them",
+            flush=True,
+        )
     try:
         result = run_trial(plan, settings, report)
     except Pruned as exc:
