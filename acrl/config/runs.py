@@ -130,28 +130,11 @@ def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
     return out
 
 
-MUJOCO_ENVS = (
-    "Ant",
-    "HalfCheetah",
-    "Hopper",
-    "Humanoid",
-    "HumanoidStandup",
-    "InvertedDoublePendulum",
-    "InvertedPendulum",
-    "Pusher",
-    "Reacher",
-    "Swimmer",
-    "Walker2d",
-)
-FAMILY_PRESETS = {
-    "MinAtar/*": "minatar",
-    "ALE/*": "atari",
-    "*NoFrameskip-v4": "atari",
-    **{f"{name}-v*": "mujoco" for name in MUJOCO_ENVS},
-}
+FAMILY_PRESETS = {"MinAtar/*": "minatar", "ALE/*": "atari", "*NoFrameskip-v4": "atari"}
 """Presets that serve every env id of a family without a preset of its own, by id pattern
-(a prefix or a suffix, ``*`` standing for the rest): every Gymnasium MuJoCo env without
-a preset of its own takes the locomotion settings."""
+(a prefix or a suffix, ``*`` standing for the rest); and ``mujoco`` serves every
+Gymnasium MuJoCo env (``is_mujoco_id``) without a preset of its own."""
+MUJOCO_ENTRY_POINT = "gymnasium.envs.mujoco"
 FAMILY_NAMES = {
     "minatar": "MinAtar/*",
     "atari": "ALE/*, *NoFrameskip-v4",
@@ -163,7 +146,18 @@ FAMILY_NAMES = {
 def family_preset(env_id: str) -> str | None:
     """The family preset's name for ``env_id`` ("module:" prefix ignored), or None."""
     name = env_id.rpartition(":")[2]
-    return next((p for pattern, p in FAMILY_PRESETS.items() if _matches(name, pattern)), None)
+    family = next((p for pattern, p in FAMILY_PRESETS.items() if _matches(name, pattern)), None)
+    return family or ("mujoco" if is_mujoco_id(name) else None)
+
+
+def is_mujoco_id(env_id: str) -> bool:
+    """Whether Gymnasium registers ``env_id`` (no "module:" prefix) as one of its MuJoCo
+    envs, by its entry point: nothing is made or imported but gymnasium."""
+    import gymnasium as gym  # not at the top: `acrl presets` starts without it
+
+    spec = gym.registry.get(env_id)
+    entry = spec.entry_point if spec is not None else None
+    return isinstance(entry, str) and entry.startswith(MUJOCO_ENTRY_POINT)
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -193,7 +187,7 @@ def resolve_run_config(
     if name is None:  # an env of a family with a preset of its own (any MinAtar game)
         family = family_preset(env_or_preset)
         name = family if family in presets else None
-    elif name in FAMILY_PRESETS.values() and env_or_preset == name:
+    elif name in FAMILY_NAMES and env_or_preset == name:
         raise UserError(f"preset {name!r} serves every env of {FAMILY_NAMES[name]}: give one")
     values: dict[str, Any] = dict(presets[name]) if name else {}
     values.setdefault("env_id", name)

@@ -15,11 +15,11 @@ import warnings
 
 import gymnasium as gym
 
+from acrl.config.runs import is_mujoco_id
 from acrl.envs.partial import NO_VELOCITY, register_no_velocity
 from acrl.errors import UserError
 
 EXTRA = "atari"
-MUJOCO_ENTRY_POINT = "gymnasium.envs.mujoco"
 # MuJoCo 4 deprecates a compiler attribute that Gymnasium's own model files use: a warning
 # for every env made (and a MUJOCO_LOG.TXT in the working directory) about files that are
 # neither acrl's nor the user's.
@@ -35,11 +35,7 @@ def family_of(env_id: str) -> str | None:
         return "ale"
     if env_id.startswith("MinAtar/"):
         return "minatar"
-    spec = gym.registry.get(env_id)
-    entry = spec.entry_point if spec is not None else None
-    if isinstance(entry, str) and entry.startswith(MUJOCO_ENTRY_POINT):
-        return "mujoco"
-    return None
+    return "mujoco" if is_mujoco_id(env_id) else None
 
 
 def ensure_registered(env_id: str) -> None:

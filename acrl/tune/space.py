@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from acrl.config.hyperparams import ADAM_BETAS
+from acrl.config.schedules import parse_schedule
 
 if TYPE_CHECKING:
     from acrl.config.runs import RunConfig
@@ -121,10 +122,7 @@ def start_params(config: RunConfig, shape: SpaceShape) -> dict[str, Any]:
     hyper, policy = config.hyperparams, config.hyperparams.policy_config
     spec = hyper.learning_rate
     linear = isinstance(spec, str) and spec.startswith("lin_")
-    if isinstance(spec, str):
-        rate = float(spec.partition("_")[2])
-    else:
-        rate = float(spec(1.0)) if callable(spec) else float(spec)
+    rate = float(parse_schedule(spec)(1.0))  # the rate at the start of training
     params: dict[str, Any] = {
         "learning_rate": _within(rate, LEARNING_RATES),
         "lr_schedule": "linear" if linear else "constant",
