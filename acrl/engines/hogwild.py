@@ -26,7 +26,12 @@ import torch.multiprocessing as mp
 
 from acrl.engines.hogwild_memory import share_model_and_optimizer
 from acrl.engines.hogwild_worker import Shared, run_worker
-from acrl.engines.signals import STOP_GRACE_SECONDS, seconds_from_env, stop_handlers_restored
+from acrl.engines.signals import (
+    STOP_GRACE_SECONDS,
+    seconds_from_env,
+    stop_handlers_restored,
+    stop_signals_held,
+)
 from acrl.errors import WorkerError
 from acrl.learner.optim import VectorOptimizer
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
@@ -82,11 +87,13 @@ class HogwildEngine:
         ]
         inbox: Inbox | None = None
         try:
-            # SIGINT and SIGTERM ignored by the workers from their start, so that a signal
-            # sent to the whole process group (Ctrl-C in a terminal, a container stop)
-            # reaches only this process, which stops them, even while a worker is still
-            # importing its modules
-            with stop_handlers_restored(ignore=True):
+            # SIGINT and SIGTERM held back while the workers start (they begin with both
+            # blocked, then ignore them), so that a signal sent to the whole process group
+            # (Ctrl-C in a terminal, a container stop) reaches only this process, which stops
+            # them, even while a worker is still importing its modules; one that arrives
+            # during the starts is handled once they are done. (Ignoring them here instead
+            # lost a Ctrl-C that came while the second worker was starting.)
+            with stop_signals_held():
                 for process in self.workers:
                     process.start()
             inbox = Inbox(shared.queue)

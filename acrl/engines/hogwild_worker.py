@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from acrl.engines.hogwild_memory import push_gradients
-from acrl.engines.signals import STOP_SIGNALS, end_with_parent
+from acrl.engines.signals import end_with_parent, stop_signals_ignored
 from acrl.learner.optim import OptimizerState, make_optimizer, optimizer_step
 from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
@@ -50,8 +50,7 @@ class Shared:
 
 def run_worker(rank: int, spec: WorkerSpec, shared: Shared, parent_pid: int) -> None:
     """Process entry point: train until the global budget is spent or the run is stopped."""
-    for signum in STOP_SIGNALS:  # the main process handles Ctrl-C and SIGTERM, then stops us
-        signal.signal(signum, signal.SIG_IGN)
+    stop_signals_ignored()  # the main process handles Ctrl-C and SIGTERM, then stops us
     # a main process that is gone (even by SIGKILL) leaves no worker behind, hung or not
     end_with_parent(parent_pid, signal.SIGKILL)
     shared.beats[rank] = time.monotonic()  # started: from now on the liveness time applies

@@ -38,6 +38,32 @@ def stop_handlers_restored(ignore: bool = False) -> Iterator[None]:
                 signal.signal(signum, handler)
 
 
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread meanwhile, then let through: one that arrives
+    meanwhile waits and is handled on exit, never lost, and processes started meanwhile
+    begin with both blocked (they ignore them, then unblock: stop_signals_ignored), so a
+    signal sent to the whole process group while they import reaches only this process.
+    Where signal masks do not exist, nothing happens."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def stop_signals_ignored() -> None:
+    """For a process started under stop_signals_held: SIGINT and SIGTERM ignored from now on
+    (one waiting is dropped), then unblocked."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 STOP_GRACE_SECONDS = 0.5  # after a stop is asked (a signal): for the update under way
 
