@@ -1,5 +1,7 @@
 """Helpers shared by the tests that drive training runs from outside."""
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,3 +15,30 @@ def wait_for_metrics_rows(run_dir: Path, rows: int = 2, timeout: float = 120.0) 
             return
         time.sleep(0.2)
     raise AssertionError(f"no metrics from {run_dir} after {timeout} s")
+
+
+def children_of(pid: int) -> set[int]:
+    """The process ids whose parent is ``pid``."""
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return {int(x) for x in out.stdout.split()}
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (not ended, not zombies)."""
+    return {
+        p
+        for p in pids
+        if os.path.exists(f"/proc/{p}") and "zombie" not in open(f"/proc/{p}/status").read()
+    }
+
+
+def assert_group_ends(group: int, timeout: float = 5.0) -> None:
+    """Wait until no process of the process group ``group`` is left."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"a process of group {group} outlived it")

@@ -21,7 +21,7 @@ from acrl.errors import WorkerError
 from acrl.learner.optim import make_optimizer
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
-from tests.helpers import wait_for_metrics_rows
+from tests.helpers import alive, assert_group_ends, children_of, wait_for_metrics_rows
 from tests.test_cli import acrl_argv
 
 OBS = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
@@ -183,19 +183,6 @@ def test_a3c_refuses_what_it_cannot_do():
         A3C("MlpPolicy", "CartPole-v1", n_workers=0)
 
 
-def children_of(pid):
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
-    return {int(x) for x in out.stdout.split()}
-
-
-def alive(pids):
-    return {
-        p
-        for p in pids
-        if os.path.exists(f"/proc/{p}") and "zombie" not in open(f"/proc/{p}/status").read()
-    }
-
-
 CLI_A3C = "train CartPole-v1 --algo a3c --workers 2 --timesteps 50000000 --no-progress"
 
 
@@ -262,15 +249,7 @@ def test_ctrl_c_in_a_terminal_during_worker_start_up(tmp_path):
         raise
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # no process of the run's group is left
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("a process of the run's group outlived it")
+    assert_group_ends(proc.pid)
 
 
 def test_workers_exit_when_the_main_process_is_killed(tmp_path):

@@ -4,6 +4,7 @@ study, resumed after a kill, stopped by Ctrl-C, its best settings trained; bad i
 from __future__ import annotations
 
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
 from acrl.tune.space import N_ENVS, start_params
 from acrl.tune.study import STUDY_NAME, storage_url
 from acrl.tune.trial import Diverged, Pruned, run_config, space_shape
+from tests.helpers import assert_group_ends, children_of
 from tests.test_cli import acrl, acrl_argv, assert_user_error
 
 TINY = ["--timesteps", 1500, "--seeds", 2, "--evaluations", 2, "--eval-episodes", 2]
@@ -268,6 +270,30 @@ def test_sigterm_stops_at_once_and_the_trial_runs_again_on_resume(tmp_path):
     assert trials[1].user_attrs["interrupted"] is True
     assert (trials[1].datetime_complete - sent).total_seconds() < 1.0  # training stopped
     assert "interrupted (run again on resume)" in (study_dir / "trials.csv").read_text()
+
+
+def test_ctrl_c_in_a_terminal_while_the_job_processes_start(tmp_path):
+    """Ctrl-C reaches the whole process group as soon as the first job process exists: the
+    tune stops after the running trials, not ignoring it (a parent that ignored SIGINT while
+    starting them ran every trial)."""
+    args = ["tune", "CartPole-v1", "--timesteps", 4000, "--seeds", 1, "--evaluations", 1]
+    proc = _popen(
+        [*args, "--study-dir", tmp_path / "study", "--trials", 40, "--jobs", 2],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while not children_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 130, err
+    assert "SIGINT: stopping after the running trials" in err and "Traceback" not in err
+    assert len(_study(tmp_path / "study").trials) <= 4  # a running trial each, at most
+    assert_group_ends(proc.pid)
 
 
 def test_failing_and_diverging_trials_are_noted_and_the_study_goes_on(tmp_path, capsys):

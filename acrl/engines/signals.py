@@ -55,10 +55,10 @@ def stop_signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def stop_signals_ignored() -> None:
-    """For a process started under stop_signals_held: SIGINT and SIGTERM ignored from now on
-    (one waiting is dropped), then unblocked."""
-    for signum in STOP_SIGNALS:
+def stop_signals_ignored(ignored: tuple[int, ...] = STOP_SIGNALS) -> None:
+    """For a process started under stop_signals_held: the ``ignored`` signals (SIGINT and
+    SIGTERM by default) ignored from now on (one waiting is dropped), then both unblocked."""
+    for signum in ignored:
         signal.signal(signum, signal.SIG_IGN)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

@@ -18,6 +18,7 @@ from types import FrameType
 from typing import Any
 
 from acrl.algorithms.registry import import_run_modules
+from acrl.engines.signals import end_with_parent, stop_signals_held, stop_signals_ignored
 from acrl.errors import WorkerError
 from acrl.tune.space import SpaceShape
 from acrl.tune.study import Budget, optimize
@@ -76,10 +77,11 @@ def _worker(
     parent: int,
     stop_event: Any,
 ) -> None:
-    """A worker process (spawned, SIGINT ignored until here): trials until the budget or a
-    stop. A killed tune kills it: its trials stay running in the storage and run again."""
-    from acrl.engines.signals import end_with_parent
-
+    """A worker process (spawned with SIGINT and SIGTERM blocked): trials until the budget or
+    a stop. Ctrl-C is the parent's to handle (it sets ``stop_event``); SIGTERM, from the parent,
+    stops at once. A killed tune kills it: its trials stay running in the storage and run
+    again."""
+    stop_signals_ignored((signal.SIGINT,))
     end_with_parent(parent, signal.SIGKILL)
     study_plan = StudyPlan(**plan)
     import_run_modules(run_config(study_plan, {}, 0))  # a fresh process: the user's modules
@@ -119,12 +121,9 @@ def run_workers(
         )
         for i in range(min(budget.jobs, remaining))
     ]
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited while they import
-    try:
+    with stop_signals_held():  # a Ctrl-C meanwhile is this process's, handled after
         for process in processes:
             process.start()
-    finally:
-        signal.signal(signal.SIGINT, previous)
     try:
         while any(p.is_alive() for p in processes):
             for p in processes:
