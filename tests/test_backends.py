@@ -16,6 +16,7 @@ from acrl.learner.backends.torch_backend import TorchBackend
 from acrl.learner.losses import a2c_loss, evaluate_rollout, explained_variance, rollout_targets
 from acrl.learner.update import compute_gradients
 from acrl.model.flat_params import FlatParameters, clip_grad_norm
+from acrl.model.normalization import value_scale
 from acrl.model.policy import ActorCritic
 
 CONFIGS = [
@@ -31,6 +32,7 @@ CONFIGS = [
     ("Pendulum-v1", {"policy_kwargs": {"log_std_init": -1.0, "activation_fn": "relu"}}),
     ("MountainCarContinuous-v0", {"normalize_advantage": True, "normalize_obs": True}),
     ("Pendulum-v1", {"use_sde": True, "policy_kwargs": {"log_std_init": -1.0}}),
+    ("Pendulum-v1", {"normalize_value_targets": True, "gae_lambda": 0.95}),
     # observations other than a Box: one-hot indices, bits and Box values (normalized)
     ("Taxi-v4", {"gae_lambda": 0.95}),
     ("Blackjack-v1", {}),  # a Tuple of Discretes
@@ -119,7 +121,11 @@ def test_numpy_gradient_and_loss_terms_equal_torch_autograd(env_id, kwargs):
         last_values = model.policy.value(rollout.next_obs)
     torch.testing.assert_close(rollout.values.reshape(-1), values.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(rollout.next_values[-1], last_values, rtol=1e-5, atol=1e-5)
-    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, config.normalize_advantage)
+    scale = value_scale(model.policy.normalization)
+    assert (scale != 1.0) == config.normalize_value_targets
+    targets = rollout_targets(
+        rollout, config.gamma, config.gae_lambda, config.normalize_advantage, scale
+    )
     reference = a2c_loss(log_prob, entropy, values, targets, config.ent_coef, config.vf_coef)
     reference.loss.backward()
     expected = model.params.grad

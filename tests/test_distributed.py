@@ -45,16 +45,19 @@ def digest(model) -> str:
 
 
 def test_normalization_statistics_stay_identical_across_ranks(tmp_path):
-    """Pendulum's preset normalizes observations and rewards: each rank merges every rank's
-    batches, so the statistics (in the digest with the weights) match."""
+    """Pendulum's preset normalizes observations and rewards, and here value targets: each
+    rank merges every rank's batches, so the statistics (in the digest with the weights)
+    match."""
     run_dir = tmp_path / "run"
     args = ("Pendulum-v1", "--timesteps", 6000, "--run-dir", run_dir)
+    args += ("--set", "normalize_value_targets=true")
     done = subprocess.run(torchrun(*args), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     digests = dict(re.findall(r"rank (\d) of 2: weights sha256 ([0-9a-f]{16})", done.stdout))
     model = load_model(run_dir)
     assert digests["0"] == digests["1"] == digest(model)
     assert model.policy.normalization.obs_rms.count > 6000  # both ranks' observations
+    assert model.policy.normalization.value_rms.count > 6000 * 200 / 201  # valid steps
 
 
 def test_two_ranks_train_an_lstm_policy_with_identical_weights(tmp_path):

@@ -1,12 +1,16 @@
-"""Observation and reward normalization: statistics, persistence, evaluation, A3C sharing."""
+"""Observation, reward and value-target normalization: statistics, persistence, evaluation,
+A3C sharing."""
 
 import numpy as np
 import pytest
 import torch
 
 from acrl import A2C, A3C, evaluate_policy, make_vec_env
+from acrl.learner.losses import rollout_targets
 from acrl.learner.rollout import RolloutCollector
-from acrl.model.normalization import Normalization, RunningMeanStd
+from acrl.learner.storage import Rollout
+from acrl.model.normalization import Normalization, RunningMeanStd, value_scale
+from tests.test_returns import brute_force_gae, random_rollout
 
 
 def test_running_statistics_converge_to_the_stream_mean_and_variance():
@@ -133,6 +137,7 @@ def test_a3c_workers_share_the_statistics():
         seed=0,
         normalize_obs=True,
         normalize_reward=True,
+        normalize_value_targets=True,
     )
     model.learn(2_000)
     stats = stats_of(model)
@@ -143,6 +148,8 @@ def test_a3c_workers_share_the_statistics():
     returns_seen = stats["normalization.ret_rms.count"].item()
     assert obs_seen >= model.num_timesteps >= 2_000
     assert obs_seen - obs_seen / 201 <= returns_seen <= obs_seen
+    # value targets too: those of every valid step, as the returns
+    assert stats["normalization.value_rms.count"].item() == pytest.approx(returns_seen)
 
 
 def test_ranks_merge_the_union_of_their_batches():
@@ -168,3 +175,43 @@ def test_ranks_merge_the_union_of_their_batches():
     empty.reduce = lambda local: local  # no rank saw anything: nothing changes
     empty.update(torch.zeros(0, 3))
     assert float(empty.count) == pytest.approx(1e-4)
+
+
+def test_value_targets_are_brute_force_returns_in_the_critics_unit():
+    """With value-target normalization the critic's values are in units of s: GAE runs on
+    values * s, and the critic's targets are the returns / s."""
+    rewards, values, next_values, terminated, done = random_rollout(seed=3)
+    empty = torch.zeros(0)
+    ones = torch.ones_like(rewards)
+    rollout = Rollout(
+        empty, empty, empty, rewards, values, next_values, terminated, done, ones,
+        empty, empty, empty, empty,
+    )  # fmt: skip
+    s = 2.5
+    targets = rollout_targets(rollout, 0.9, 0.95, normalize_advantage=False, value_scale=s)
+    expected = brute_force_gae(rewards, values * s, next_values * s, terminated, done, 0.9, 0.95)
+    torch.testing.assert_close(targets.advantages, expected.reshape(-1))
+    torch.testing.assert_close(targets.returns, ((expected + values * s) / s).reshape(-1))
+    assert targets.value_scale == s
+    plain = rollout_targets(rollout, 0.9, 0.95, normalize_advantage=False)
+    unscaled = brute_force_gae(rewards, values, next_values, terminated, done, 0.9, 0.95)
+    torch.testing.assert_close(plain.returns, (unscaled + values).reshape(-1))
+
+
+def test_value_target_statistics_are_the_returns_of_every_valid_step(tmp_path):
+    model = A2C(
+        "MlpPolicy", "Pendulum-v1", n_envs=2, n_steps=8, seed=0, gae_lambda=0.95,
+        normalize_value_targets=True,
+    )  # fmt: skip
+    normalization = model.policy.normalization
+    assert normalization.obs_rms is None and normalization.ret_rms is None
+    assert value_scale(normalization) == pytest.approx(1.0)  # the prior: var 1
+    model.learn(320)  # 160 steps an env: no episode ends (200 steps), every step valid
+    assert normalization.value_rms.count.item() == pytest.approx(320 + 1e-4)
+    # Pendulum's returns over ~20 steps of -1 to -16 rewards: a std of several units
+    assert value_scale(normalization) > 3.0
+    assert normalization.value_rms.mean.item() < -10.0
+    loaded = A2C.load(model.save(tmp_path / "scaled"))
+    assert loaded.config.normalize_value_targets
+    for key, value in stats_of(model).items():
+        assert torch.equal(value, stats_of(loaded)[key])

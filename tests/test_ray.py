@@ -175,6 +175,7 @@ def test_ray_workers_share_the_normalization_statistics(tmp_path):
         runtime="ray",
         normalize_obs=True,
         normalize_reward=True,
+        normalize_value_targets=True,
     )
     model.learn(4_000)
     stats = model.policy.normalization
@@ -182,6 +183,7 @@ def test_ray_workers_share_the_normalization_statistics(tmp_path):
     # once (a rollout that was not applied is not counted in either).
     assert float(stats.obs_rms.count) == pytest.approx(model.num_timesteps + 1e-4, abs=1e-9)
     assert 0 < float(stats.ret_rms.count) <= model.num_timesteps + 1e-4
+    assert float(stats.value_rms.count) == pytest.approx(float(stats.ret_rms.count))
     # cos² + sin² = 1 bounds the first two variances' sum by 1 in any real data (the prior
     # would give 2); the angular velocity's spread depends on which rollouts were applied.
     assert float(stats.obs_rms.var[0] + stats.obs_rms.var[1]) <= 1.0 + 1e-6

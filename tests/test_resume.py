@@ -21,6 +21,7 @@ TRAIN = ["train", "CartPole-v1", "--n-envs", "4", "--seed", "3", "--log-interval
 def test_resume_equals_a_run_whose_envs_were_reset_at_the_checkpoint(tmp_path):
     run_dir = tmp_path / "run"
     args = [*TRAIN, "--timesteps", 6000, "--checkpoint-every", 2000, "--run-dir", run_dir]
+    args += ["--set", "normalize_value_targets=true"]  # statistics in the checkpoint too
     assert acrl(*args).returncode == 0
     checkpoints = sorted((run_dir / "checkpoints").iterdir())
     assert [p.name for p in checkpoints] == ["step-000000002016.acrl", "step-000000004032.acrl"]
@@ -32,7 +33,8 @@ def test_resume_equals_a_run_whose_envs_were_reset_at_the_checkpoint(tmp_path):
     assert "from " + str(checkpoints[0]) + " at 2016 of 6000 steps" in resumed.stdout
 
     # The same run in one process, its environments reset at step 2016 as a resume does.
-    run = resolve_run_config("CartPole-v1", overrides={"seed": 3, "n_envs": 4, "n_timesteps": 6000})
+    overrides = {"seed": 3, "n_envs": 4, "n_timesteps": 6000, "normalize_value_targets": True}
+    run = resolve_run_config("CartPole-v1", overrides=overrides)
     reference = make_model(run)
     reference.learn(6000, callback=lambda m: m.num_timesteps < 2016)
     reference.set_env("CartPole-v1")
@@ -41,6 +43,10 @@ def test_resume_equals_a_run_whose_envs_were_reset_at_the_checkpoint(tmp_path):
     model = load_model(run_dir)
     assert model.num_timesteps == reference.num_timesteps == 6016
     assert torch.equal(model.params.vector, reference.params.vector)
+    value_rms = model.policy.normalization.value_rms
+    expected = reference.policy.normalization.value_rms
+    assert torch.equal(value_rms.var, expected.var) and torch.equal(value_rms.count, expected.count)
+    assert value_rms.count > 5000  # every step but those after an episode's end
     assert model.optimizer.lr == reference.optimizer.lr
     steps = read_columns(run_dir / "metrics.csv")["timesteps"]
     assert np.all(np.diff(steps) > 0) and steps[-1] == 6016  # rows after 2016 logged once

@@ -85,7 +85,8 @@ def test_the_start_trial_is_the_preset_as_near_as_the_space_says_it():
     assert params == {
         "learning_rate": 7e-4, "lr_schedule": "linear", "n_envs": 8, "n_steps": 8,
         "gamma": 0.9, "gae_lambda": 0.9, "ent_coef": 0.0, "vf_coef": 0.4, "max_grad_norm": 0.5,
-        "normalize_advantage": False, "normalize_reward": True, "optimizer": "rmsprop",
+        "normalize_advantage": False, "normalize_reward": True,
+        "normalize_value_targets": False, "optimizer": "rmsprop",
         "rms_prop_eps": 1e-5, "normalize_obs": True, "net_arch": "medium", "activation": "tanh",
         "ortho_init": False, "use_sde": True, "log_std_init": -2.0,
     }  # fmt: skip
@@ -99,7 +100,7 @@ def test_the_start_trial_is_the_preset_as_near_as_the_space_says_it():
         "learning_rate": 7e-4, "lr_schedule": "constant", "n_envs": 16, "n_steps": 5,
         "gamma": 0.99, "gae_lambda": 1.0, "ent_coef": 0.01, "vf_coef": 0.25,
         "max_grad_norm": 0.5, "normalize_advantage": False, "normalize_reward": False,
-        "optimizer": "rmsprop", "rms_prop_eps": 1e-5,
+        "normalize_value_targets": False, "optimizer": "rmsprop", "rms_prop_eps": 1e-5,
     }  # fmt: skip
 
 

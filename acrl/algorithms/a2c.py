@@ -60,6 +60,7 @@ class A2C(Agent):
         policy_kwargs: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,
         normalize_reward: bool = False,
+        normalize_value_targets: bool = False,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         clip_reward: bool = False,

@@ -112,6 +112,7 @@ class Agent(ModelEnv):
             self.observation_space,
             config.normalize_obs,
             config.normalize_reward,
+            config.normalize_value_targets,
         )
         with torch_threads(1):  # orthogonal init's QR rounds differently on more threads
             self.policy = ActorCritic(

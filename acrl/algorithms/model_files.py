@@ -68,6 +68,7 @@ def skeleton(
             observation_space,
             config.normalize_obs,
             config.normalize_reward,
+            config.normalize_value_targets,
         )
         return ActorCritic(observation_space, action_space, config.policy_config, normalization)
 

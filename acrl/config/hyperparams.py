@@ -37,6 +37,7 @@ class A2CConfig:
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
     normalize_obs: bool = False
     normalize_reward: bool = False
+    normalize_value_targets: bool = False  # the critic learns returns / their running std
     use_sde: bool = False
     sde_sample_freq: int = -1
     clip_reward: bool = False  # the learner sees sign(reward); episodes keep the game's score
@@ -62,6 +63,7 @@ class A2CConfig:
         check_bool("normalize_advantage", self.normalize_advantage)
         check_bool("normalize_obs", self.normalize_obs)
         check_bool("normalize_reward", self.normalize_reward)
+        check_bool("normalize_value_targets", self.normalize_value_targets)
         check_bool("use_sde", self.use_sde)
         check_bool("clip_reward", self.clip_reward)
         check_bool("terminal_on_life_loss", self.terminal_on_life_loss)

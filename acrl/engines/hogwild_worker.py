@@ -23,7 +23,7 @@ import torch
 from acrl.engines.hogwild_memory import push_gradients
 from acrl.engines.signals import end_with_parent, stop_signals_ignored
 from acrl.learner.optim import OptimizerState, make_optimizer, optimizer_step
-from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
+from acrl.learner.update import compute_gradients, raw_advantages, update_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
 from acrl.model.policy import ActorCritic
 
@@ -108,7 +108,7 @@ def _train(
             optimizer_step(optimizer, lr)
         if shared.policy.normalization is not None:
             with shared.lock:
-                update_observation_statistics(shared.policy.normalization, rollout)
+                update_statistics(shared.policy.normalization, rollout, config)
         # Reads of the 64-bit counter are atomic; increments take the lock, with a timeout
         # so that a worker killed while holding it cannot hang the others.
         if not shared.counter_lock.acquire(timeout=LOCK_TIMEOUT):
@@ -124,4 +124,8 @@ def _train(
             shared.queue.put(("report", rank, stats, worker.collector.episodes.drain()))
             stats = []
     shared.queue.put(("report", rank, stats, worker.collector.episodes.drain()))
-    return np.zeros(0, np.float32) if rollout is None else raw_advantages(rollout, config)
+    return (
+        np.zeros(0, np.float32)
+        if rollout is None
+        else raw_advantages(rollout, config, shared.policy.normalization)
+    )

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from acrl.learner.storage import Rollout
-from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
+from acrl.learner.update import compute_gradients, raw_advantages, update_statistics
 from acrl.learner.worker import Worker, WorkerSpec, build_worker
 from acrl.model.normalization import make_normalization
 
@@ -60,8 +60,9 @@ class GradientWorker:
             self.spec.observation_space,
             config.normalize_obs,
             config.normalize_reward,
+            config.normalize_value_targets,
         )
-        for name in ("obs_rms", "ret_rms"):
+        for name in ("obs_rms", "ret_rms", "value_rms"):
             rms = getattr(normalization, name, None)
             if rms is not None:
                 rms.reduce = self._recorder(name)
@@ -94,7 +95,7 @@ class GradientWorker:
         self.rollout = worker.collector.collect()
         config = self.spec.config
         stats = compute_gradients(worker.backend, worker.params, self.rollout, config, lr, update)
-        update_observation_statistics(worker.policy.normalization, self.rollout)
+        update_statistics(worker.policy.normalization, self.rollout, config)
         return GradientReport(
             grad=worker.params.grad.numpy().copy(),
             stats=stats.as_floats(),
@@ -107,7 +108,7 @@ class GradientWorker:
     def last_advantages(self) -> np.ndarray:
         if self.rollout is None:
             return np.zeros(0, np.float32)
-        return raw_advantages(self.rollout, self.spec.config)
+        return raw_advantages(self.rollout, self.spec.config, self.worker.policy.normalization)
 
 
 def _reconstructed() -> bool:

@@ -21,7 +21,7 @@ from acrl.learner.optim import VectorOptimizer, optimizer_step
 from acrl.learner.reports import Bookkeeping, Episode, UpdateReport
 from acrl.learner.rollout import RolloutCollector
 from acrl.learner.storage import Rollout
-from acrl.learner.update import compute_gradients, raw_advantages, update_observation_statistics
+from acrl.learner.update import compute_gradients, raw_advantages, update_statistics
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 
@@ -78,7 +78,7 @@ class SyncEngine:
                 self.backend, self.params, rollout, config, lr, updates + 1, average
             )
             optimizer_step(self.optimizer, lr)
-            update_observation_statistics(self.policy.normalization, rollout)
+            update_statistics(self.policy.normalization, rollout, config)
             timesteps += self.steps_per_update
             updates += 1
             if sync is not None:
@@ -91,4 +91,4 @@ class SyncEngine:
                 break
         if rollout is None:
             return np.zeros(0, np.float32)
-        return raw_advantages(rollout, config)
+        return raw_advantages(rollout, config, self.policy.normalization)

@@ -83,19 +83,29 @@ def a2c_loss(
 
 @dataclass(frozen=True)
 class Targets:
-    """Advantages and value targets of a rollout, flattened to (T*N,)."""
+    """Advantages and value targets of a rollout, flattened to (T*N,); ``returns`` are in the
+    critic's unit ``value_scale`` (returns * value_scale: in reward units)."""
 
     advantages: Tensor
     returns: Tensor
     mask: Tensor
+    value_scale: float = 1.0
 
 
 def rollout_targets(
-    rollout: Rollout, gamma: float, gae_lambda: float, normalize_advantage: bool
+    rollout: Rollout,
+    gamma: float,
+    gae_lambda: float,
+    normalize_advantage: bool,
+    value_scale: float = 1.0,
 ) -> Targets:
     """GAE(lambda) advantages and returns of a rollout (its values set), optionally
-    normalized."""
+    normalized. With value-target normalization the critic's values are in units of
+    ``value_scale``: GAE runs on them times ``value_scale`` (reward units) and the returns,
+    divided by it again, are the critic's targets."""
     parts = (rollout.rewards, rollout.values, rollout.next_values, rollout.terminated, rollout.done)
+    if value_scale != 1.0:
+        parts = (parts[0], parts[1] * value_scale, parts[2] * value_scale, *parts[3:])
     if rollout.rewards.device.type == "cpu":  # on the host buffers: ~10 µs instead of ~100
         rewards, values, next_values, terminated, done = (part.numpy() for part in parts)
         adv, ret = compute_gae(rewards, values, next_values, terminated, done, gamma, gae_lambda)
@@ -106,7 +116,10 @@ def rollout_targets(
     advantages = advantages.reshape(-1)
     if normalize_advantage:
         advantages = normalize(advantages, mask)
-    return Targets(advantages, returns.reshape(-1), mask)
+    returns = returns.reshape(-1)
+    if value_scale != 1.0:
+        returns = returns / value_scale
+    return Targets(advantages, returns, mask, value_scale)
 
 
 def evaluate_rollout(

@@ -15,11 +15,11 @@ import torch
 from acrl.config.hyperparams import A2CConfig
 from acrl.errors import NonFiniteError
 from acrl.learner.backends import Backend
-from acrl.learner.losses import rollout_targets
+from acrl.learner.losses import Targets, rollout_targets
 from acrl.learner.reports import UpdateStats
 from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters, clip_grad_norm
-from acrl.model.normalization import Normalization
+from acrl.model.normalization import Normalization, value_scale
 
 
 def compute_gradients(
@@ -64,15 +64,32 @@ def compute_gradients(
     )
 
 
-def update_observation_statistics(normalization: Normalization | None, rollout: Rollout) -> None:
-    """Merge the rollout's observations into the running statistics, after the optimizer step
-    (so that acting and the loss saw the same normalization)."""
-    if normalization is not None:
-        normalization.update_obs(rollout.obs)
+def update_statistics(
+    normalization: Normalization | None, rollout: Rollout, config: A2CConfig
+) -> None:
+    """Merge the rollout's observations and, with value-target normalization, its value
+    targets (in reward units) into the running statistics, after the optimizer step (so that
+    acting and the loss saw the same ones)."""
+    if normalization is None:
+        return
+    normalization.update_obs(rollout.obs)
+    if normalization.value_rms is not None:
+        targets = _targets(rollout, config, normalization)
+        normalization.update_value_targets(
+            targets.returns[targets.mask.bool()] * targets.value_scale
+        )
 
 
-def raw_advantages(rollout: Rollout, config: A2CConfig) -> np.ndarray:
+def raw_advantages(
+    rollout: Rollout, config: A2CConfig, normalization: Normalization | None
+) -> np.ndarray:
     """The rollout's GAE advantages before any normalization, valid steps only (from the
     values its update computed)."""
-    targets = rollout_targets(rollout, config.gamma, config.gae_lambda, normalize_advantage=False)
+    targets = _targets(rollout, config, normalization)
     return targets.advantages[targets.mask.bool()].detach().cpu().numpy()
+
+
+def _targets(rollout: Rollout, config: A2CConfig, normalization: Normalization | None) -> Targets:
+    return rollout_targets(
+        rollout, config.gamma, config.gae_lambda, False, value_scale(normalization)
+    )

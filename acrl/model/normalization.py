@@ -1,4 +1,4 @@
-"""Observation normalization and reward scaling with running statistics.
+"""Observation normalization, reward scaling and value-target scaling with running statistics.
 
 The statistics are buffers of the policy module, so they are saved and loaded with the
 weights, applied by ``predict`` and evaluation, and shared by A3C workers with the model.
@@ -79,19 +79,23 @@ def moment_sums(batch: Tensor) -> Tensor:
 
 
 class Normalization(nn.Module):
-    """Normalizes observations (clipped) and scales rewards by the std of the discounted return."""
+    """Normalizes observations (clipped), scales rewards by the std of the discounted return
+    (``ret_rms``, as SB3's VecNormalize) and value targets by the std of the GAE returns
+    (``value_rms``, as Tianshou's ``rew_norm``: the critic learns returns / std)."""
 
     def __init__(
         self,
         obs_dim: int,
         normalize_obs: bool,
         normalize_reward: bool,
+        normalize_value_targets: bool = False,
         clip: float = 10.0,
         eps: float = 1e-8,
     ) -> None:
         super().__init__()
         self.obs_rms = RunningMeanStd((obs_dim,)) if normalize_obs else None
         self.ret_rms = RunningMeanStd(()) if normalize_reward else None
+        self.value_rms = RunningMeanStd(()) if normalize_value_targets else None
         self.clip = clip
         self.eps = eps
 
@@ -126,13 +130,33 @@ class Normalization(nn.Module):
         if self.ret_rms is not None:
             self.ret_rms.update(returns.reshape(-1))
 
+    def value_scale(self) -> float:
+        """What the critic's values are in units of: the std of the value targets seen so
+        far with ``value_rms``, else 1."""
+        if self.value_rms is None:
+            return 1.0
+        return float(torch.sqrt(self.value_rms.var + self.eps))
+
+    def update_value_targets(self, returns: Tensor) -> None:
+        """Merge value targets in reward units (GAE returns of valid steps)."""
+        if self.value_rms is not None:
+            self.value_rms.update(returns.reshape(-1))
+
+
+def value_scale(normalization: Normalization | None) -> float:
+    """The critic's unit (Normalization.value_scale), 1 without statistics."""
+    return 1.0 if normalization is None else normalization.value_scale()
+
 
 def make_normalization(
-    observation_space: spaces.Space, normalize_obs: bool, normalize_reward: bool
+    observation_space: spaces.Space,
+    normalize_obs: bool,
+    normalize_reward: bool,
+    normalize_value_targets: bool = False,
 ) -> Normalization | None:
     """The statistics a policy of ``observation_space`` carries (observations: its Box
-    values, ``ObservationLayout.box_dim``), or None when neither option is on."""
-    if not (normalize_obs or normalize_reward):
+    values, ``ObservationLayout.box_dim``), or None when no option is on."""
+    if not (normalize_obs or normalize_reward or normalize_value_targets):
         return None
     box_dim = observation_layout(observation_space).box_dim
-    return Normalization(box_dim, normalize_obs, normalize_reward)
+    return Normalization(box_dim, normalize_obs, normalize_reward, normalize_value_targets)

@@ -18,7 +18,8 @@ workers) stays the preset's.
 - network (vector observations only): trunks of 32x32, 64x64 or 256x256 (``net_arch``),
   tanh or ReLU (``activation``), orthogonal initialization or not (``ortho_init``);
   observations normalized or not (``normalize_obs``)
-- rewards normalized or not (``normalize_reward``)
+- rewards normalized or not (``normalize_reward``); value targets normalized or not
+  (``normalize_value_targets``)
 - continuous actions only: state-dependent exploration (``use_sde``) and the initial log
   standard deviation -2, -1 or 0 (``log_std_init``)
 
@@ -85,6 +86,9 @@ def sample_settings(trial: Trial, shape: SpaceShape) -> dict[str, Any]:
         "max_grad_norm": trial.suggest_categorical("max_grad_norm", list(MAX_GRAD_NORMS)),
         "normalize_advantage": trial.suggest_categorical("normalize_advantage", [False, True]),
         "normalize_reward": trial.suggest_categorical("normalize_reward", [False, True]),
+        "normalize_value_targets": trial.suggest_categorical(
+            "normalize_value_targets", [False, True]
+        ),
     }
     optimizer = trial.suggest_categorical("optimizer", ["rmsprop", "adam"])
     settings["use_rms_prop"] = optimizer == "rmsprop"
@@ -135,6 +139,7 @@ def start_params(config: RunConfig, shape: SpaceShape) -> dict[str, Any]:
         "max_grad_norm": _nearest(hyper.max_grad_norm, MAX_GRAD_NORMS),
         "normalize_advantage": hyper.normalize_advantage,
         "normalize_reward": hyper.normalize_reward,
+        "normalize_value_targets": hyper.normalize_value_targets,
         "optimizer": "rmsprop" if hyper.use_rms_prop else "adam",
     }
     if hyper.use_rms_prop:

@@ -26,6 +26,7 @@ from acrl.learner.backends.numpy_forward import Array, NumpyForward, one_blas_th
 from acrl.learner.losses import GradientTerms, rollout_targets
 from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters
+from acrl.model.normalization import value_scale
 from acrl.model.policy import SDE_EPS, ActorCritic
 from acrl.model.trunks import SeparateTrunks, SharedTrunk, TwinTrunks
 
@@ -102,7 +103,11 @@ class NumpyBackend:
             last_values = self.forward.value(rollout.next_obs.numpy())
             rollout.set_values(passed.values.reshape(rollout.rewards.shape), last_values)
             targets = rollout_targets(
-                rollout, config.gamma, config.gae_lambda, config.normalize_advantage
+                rollout,
+                config.gamma,
+                config.gae_lambda,
+                config.normalize_advantage,
+                value_scale(self.policy.normalization),
             )
             return self._backward(
                 passed,

@@ -24,6 +24,7 @@ from acrl.learner.losses import (
 )
 from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters
+from acrl.model.normalization import value_scale
 from acrl.model.policy import ActorCritic
 
 
@@ -68,7 +69,11 @@ class TorchBackend:
         log_prob, entropy, values, last_values = evaluate_rollout(self.policy, rollout)
         rollout.set_values(values.detach().reshape(rollout.rewards.shape), last_values)
         targets = rollout_targets(
-            rollout, config.gamma, config.gae_lambda, config.normalize_advantage
+            rollout,
+            config.gamma,
+            config.gae_lambda,
+            config.normalize_advantage,
+            value_scale(self.policy.normalization),
         )
         terms = a2c_loss(log_prob, entropy, values, targets, config.ent_coef, config.vf_coef)
         terms.loss.backward()
