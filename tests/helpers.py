@@ -1,6 +1,7 @@
 """Helpers shared by the tests that drive training runs from outside."""
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -42,3 +43,19 @@ def assert_group_ends(group: int, timeout: float = 5.0) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"a process of group {group} outlived it")
+
+
+def ctrl_c_at_first_child(proc: subprocess.Popen, timeout: float) -> str:
+    """SIGINT to ``proc``'s process group (it leads a session of its own) as soon as its first
+    child process exists, as a terminal's Ctrl-C; its stderr once it ended (killed after
+    ``timeout`` s)."""
+    deadline = time.monotonic() + 60
+    while not children_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    return stderr

@@ -21,7 +21,13 @@ from acrl.errors import WorkerError
 from acrl.learner.optim import make_optimizer
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
-from tests.helpers import alive, assert_group_ends, children_of, wait_for_metrics_rows
+from tests.helpers import (
+    alive,
+    assert_group_ends,
+    children_of,
+    ctrl_c_at_first_child,
+    wait_for_metrics_rows,
+)
 from tests.test_cli import acrl_argv
 
 OBS = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
@@ -238,15 +244,7 @@ def test_ctrl_c_in_a_terminal_during_worker_start_up(tmp_path):
     process that ignored it then trained on)."""
     run_dir = tmp_path / "a3c-early"
     proc = start_cli_a3c(run_dir, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while not children_of(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        _, stderr = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    stderr = ctrl_c_at_first_child(proc, timeout=30)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     assert_group_ends(proc.pid)

@@ -4,7 +4,6 @@ study, resumed after a kill, stopped by Ctrl-C, its best settings trained; bad i
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
 from acrl.tune.space import N_ENVS, start_params
 from acrl.tune.study import STUDY_NAME, storage_url
 from acrl.tune.trial import Diverged, Pruned, run_config, space_shape
-from tests.helpers import assert_group_ends, children_of
+from tests.helpers import assert_group_ends, ctrl_c_at_first_child
 from tests.test_cli import acrl, acrl_argv, assert_user_error
 
 TINY = ["--timesteps", 1500, "--seeds", 2, "--evaluations", 2, "--eval-episodes", 2]
@@ -282,15 +281,7 @@ def test_ctrl_c_in_a_terminal_while_the_job_processes_start(tmp_path):
         [*args, "--study-dir", tmp_path / "study", "--trials", 40, "--jobs", 2],
         start_new_session=True,
     )
-    deadline = time.monotonic() + 60
-    while not children_of(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
+    err = ctrl_c_at_first_child(proc, timeout=90)
     assert proc.returncode == 130, err
     assert "SIGINT: stopping after the running trials" in err and "Traceback" not in err
     assert len(_study(tmp_path / "study").trials) <= 4  # a running trial each, at most
