@@ -108,12 +108,7 @@ class Agent(ModelEnv):
         check_sizes(config, n_envs, observation_space, action_space, may_import)
         if seed is not None and seed_rngs:  # a loaded model leaves the caller's RNGs alone
             set_random_seed(seed)
-        normalization = make_normalization(
-            self.observation_space,
-            config.normalize_obs,
-            config.normalize_reward,
-            config.normalize_value_targets,
-        )
+        normalization = make_normalization(self.observation_space, config)
         with torch_threads(1):  # orthogonal init's QR rounds differently on more threads
             self.policy = ActorCritic(
                 self.observation_space,

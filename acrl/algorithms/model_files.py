@@ -64,12 +64,7 @@ def skeleton(
     every name, shape and dtype, and no memory (a user's extractor is built on the CPU: its
     code may read tensors)."""
     with torch.device("cpu" if config.policy_config.user_extractor else "meta"):
-        normalization = make_normalization(
-            observation_space,
-            config.normalize_obs,
-            config.normalize_reward,
-            config.normalize_value_targets,
-        )
+        normalization = make_normalization(observation_space, config)
         return ActorCritic(observation_space, action_space, config.policy_config, normalization)
 
 

@@ -56,15 +56,9 @@ class GradientWorker:
 
     def _set_up(self, seeds: tuple[int, int]) -> Worker:
         config = self.spec.config
-        normalization = make_normalization(
-            self.spec.observation_space,
-            config.normalize_obs,
-            config.normalize_reward,
-            config.normalize_value_targets,
-        )
-        for name in ("obs_rms", "ret_rms", "value_rms"):
-            rms = getattr(normalization, name, None)
-            if rms is not None:
+        normalization = make_normalization(self.spec.observation_space, config)
+        if normalization is not None:
+            for name, rms in normalization.statistics().items():
                 rms.reduce = self._recorder(name)
         worker = build_worker(self.spec, seeds, normalization)
         self.buffers = list(worker.policy.buffers())

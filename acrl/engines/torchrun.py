@@ -166,6 +166,5 @@ class DistributedSync:
         normalization = agent.policy.normalization
         if normalization is None:
             return
-        for rms in (normalization.obs_rms, normalization.ret_rms, normalization.value_rms):
-            if rms is not None:
-                rms.reduce = self.sum
+        for rms in normalization.statistics().values():
+            rms.reduce = self.sum

@@ -16,6 +16,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor, nn
 
+from acrl.config.hyperparams import A2CConfig
 from acrl.model.encoders import leading_floats
 from acrl.model.observations import observation_layout
 
@@ -130,33 +131,30 @@ class Normalization(nn.Module):
         if self.ret_rms is not None:
             self.ret_rms.update(returns.reshape(-1))
 
-    def value_scale(self) -> float:
-        """What the critic's values are in units of: the std of the value targets seen so
-        far with ``value_rms``, else 1."""
-        if self.value_rms is None:
-            return 1.0
-        return float(torch.sqrt(self.value_rms.var + self.eps))
-
     def update_value_targets(self, returns: Tensor) -> None:
         """Merge value targets in reward units (GAE returns of valid steps)."""
         if self.value_rms is not None:
             self.value_rms.update(returns.reshape(-1))
 
+    def statistics(self) -> dict[str, RunningMeanStd]:
+        """The running statistics this policy keeps, by attribute name (those switched on)."""
+        named = {"obs_rms": self.obs_rms, "ret_rms": self.ret_rms, "value_rms": self.value_rms}
+        return {name: rms for name, rms in named.items() if rms is not None}
+
 
 def value_scale(normalization: Normalization | None) -> float:
-    """The critic's unit (Normalization.value_scale), 1 without statistics."""
-    return 1.0 if normalization is None else normalization.value_scale()
+    """What the critic's values are in units of: the std of the value targets seen so far
+    with value-target normalization, else 1."""
+    if normalization is None or normalization.value_rms is None:
+        return 1.0
+    return float(torch.sqrt(normalization.value_rms.var + normalization.eps))
 
 
-def make_normalization(
-    observation_space: spaces.Space,
-    normalize_obs: bool,
-    normalize_reward: bool,
-    normalize_value_targets: bool = False,
-) -> Normalization | None:
-    """The statistics a policy of ``observation_space`` carries (observations: its Box
-    values, ``ObservationLayout.box_dim``), or None when no option is on."""
-    if not (normalize_obs or normalize_reward or normalize_value_targets):
+def make_normalization(observation_space: spaces.Space, config: A2CConfig) -> Normalization | None:
+    """The statistics a policy of ``observation_space`` with ``config``'s settings carries
+    (observations: its Box values, ``ObservationLayout.box_dim``), or None when no
+    normalization option is on."""
+    options = (config.normalize_obs, config.normalize_reward, config.normalize_value_targets)
+    if not any(options):
         return None
-    box_dim = observation_layout(observation_space).box_dim
-    return Normalization(box_dim, normalize_obs, normalize_reward, normalize_value_targets)
+    return Normalization(observation_layout(observation_space).box_dim, *options)
