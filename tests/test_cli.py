@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from acrl.cli import main
+from acrl.config.runs import preset_summaries
 from tests.helpers import wait_for_metrics_rows
 
 
@@ -107,6 +108,17 @@ def test_presets_lists_every_preset():
     for algo in ("a2c", "a3c"):  # every classic-control and Box2D env, for both algorithms
         assert classic <= {name for name, kind in rows if kind == algo}, algo
     assert "frameskip=1" in result.stdout  # an entry's env kwargs are shown
+
+
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_every_preset_shows_the_first_line_of_its_comment(algo):
+    # An anchored entry ("name: &anchor-with-hyphens") once lost its comment in the listing.
+    summaries = preset_summaries(algo)
+    assert summaries and all(comment for _, _, _, comment in summaries), [
+        name for name, _, _, comment in summaries if not comment
+    ]
+    first = {name: comment for name, _, _, comment in summaries}["LunarLanderContinuous-v3"]
+    assert first.startswith({"a2c": "LunarLander-v3 with", "a3c": "The A2C preset"}[algo])
 
 
 # The full table of malformed inputs is tests/test_hostile_inputs.py (in-process, with a

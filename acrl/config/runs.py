@@ -106,7 +106,7 @@ def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in data.items()}
 
 
-_ENTRY_LINE = re.compile(r"^([^\s#][^:]*):(?:\s*&\w+)?\s*$")  # "name:" or "name: &anchor"
+_ENTRY_LINE = re.compile(r"^([^\s#][^:]*):(?:\s*&\S+)?\s*$")  # "name:" or "name: &anchor"
 
 
 def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
