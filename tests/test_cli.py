@@ -113,11 +113,9 @@ def test_presets_lists_every_preset():
 @pytest.mark.parametrize("algo", ["a2c", "a3c"])
 def test_every_preset_shows_the_first_line_of_its_comment(algo):
     # An anchored entry ("name: &anchor-with-hyphens") once lost its comment in the listing.
-    summaries = preset_summaries(algo)
-    assert summaries and all(comment for _, _, _, comment in summaries), [
-        name for name, _, _, comment in summaries if not comment
-    ]
-    first = {name: comment for name, _, _, comment in summaries}["LunarLanderContinuous-v3"]
+    comments = {name: comment for name, _, _, comment in preset_summaries(algo)}
+    assert comments and all(comments.values()), [n for n, c in comments.items() if not c]
+    first = comments["LunarLanderContinuous-v3"]
     assert first.startswith({"a2c": "LunarLander-v3 with", "a3c": "The A2C preset"}[algo])
 
 
