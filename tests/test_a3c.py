@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 from gymnasium import spaces
 
-from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
+from acrl import A3C, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import load_model, make_model
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.runs import resolve_run_config
@@ -130,14 +130,18 @@ def test_workers_step_the_shared_model_and_optimizer_state(lock_updates):
 @pytest.mark.slow
 @pytest.mark.parametrize(("seed", "backend"), [(0, "numpy"), (1, "torch")])
 def test_a3c_solves_cartpole_with_two_workers(seed, backend):
+    """The preset as shipped: its whole budget, the learning rate decaying to 0. Not stopped
+    the moment the training mean first reads 475: the workers' in-flight updates (up to a
+    report's worth each) still land after that, at a learning rate still high, and one CI run
+    in many then evaluated at 233. Its whole budget, seeds 0-9 on both backends (two runs at
+    once on 2 cores, ~15 s each): every run evaluated 500.0."""
     overrides = {"seed": seed, "n_workers": 2, "backend": backend}
     run = resolve_run_config("CartPole-v1", algo="a3c", overrides=overrides)
     model = make_model(run)
-    stop = StopOnReturn(475)
-    model.learn(300_000, callback=stop)
-    assert stop.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 300k steps"
+    model.learn(run.n_timesteps)
+    assert model.recent_mean_return() >= 400  # random play: ~22
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
-    assert mean >= 400
+    assert mean >= 400, f"{mean} after {model.num_timesteps} steps"
 
 
 def test_a3c_takes_acrl_0_2s_backend_argument_as_its_runtime():

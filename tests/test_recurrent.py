@@ -9,7 +9,7 @@ import pytest
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-from acrl import A2C, A3C, StopOnReturn, make_vec_env
+from acrl import A2C, A3C, make_vec_env
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import PolicyConfig
 from acrl.envs.partial import NO_VELOCITY
@@ -205,16 +205,16 @@ def test_recurrent_a2c_solves_cue_recall_where_a_feed_forward_policy_stays_at_ch
 
 
 def test_recurrent_a3c_solves_cue_recall_with_two_workers():
-    """Asynchronous updates make the curve a matter of timing: stopped once the last 100
-    training episodes average 0.99, within 100k steps. Entropy 0.05 keeps the policy from
-    settling on ignoring the cue before the LSTM keeps it: seeds 0-7, twice each with two
-    runs at once on our 2 cores, stopped after 3.4k-9.5k steps, all evaluating 1.0; at 0.01
-    one of 8 runs was still at chance after 100k steps."""
+    """Asynchronous updates make the curve a matter of timing. Entropy 0.05 keeps the policy
+    from settling on ignoring the cue before the LSTM keeps it: stopped once the last 100
+    training episodes averaged 0.99, seeds 0-7 (twice each, two runs at once on our 2 cores)
+    stopped after 3.4k-9.5k steps; at 0.01 one of 8 runs was still at chance after 100k. A
+    fixed budget, not that stop: the workers' in-flight updates land after it, and the Ray
+    runtime's twin of this test once evaluated below 0.95 just after its first solve."""
     model = A3C("MlpLstmPolicy", f"tests.memory_envs:{CUE}", **A3C_SOLVES)
-    stop = StopOnReturn(0.99)
-    model.learn(100_000, callback=stop)
+    model.learn(20_000)
     mean, _ = evaluate_policy(model, model.make_env(8, seed=100), 200, seed=100)
-    assert mean >= 0.95, f"solved at {stop.solved_at} of {model.num_timesteps} steps"
+    assert mean >= 0.95, f"{mean} after {model.num_timesteps} steps"  # feed-forward: 0.5
 
 
 def test_a2c_resume_from_a_saved_model_equals_the_run_never_stopped(tmp_path):
