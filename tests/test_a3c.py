@@ -133,8 +133,8 @@ def test_a3c_solves_cartpole_with_two_workers(seed, backend):
     """The preset as shipped: its whole budget, the learning rate decaying to 0. Not stopped
     the moment the training mean first reads 475: the workers' in-flight updates (up to a
     report's worth each) still land after that, at a learning rate still high, and one CI run
-    in many then evaluated at 233. Its whole budget, seeds 0-9 on both backends (two runs at
-    once on 2 cores, ~15 s each): every run evaluated 500.0."""
+    in many then evaluated at 233. Seeds 0-9 on both backends, two runs at once on 2 cores
+    (~15 s each): every run evaluated 500.0."""
     overrides = {"seed": seed, "n_workers": 2, "backend": backend}
     run = resolve_run_config("CartPole-v1", algo="a3c", overrides=overrides)
     model = make_model(run)
