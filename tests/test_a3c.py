@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 from gymnasium import spaces
 
-from acrl import A3C, evaluate_policy, make_vec_env
+from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import load_model, make_model
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.runs import resolve_run_config
@@ -138,7 +138,9 @@ def test_a3c_solves_cartpole_with_two_workers(seed, backend):
     overrides = {"seed": seed, "n_workers": 2, "backend": backend}
     run = resolve_run_config("CartPole-v1", algo="a3c", overrides=overrides)
     model = make_model(run)
-    model.learn(run.n_timesteps)
+    judge = StopOnReturn(475)  # judges every update; the run is never stopped
+    model.learn(run.n_timesteps, callback=lambda m: judge(m) or True)
+    assert judge.solved_at, f"last-100 mean {model.recent_mean_return():.1f} after 400k steps"
     assert model.recent_mean_return() >= 400  # random play: ~22
     mean, _ = evaluate_policy(model, make_vec_env("CartPole-v1", 8, seed=0), 10)
     assert mean >= 400, f"{mean} after {model.num_timesteps} steps"
