@@ -15,10 +15,14 @@ hands back, whatever the cell. A row is zeroed where an episode starts.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor, nn
 
 from acrl.config.policy import PolicyConfig
+
+CUDNN_COPY = "RNN module weights are not part of single contiguous chunk of memory"
 
 
 class RecurrentCore(nn.Module):
@@ -67,7 +71,12 @@ class RecurrentCore(nn.Module):
         outputs = []
         for a, b in zip(cuts, [*cuts[1:], x.shape[0]], strict=True):
             state = state * (1.0 - starts[a]).unsqueeze(1)
-            out, cell_state = self.rnn(x[a:b], self._unflat(state))
+            with warnings.catch_warnings():
+                # on CUDA, cuDNN copies the weights (views of the policy's flat parameter
+                # vector) into a chunk of its own at each call and warns that it does: a copy
+                # of the core's weights, small next to a sequence's work, made on purpose
+                warnings.filterwarnings("ignore", CUDNN_COPY, UserWarning)
+                out, cell_state = self.rnn(x[a:b], self._unflat(state))
             outputs.append(out)
             state = self._flat(cell_state)
         return torch.cat(outputs) if len(outputs) > 1 else outputs[0], state
