@@ -15,6 +15,7 @@ it, stopped by SIGINT after ``--learn-seconds``) is written to ``--out``.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import shutil
 import signal
@@ -113,7 +114,7 @@ def cpu_cuda_equal() -> str:
     torch.backends.cudnn.allow_tf32 = False
     model = model_for(16, "cpu")
     cpu = model.policy
-    gpu = __import__("copy").deepcopy(cpu).to("cuda")
+    gpu = copy.deepcopy(cpu).to("cuda")
     worst = 0.0
     for trial in range(3):
         gen = torch.Generator().manual_seed(trial)
