@@ -15,6 +15,11 @@ class WorkerError(RuntimeError):
     """An A3C worker failed; the message names the worker and its error."""
 
 
+class DistributedError(RuntimeError):
+    """The ranks of a torchrun run cannot go on together: another rank stopped (it died, or
+    its host did), or their weights differ."""
+
+
 class EnvError(WorkerError):
     """An environment raised while training (in ``reset`` or ``step``); the message names the
     env and its exception. A WorkerError, so that whoever stops on a failed worker stops on

@@ -87,6 +87,7 @@ def test_only_the_process_engine_touches_torch_multiprocessing():
 
 
 HELP = "from acrl.cli import main\ntry:\n    main({argv})\nexcept SystemExit:\n    pass"
+MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
 
 
 @pytest.mark.parametrize(
@@ -96,10 +97,31 @@ HELP = "from acrl.cli import main\ntry:\n    main({argv})\nexcept SystemExit:\n 
         HELP.format(argv="['--help']"),
         HELP.format(argv="['train', '--help']"),
         "import acrl.config, acrl.config.runs; acrl.config.runs.resolve_run_config('CartPole-v1')",
+        # a mistake in the flags, the config or the env id is answered before torch (~2 s)
+        MISTAKE.format(argv="['train', 'CartPole-v1', '--set', 'gamma=2']"),
+        MISTAKE.format(argv="['train', 'NoSuchEnv-v0']"),
+        MISTAKE.format(argv="['train', 'CartPole-v1', '--seeds', '0,0']"),
+        MISTAKE.format(argv="['train', '--resume', 'no-such-run']"),
+        MISTAKE.format(argv="['eval', 'no-such-run', '--episodes', '0']"),
+        MISTAKE.format(argv="['plot', 'no-such-run']"),
     ],
-    ids=["presets", "help", "train help", "config records"],
+    ids=[
+        "presets",
+        "help",
+        "train help",
+        "config records",
+        "bad setting",
+        "unknown env",
+        "bad seeds",
+        "resume nothing",
+        "bad eval flag",
+        "plot nothing",
+    ],
 )
-def test_records_and_the_cli_front_import_no_torch(code):
+def test_records_and_the_cli_front_import_no_torch(code, tmp_path):
     check = f"{code}\nimport sys\nassert 'torch' not in sys.modules, 'torch was imported'"
-    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
+    assert not any(tmp_path.iterdir())  # and wrote nothing

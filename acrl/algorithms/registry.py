@@ -16,22 +16,6 @@ from acrl.run.model_file import read_model
 ALGORITHMS: dict[str, type[Agent]] = {"a2c": A2C, "a3c": A3C}
 
 
-def import_run_modules(run: RunConfig) -> None:
-    """Import what the run's own settings name (its env_packages, the modules of its wrappers
-    and of a features extractor of the user's) and check its env id: the user's act, in the
-    process that trains, before anything is written; a UserError if one is missing."""
-    from acrl.envs import check_env_id, import_env_module, wrapper_classes
-    from acrl.model.extractors import find_class
-
-    for module in run.env_packages:
-        import_env_module(module, "env_packages")
-    check_env_id(run.env_id)
-    wrapper_classes(run.wrappers)
-    policy = run.hyperparams.policy_config
-    if policy.user_extractor:
-        find_class(policy.features_extractor_class, may_import=True)
-
-
 def make_model(
     run: RunConfig,
     log_dir: str | Path | None = None,

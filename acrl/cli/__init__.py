@@ -300,10 +300,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for module in args.env_modules:
                 import_env_module(module)
-        if args.command in ("eval", "plot", "video", "report", "export"):
-            import torch
-
-            torch.set_num_threads(getattr(args, "threads", 1))
         if args.command == "train":
             from acrl.cli.train import cmd_train
 
@@ -342,12 +338,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from acrl.plotting.report import build_report
-    from acrl.run.atomic import write_atomic
-
     out = args.out or args.run_dirs[0] / "report.html"
     if out.suffix.lower() != ".html":
         raise UserError(f"--out must name a .html file, got {out}")
+    import torch
+
+    from acrl.plotting.report import build_report
+    from acrl.run.atomic import write_atomic
+
+    torch.set_num_threads(1)  # the policy slice's forward passes
     page = build_report(args.run_dirs, args.target)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, page.encode())
@@ -356,14 +355,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from acrl.algorithms.registry import load_model
+    from acrl.cli.evaluate import load_cpu_model
     from acrl.run.export import FORMATS, export_policy
 
     if args.format not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
     folder = args.path if args.path.is_dir() else args.path.parent
     out = args.out or folder / f"policy{FORMATS[args.format]}"
-    model = load_model(args.path, device="cpu")
+    model = load_cpu_model(args.path)
     path = export_policy(model, out, args.format)
     inputs = "obs, state" if model.policy.recurrent else "obs"
     outputs = "action, next_state" if model.policy.recurrent else "action"

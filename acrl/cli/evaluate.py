@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from acrl.config.checks import MAX_SEED
 from acrl.errors import UserError
+
+if TYPE_CHECKING:
+    from acrl.algorithms.base import Agent
+
+
+def load_cpu_model(path: Path, threads: int = 1) -> Agent:
+    """The model at ``path`` (a .acrl file or a run directory) on the CPU, torch on
+    ``threads`` threads: what eval, video, plot and export run. Torch is imported here, once a
+    command's flags are checked, so that a mistake in them is answered at once."""
+    import torch
+
+    from acrl.algorithms.registry import load_model
+
+    torch.set_num_threads(threads)
+    return load_model(path, device="cpu")
 
 
 def check_seed_flag(seed: int) -> None:
@@ -18,9 +35,6 @@ def check_seed_flag(seed: int) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from acrl.algorithms.registry import load_model
-    from acrl.run.evaluation import evaluate_policy
-
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
     check_seed_flag(args.seed)
@@ -28,7 +42,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UserError(
             f"--n-envs must be in [1, --episodes] (every env runs an episode), got {args.n_envs}"
         )
-    model = load_model(args.path, device="cpu")
+    model = load_cpu_model(args.path, args.threads)
+    from acrl.run.evaluation import evaluate_policy
+
     n_envs = args.n_envs or min(args.episodes, 8)
     env = model.make_env(n_envs, seed=args.seed)  # refuses an env module the file names
     try:

@@ -15,28 +15,29 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UserError(f"--resolution must be >= 2, got {args.resolution}")
     if args.policy_slice:
         return _policy_slice(args)
+    out = args.out or args.run_dirs[0] / "learning_curve.png"
+    _check_png(out)
     from acrl.plotting.curves import save_curves
     from acrl.plotting.runs import load_runs, solved_threshold
 
     runs = load_runs(args.run_dirs)
     target = args.target if args.target is not None else solved_threshold(runs[0].env_id)
-    out = args.out or args.run_dirs[0] / "learning_curve.png"
-    _check_png(out)
     curve, diag = save_curves(runs, out, target, args.window, args.band)
     print(f"learning curve: {curve}\ndiagnostics: {diag}")
     return 0
 
 
 def _policy_slice(args: argparse.Namespace) -> int:
-    from acrl.algorithms.registry import load_model
-    from acrl.plotting.curves import save
-    from acrl.plotting.policy_slice import check_dims, policy_slice
+    from acrl.cli.evaluate import load_cpu_model
 
     if len(args.run_dirs) != 1:
         raise UserError("--policy-slice draws one run: give one RUN_DIR (or a .acrl file)")
     path = args.run_dirs[0]
     dims = _numbers(args.dims, "--dims", int)
-    model = load_model(path, device="cpu")
+    model = load_cpu_model(path)
+    from acrl.plotting.curves import save
+    from acrl.plotting.policy_slice import check_dims, policy_slice
+
     size = check_dims(model, dims)
     fixed = None if args.fixed is None else _numbers(args.fixed, "--fixed", float)
     if fixed is not None and len(fixed) != size:

@@ -8,14 +8,16 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from acrl.algorithms.base import Agent
 from acrl.config.wrappers import EnvWrapper, wrapper_stack
 from acrl.errors import UserError
 from acrl.run.lock import RunLock
+
+if TYPE_CHECKING:  # torch is imported once the run is known to be resumable
+    from acrl.algorithms.base import Agent
 
 # What --resume cannot change: it continues the run as it was configured.
 FIXED_FLAGS = {
@@ -39,7 +41,6 @@ def resume_one(args: argparse.Namespace) -> int:
     """Continue the run in ``args.resume`` from its latest checkpoint to its step budget."""
     from acrl.cli.train import learn_and_save, resolve_cadence, write_run_config
     from acrl.run.owned import remove_stale_temp_files
-    from acrl.run.run_files import resume_logs
 
     run_dir: Path = args.resume
     given = [flag for name, flag in FIXED_FLAGS.items() if _given(getattr(args, name))]
@@ -53,6 +54,8 @@ def resume_one(args: argparse.Namespace) -> int:
         except (KeyError, TypeError, ValueError):
             raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
         model, path = resume_point(run_dir, config, args)
+        from acrl.run.run_files import resume_logs
+
         model.check_env()  # a module its env id names is imported only with --env-module
         if args.address is not None:
             if getattr(model, "runtime", None) != "ray":

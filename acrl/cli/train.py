@@ -10,19 +10,20 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from acrl.algorithms.a2c import A2C
-from acrl.algorithms.base import Agent
 from acrl.cli.run_dir import claimed_run_dir
 from acrl.config.runs import RUNTIMES, RunConfig
-from acrl.engines.torchrun import DistributedError, DistributedSync
 from acrl.envs import describe_envs
-from acrl.errors import NonFiniteError, UserError
+from acrl.errors import DistributedError, NonFiniteError, UserError
 from acrl.run.atomic import write_atomic
 from acrl.run.owned import VIDEOS
+
+if TYPE_CHECKING:  # torch is imported once the flags and the config are known to be valid
+    from acrl.algorithms.base import Agent
+    from acrl.engines.torchrun import DistributedSync
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _run_config(args: argparse.Namespace) -> RunConfig:
     """The resolved config of the run that ``args`` describe, with its env id checked."""
-    from acrl.algorithms.registry import import_run_modules
+    from acrl.algorithms.run_modules import import_run_modules
     from acrl.config.runs import read_config_file, resolve_run_config, without_a3c_defaults
 
     file_values = read_config_file(args.config) if args.config is not None else {}
@@ -170,6 +171,8 @@ def train_one(args: argparse.Namespace) -> int:
             if args.renamed:
                 print(f"acrl: {args.renamed}", file=sys.stderr)
         if sync is not None:
+            from acrl.algorithms.a2c import A2C
+
             assert isinstance(model, A2C)
             model.distribute(sync)
         try:
@@ -230,6 +233,8 @@ def _join_ranks(args: argparse.Namespace, run: RunConfig) -> DistributedSync:
     """This process's rank among torchrun's (after the config is known to be valid)."""
     if run.algo != "a2c":
         raise UserError("--distributed trains A2C; A3C scales out with --runtime ray")
+    from acrl.engines.torchrun import DistributedSync
+
     return DistributedSync.from_torchrun(args.device)
 
 

@@ -64,7 +64,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         import optuna  # noqa: F401
     except ImportError:
         raise UserError("acrl tune needs Optuna: pip install 'acrl[tune]'") from None
-    from acrl.algorithms.registry import import_run_modules
+    from acrl.algorithms.run_modules import import_run_modules
     from acrl.config.runs import read_config_file, resolve_run_config, without_a3c_defaults
     from acrl.tune import Budget, StudyPlan, tune
 

@@ -12,14 +12,14 @@ from acrl.run.owned import VIDEOS, real_subdir
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from acrl.algorithms.registry import load_model
-    from acrl.cli.evaluate import check_seed_flag
-    from acrl.run.video import record_episodes
+    from acrl.cli.evaluate import check_seed_flag, load_cpu_model
 
     if args.episodes < 1:
         raise UserError(f"--episodes must be >= 1, got {args.episodes}")
     check_seed_flag(args.seed)
-    model = load_model(args.path, device="cpu")
+    model = load_cpu_model(args.path)
+    from acrl.run.video import record_episodes
+
     if model.env_id is None:
         raise UserError(f"{args.path}: the model does not record its environment id")
     model.check_env()  # an env module the file names, an env not installed: before any file

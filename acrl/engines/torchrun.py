@@ -23,14 +23,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from acrl.errors import UserError
+from acrl.errors import DistributedError, UserError
 
 TIMEOUT_S = float(os.environ.get("ACRL_DIST_TIMEOUT", "300"))
-
-
-class DistributedError(RuntimeError):
-    """The ranks cannot go on together: another rank stopped (it died, or its host did), or
-    their weights differ."""
 
 
 class DistributedSync:

@@ -14,8 +14,7 @@ import yaml
 
 from acrl.errors import UserError
 from acrl.run.csv_repair import parse_log, report
-from acrl.run.eval_callback import EVALUATIONS
-from acrl.run.metrics import LOGS
+from acrl.run.log_files import EVALUATIONS, LOGS
 
 SUMMARY = "summary.json"
 

@@ -26,10 +26,9 @@ from acrl.envs import as_vector_env, make_vec_env
 from acrl.run.atomic import write_atomic
 from acrl.run.callbacks import BaseCallback, after_update, check_callback, next_multiple
 from acrl.run.evaluation import evaluate_policy
+from acrl.run.log_files import EVALUATION_COLUMNS, EVALUATIONS
 
-EVALUATIONS = "evaluations.csv"
 BEST_MODEL = "best_model.acrl"
-COLUMNS = ("timesteps", "wall_time", "mean_return", "std_return", "mean_length", "episodes")
 SEED_OFFSET = 10_000  # the evaluation env's seed, from the model's: apart from training's
 
 
@@ -208,7 +207,7 @@ def read_evaluations(path: Path) -> list[dict[str, Any]]:
     with open(path, newline="", errors="replace") as fh:  # a damaged row is skipped
         for row in csv.DictReader(fh):
             try:
-                parsed = {k: float(row[k]) for k in COLUMNS}
+                parsed = {k: float(row[k]) for k in EVALUATION_COLUMNS}
             except (KeyError, TypeError, ValueError):
                 continue
             parsed["timesteps"], parsed["episodes"] = (
@@ -222,9 +221,9 @@ def read_evaluations(path: Path) -> list[dict[str, Any]]:
 def _csv(rows: list[dict[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(EVALUATION_COLUMNS)
     for row in rows:
-        writer.writerow([row[k] for k in COLUMNS])
+        writer.writerow([row[k] for k in EVALUATION_COLUMNS])
     return out.getvalue().encode()
 
 

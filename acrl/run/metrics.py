@@ -13,25 +13,8 @@ import torch
 
 from acrl.learner.reports import UpdateStats
 from acrl.run.csv_repair import read_log, repair_notes, report, rewrite_log
+from acrl.run.log_files import COLUMNS, EPISODE_COLUMNS
 from acrl.run.tensorboard import TensorBoardLog
-
-COLUMNS = (
-    "timesteps",
-    "updates",
-    "wall_time",
-    "steps_per_second",
-    "episodes",
-    "ep_return_mean",
-    "ep_length_mean",
-    "policy_loss",
-    "value_loss",
-    "entropy",
-    "grad_norm",
-    "explained_variance",
-    "learning_rate",
-)
-EPISODE_COLUMNS = ("timesteps", "wall_time", "return", "length")
-LOGS = {"metrics.csv": COLUMNS, "episodes.csv": EPISODE_COLUMNS}  # file name: its header
 
 
 class MetricsLog:

@@ -17,7 +17,8 @@ from acrl.config.runs import RunConfig
 from acrl.errors import UserError
 from acrl.run.atomic import write_atomic
 from acrl.run.csv_repair import read_log, repair_notes, report, rewrite_log
-from acrl.run.metrics import LOGS, MetricsLog
+from acrl.run.log_files import LOGS
+from acrl.run.metrics import MetricsLog
 from acrl.run.model_file import read_model
 from acrl.run.owned import checkpoints, is_regular_file
 from acrl.run.tensorboard import TensorBoardLog

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from acrl.algorithms.registry import import_run_modules
+from acrl.algorithms.run_modules import import_run_modules
 from acrl.engines.signals import end_with_parent, stop_signals_held, stop_signals_ignored
 from acrl.errors import WorkerError
 from acrl.tune.space import SpaceShape
