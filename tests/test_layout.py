@@ -104,6 +104,8 @@ MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
         MISTAKE.format(argv="['train', '--resume', 'no-such-run']"),
         MISTAKE.format(argv="['eval', 'no-such-run', '--episodes', '0']"),
         MISTAKE.format(argv="['plot', 'no-such-run']"),
+        MISTAKE.format(argv="['eval', 'no-such-model']"),
+        MISTAKE.format(argv="['video', 'no-such-model']"),
     ],
     ids=[
         "presets",
@@ -116,6 +118,8 @@ MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
         "resume nothing",
         "bad eval flag",
         "plot nothing",
+        "eval nothing",
+        "video nothing",
     ],
 )
 def test_records_and_the_cli_front_import_no_torch(code, tmp_path):

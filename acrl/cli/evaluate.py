@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from acrl.config.checks import MAX_SEED
 from acrl.errors import UserError
+from acrl.run.model_path import find_model_file
 
 if TYPE_CHECKING:
     from acrl.algorithms.base import Agent
@@ -18,6 +19,7 @@ def load_cpu_model(path: Path, threads: int = 1) -> Agent:
     """The model at ``path`` (a .acrl file or a run directory) on the CPU, torch on
     ``threads`` threads: what eval, video, plot and export run. Torch is imported here, once a
     command's flags are checked, so that a mistake in them is answered at once."""
+    find_model_file(path)  # a wrong path: one line before torch
     import torch
 
     from acrl.algorithms.registry import load_model

@@ -29,19 +29,13 @@ from safetensors.torch import load_file, save
 
 from acrl.errors import UserError
 from acrl.run.atomic import write_atomic
+from acrl.run.model_path import find_model_file, model_path
 
 FORMAT = "acrl-model"
 FORMAT_VERSION = 2
 UNSIGNED_VERSIONS = ("1",)  # written before the digest: read without one
-SUFFIX = ".acrl"
 DIGEST = "digest"
 MAX_META_DEPTH = 64  # the deepest meta acrl writes is about 6
-
-
-def model_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` with the .acrl suffix added when it has none (as SB3 adds .zip)."""
-    p = Path(path)
-    return p if p.suffix else p.with_suffix(SUFFIX)
 
 
 def write_model(
@@ -91,13 +85,7 @@ def _feed(h: Any, data: bytes | np.ndarray) -> None:
 def read_model(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Tensors and metadata of a model file, its digest checked; a UserError for anything
     that is not one, or that changed since it was written."""
-    p = Path(path)
-    if not p.exists() and model_path(p).exists():
-        p = model_path(p)
-    if p.is_dir() and (p / f"model{SUFFIX}").exists():
-        p = p / f"model{SUFFIX}"
-    if not p.is_file():
-        raise UserError(f"no model file at {path}")
+    p = find_model_file(path)
     try:
         with safe_open(str(p), framework="pt") as fh:
             header = fh.metadata() or {}
