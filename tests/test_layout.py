@@ -106,6 +106,9 @@ MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
         MISTAKE.format(argv="['plot', 'no-such-run']"),
         MISTAKE.format(argv="['eval', 'no-such-model']"),
         MISTAKE.format(argv="['video', 'no-such-model']"),
+        MISTAKE.format(argv="['export', 'no-such-model']"),
+        MISTAKE.format(argv="['export', 'no-such-model', '--format', 'tflite']"),
+        MISTAKE.format(argv="['report', 'no-such-run']"),
     ],
     ids=[
         "presets",
@@ -120,6 +123,9 @@ MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
         "plot nothing",
         "eval nothing",
         "video nothing",
+        "export nothing",
+        "bad export format",
+        "report nothing",
     ],
 )
 def test_records_and_the_cli_front_import_no_torch(code, tmp_path):

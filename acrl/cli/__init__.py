@@ -341,12 +341,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or args.run_dirs[0] / "report.html"
     if out.suffix.lower() != ".html":
         raise UserError(f"--out must name a .html file, got {out}")
-    import torch
-
     from acrl.plotting.report import build_report
     from acrl.run.atomic import write_atomic
 
-    torch.set_num_threads(1)  # the policy slice's forward passes
     page = build_report(args.run_dirs, args.target)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, page.encode())
@@ -356,13 +353,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from acrl.cli.evaluate import load_cpu_model
-    from acrl.run.export import FORMATS, export_policy
+    from acrl.run.model_path import FORMATS
 
     if args.format not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
     folder = args.path if args.path.is_dir() else args.path.parent
     out = args.out or folder / f"policy{FORMATS[args.format]}"
-    model = load_cpu_model(args.path)
+    model = load_cpu_model(args.path)  # a wrong path: one line, before torch
+    from acrl.run.export import export_policy
+
     path = export_policy(model, out, args.format)
     inputs = "obs, state" if model.policy.recurrent else "obs"
     outputs = "action, next_state" if model.policy.recurrent else "action"

@@ -141,14 +141,16 @@ def advantage_histograms(runs: list[Run]) -> Any | None:
 def policy_value_slice(run: Run) -> Any | None:
     """The slice of the run's model over its first two observation dimensions, if it has a
     flat Box observation space of at least two dimensions (else None)."""
-    from acrl.algorithms.registry import load_model
-    from acrl.plotting.policy_slice import slice_data
-
     if not (run.path / "model.acrl").is_file():
         return None
+    from acrl.algorithms.registry import load_model
+    from acrl.learner.backends import torch_threads
+    from acrl.plotting.policy_slice import slice_data
+
     try:
-        model = load_model(run.path, device="cpu")
-        data = slice_data(model, (0, 1), resolution=41)
+        with torch_threads(1):  # small forward passes: one thread is the fastest
+            model = load_model(run.path, device="cpu")
+            data = slice_data(model, (0, 1), resolution=41)
     except UserError:  # images, Dict spaces, one dimension, an env that cannot be made
         return None
     go = _plotly()

@@ -26,8 +26,7 @@ from torch import Tensor, nn
 from acrl.errors import UserError
 from acrl.model.distributions import Categorical, DiagGaussian, MultiCategorical
 from acrl.model.policy import ActorCritic
-
-FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
+from acrl.run.model_path import FORMATS
 
 
 class DeterministicPolicy(nn.Module):

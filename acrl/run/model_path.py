@@ -1,5 +1,6 @@
 """Where a model file is, from a path as users give it: with or without ``.acrl``, or a run
-directory. No torch here, so that a wrong path is answered at once."""
+directory; and the suffix of each export format. No torch here, so that a wrong path or
+format is answered at once."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from acrl.errors import UserError
 
 SUFFIX = ".acrl"
+FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}  # acrl export's formats, their suffixes
 
 
 def model_path(path: str | os.PathLike[str]) -> Path:
