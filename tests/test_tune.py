@@ -16,6 +16,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+import acrl.tune.study as tune_study
 from acrl.algorithms.registry import make_model
 from acrl.cli import main
 from acrl.config.runs import load_presets, resolve_run_config
@@ -222,13 +223,28 @@ def _in_trial_1(study_dir: Path, timesteps: int, trials: int):
     args += ["--eval-episodes", 2, "--study-dir", study_dir, "--trials", trials]
     proc = _popen(args)
     _started(proc, "trial 0:")
-    time.sleep(0.5)
+    _training(study_dir, 1)
     return proc, args
+
+
+def _training(study_dir: Path, number: int, timeout: float = 60.0) -> None:
+    """Wait until trial ``number`` trains: running in the study's storage with its settings
+    drawn (not a fixed sleep: a fast machine finished a 0.5 s trial inside one)."""
+    deadline = time.monotonic() + timeout
+    trials = []
+    while time.monotonic() < deadline:
+        trials = _study(study_dir).trials
+        if len(trials) > number:
+            trial = trials[number]
+            if trial.state == TrialState.RUNNING and "process" in trial.user_attrs:
+                return
+        time.sleep(0.02)
+    raise AssertionError(f"trial {number} never trained: {[t.state for t in trials]}")
 
 
 def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
     study_dir = tmp_path / "study"
-    proc, args = _in_trial_1(study_dir, timesteps=6000, trials=3)
+    proc, args = _in_trial_1(study_dir, timesteps=20_000, trials=3)  # trial 1 ~1.6 s here
     proc.kill()
     proc.wait(30)
     killed = _study(study_dir)
@@ -241,6 +257,28 @@ def test_a_killed_study_resumes_and_runs_the_interrupted_trial_again(tmp_path):
     assert states == [TrialState.COMPLETE, TrialState.FAIL] + [TrialState.COMPLETE] * 2
     assert trials[1].user_attrs["interrupted"] is True
     assert trials[2].user_attrs["retry_of"] == 1 and trials[2].params == trials[1].params
+
+
+def test_a_stop_now_while_the_settings_are_drawn_marks_the_trial_interrupted(monkeypatch):
+    """From the moment a trial is asked for, a stop-now (SIGTERM, a second Ctrl-C) leaves it
+    failed as interrupted, not running; one already told stays as told."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    plan = StudyPlan("CartPole-v1", timesteps=1000)
+
+    def stop_now(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune_study, "sample_settings", stop_now)
+    with pytest.raises(KeyboardInterrupt):
+        tune_study._run_one(study, study.ask(), plan, space_shape(plan))
+    interrupted = study.trials[0]
+    assert interrupted.state == TrialState.FAIL and interrupted.user_attrs["interrupted"]
+    told = study.ask()
+    study.tell(told, 1.0)
+    tune_study._mark_interrupted(study, told)  # a stop-now after the tell
+    assert study.trials[1].state == TrialState.COMPLETE
+    assert "interrupted" not in study.trials[1].user_attrs
 
 
 def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):

@@ -188,6 +188,26 @@ def optimize(
 
 
 def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None:
+    """One trial; a stop-now from the moment it was asked for marks it interrupted (a
+    signal while its settings were drawn left it running in the storage)."""
+    try:
+        _train_and_tell(study, trial, plan, shape)
+    except KeyboardInterrupt:
+        _mark_interrupted(study, trial)
+        raise
+
+
+def _mark_interrupted(study: Any, trial: Any) -> None:
+    """``trial`` failed as interrupted, unless its end was already told."""
+    from optuna.trial import TrialState
+
+    if study.get_trials(deepcopy=False)[trial.number].state != TrialState.RUNNING:
+        return
+    trial.set_user_attr(INTERRUPTED, True)
+    study.tell(trial, state=TrialState.FAIL)
+
+
+def _train_and_tell(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None:
     """Sample, train and tell one trial; a line for the user."""
     from optuna.trial import TrialState
 
@@ -212,10 +232,6 @@ def _run_one(study: Any, trial: Any, plan: StudyPlan, shape: SpaceShape) -> None
         trial.set_user_attr("diverged", str(exc))
         study.tell(trial, state=TrialState.PRUNED)
         print(f"trial {trial.number}: diverged ({exc})", flush=True)
-    except KeyboardInterrupt:
-        trial.set_user_attr(INTERRUPTED, True)
-        study.tell(trial, state=TrialState.FAIL)
-        raise
     except Exception as exc:  # settings the env or policy refuses, a worker's fault: noted
         reason = str(exc) if isinstance(exc, (UserError, ValueError)) else repr(exc)
         trial.set_user_attr("error", reason)
