@@ -33,6 +33,15 @@ def alive(pids: set[int]) -> set[int]:
     }
 
 
+def assert_ended(pids: set[int], timeout: float = 5.0) -> None:
+    """Wait until none of ``pids`` runs (multiprocessing's resource tracker, a child too,
+    ends only after its parent)."""
+    deadline = time.monotonic() + timeout
+    while alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert alive(pids) == set(), f"still running: {alive(pids)}"
+
+
 def assert_group_ends(group: int, timeout: float = 5.0) -> None:
     """Wait until no process of the process group ``group`` is left."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from acrl.learner.optim import make_optimizer
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 from tests.helpers import (
-    alive,
+    assert_ended,
     assert_group_ends,
     children_of,
     ctrl_c_at_first_child,
@@ -238,8 +238,7 @@ def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    time.sleep(0.5)
-    assert alive(workers) == set()
+    assert_ended(workers)
     result = subprocess.run(
         acrl_argv("eval", run_dir, "--episodes", 2, "--json"),
         capture_output=True,
@@ -258,8 +257,7 @@ def test_sigterm_to_the_process_group_stops_saves_and_exits_143(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
-    time.sleep(0.5)
-    assert alive(workers) == set()
+    assert_ended(workers)
     assert load_model(run_dir).num_timesteps > 0
 
 
@@ -282,10 +280,7 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     workers = children_of(proc.pid)
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 30
-    while alive(workers) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert alive(workers) == set()
+    assert_ended(workers, timeout=30.0)
 
 
 def test_cli_a3c_worker_failure_is_one_line_and_non_zero(tmp_path):

@@ -188,12 +188,12 @@ def test_a_tiny_study_runs_and_its_best_settings_train_through_config(tmp_path, 
 
 def test_jobs_run_trials_in_worker_processes_up_to_the_budget(tmp_path):
     study_dir = tmp_path / "study"
-    args = ["tune", "CartPole-v1", "--timesteps", 4000, "--seeds", 2, "--evaluations", 2]
+    args = ["tune", "CartPole-v1", "--timesteps", 30_000, "--seeds", 2, "--evaluations", 2]
     result = acrl(*args, "--study-dir", study_dir, "--trials", 3, "--jobs", 2)
     assert result.returncode == 0, result.stderr
     trials = _study(study_dir).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3  # counted under a lock
-    assert len({t.user_attrs["process"] for t in trials}) == 2  # each took trials of ~2 s
+    assert len({t.user_attrs["process"] for t in trials}) == 2  # trials of ~2 s: both ask
     assert "best: trial" in result.stdout
 
 
@@ -283,7 +283,7 @@ def test_a_stop_now_while_the_settings_are_drawn_marks_the_trial_interrupted(mon
 
 def test_ctrl_c_lets_the_running_trial_finish_and_stops(tmp_path):
     study_dir = tmp_path / "study"
-    proc, _ = _in_trial_1(study_dir, timesteps=6000, trials=50)
+    proc, _ = _in_trial_1(study_dir, timesteps=20_000, trials=50)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -342,7 +342,7 @@ def test_failing_and_diverging_trials_are_noted_and_the_study_goes_on(tmp_path, 
 
 
 def test_an_a3c_trial_trains_its_workers_and_reports_by_progress():
-    plan = StudyPlan("CartPole-v1", "a3c", 2000, 1, 2, 2, base={"n_workers": 2, "n_envs": 2})
+    plan = StudyPlan("CartPole-v1", "a3c", 10_000, 1, 2, 2, base={"n_workers": 2, "n_envs": 2})
     reports: list[int] = []
     result = run_trial(plan, {}, lambda value, step: reports.append(step) or False)
     assert reports == [0, 1] and len(result.per_seed) == 1
