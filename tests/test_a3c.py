@@ -22,11 +22,12 @@ from acrl.learner.optim import make_optimizer
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 from tests.helpers import (
-    assert_ended,
     assert_group_ends,
     children_of,
     ctrl_c_at_first_child,
+    misses_until_a_seed_passes,
     wait_for_metrics_rows,
+    wait_gone,
 )
 from tests.test_cli import acrl_argv
 
@@ -156,13 +157,8 @@ def test_a3c_solves_cartpole_with_two_workers():
     the preset's backend (NumPy); A3C workers on the torch backend learn in
     test_recurrent_a3c_solves_cue_recall_with_two_workers, and both backends compute the same
     update (tests/test_backends.py)."""
-    misses = []
-    for seed in (0, 1):
-        miss = _cartpole_preset_miss(seed)
-        if miss is None:
-            return
-        misses.append(miss)
-    pytest.fail("; ".join(misses))
+    misses = misses_until_a_seed_passes(_cartpole_preset_miss)
+    assert not misses, "; ".join(misses)
 
 
 def test_a3c_takes_acrl_0_2s_backend_argument_as_its_runtime():
@@ -238,7 +234,7 @@ def test_cli_a3c_ctrl_c_stops_workers_saves_and_exits_130(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert_ended(workers)
+    assert wait_gone(workers, 5.0) == []
     result = subprocess.run(
         acrl_argv("eval", run_dir, "--episodes", 2, "--json"),
         capture_output=True,
@@ -257,7 +253,7 @@ def test_sigterm_to_the_process_group_stops_saves_and_exits_143(tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     assert "interrupted by SIGTERM" in stderr and "Traceback" not in stderr
-    assert_ended(workers)
+    assert wait_gone(workers, 5.0) == []
     assert load_model(run_dir).num_timesteps > 0
 
 
@@ -280,7 +276,7 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     workers = children_of(proc.pid)
     proc.kill()
     proc.wait()
-    assert_ended(workers, timeout=30.0)
+    assert wait_gone(workers, 30.0) == []
 
 
 def test_cli_a3c_worker_failure_is_one_line_and_non_zero(tmp_path):

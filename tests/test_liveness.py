@@ -15,26 +15,10 @@ import pytest
 
 from acrl import A3C
 from acrl.errors import WorkerError
+from tests.helpers import wait_gone
 from tests.test_cli import acrl_argv
 
 STALL = "tests.stall_envs:acrl-tests/Stall-v0"
-
-
-def gone(pid: int) -> bool:
-    """Whether process ``pid`` has ended (a zombie awaiting its reaper counts as ended)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    return re.search(r"^State:\s+Z", status, re.M) is not None
-
-
-def wait_gone(pids: list[int], timeout: float) -> list[int]:
-    """The pids still running after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(gone(p) for p in pids):
-        time.sleep(0.05)
-    return [p for p in pids if not gone(p)]
 
 
 def workers_of(pid: int) -> list[int]:

@@ -105,9 +105,12 @@ def test_ray_a3c_lstm_solves_cue_recall_with_two_workers():
     training mean (or an evaluation) first said solved, the workers' in-flight gradient
     still lands, and one run in many then evaluated below 0.95 (solves take 2k-5k steps);
     a miss trains a second seed."""
-    from tests.memory_envs import a3c_cue_recall_misses
+    from tests.helpers import misses_until_a_seed_passes
+    from tests.memory_envs import a3c_cue_recall_miss
 
-    misses = a3c_cue_recall_misses(12_000, runtime="ray")
+    misses = misses_until_a_seed_passes(
+        lambda seed: a3c_cue_recall_miss(seed, 12_000, runtime="ray")
+    )
     assert not misses, "; ".join(misses)  # a feed-forward policy: 0.5 (test_recurrent.py)
     assert no_ray_left()
 

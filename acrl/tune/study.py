@@ -201,7 +201,8 @@ def _mark_interrupted(study: Any, trial: Any) -> None:
     """``trial`` failed as interrupted, unless its end was already told."""
     from optuna.trial import TrialState
 
-    if study.get_trials(deepcopy=False)[trial.number].state != TrialState.RUNNING:
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if all(t.number != trial.number for t in running):
         return
     trial.set_user_attr(INTERRUPTED, True)
     study.tell(trial, state=TrialState.FAIL)
