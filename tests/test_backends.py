@@ -11,6 +11,7 @@ from torch import nn
 from acrl import A2C
 from acrl.config import PolicyConfig
 from acrl.learner.backends import NUMPY_MAX_BATCH, choose_compute, make_backend
+from acrl.learner.backends.numpy_cnn import NumpyCNN
 from acrl.learner.backends.numpy_gradient import NumpyBackend
 from acrl.learner.backends.torch_backend import TorchBackend
 from acrl.learner.losses import a2c_loss, evaluate_rollout, explained_variance, rollout_targets
@@ -143,6 +144,57 @@ def test_numpy_gradient_and_loss_terms_equal_torch_autograd(env_id, kwargs):
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+IMAGE_CONFIGS = [c for c in CONFIGS if c[1].get("policy") in ("CnnPolicy", "MultiInputPolicy")]
+
+
+def counted_cnn_passes(monkeypatch):
+    """A list that grows by one at every NumpyCNN forward pass."""
+    calls = []
+    forward = NumpyCNN.forward
+
+    def counted(self, pixels, keep=False):
+        calls.append(len(pixels))
+        return forward(self, pixels, keep)
+
+    monkeypatch.setattr(NumpyCNN, "forward", counted)
+    return calls
+
+
+@pytest.mark.parametrize(("env_id", "kwargs"), IMAGE_CONFIGS, ids=lambda c: str(c))
+def test_the_update_reuses_the_acting_cnn_passes_and_computes_what_a_fresh_pass_does(
+    env_id, kwargs, monkeypatch
+):
+    model, rollout = trained_rollout(env_id, backend="numpy", **kwargs)  # acting recorded
+    backend = model._engine.backend
+    n_cnns = len(backend.forward.cnns)
+    calls = counted_cnn_passes(monkeypatch)
+    backend.gradients(rollout, model.config)
+    assert calls == [4] * n_cnns  # the last observations' values only: the rollout's reused
+    reused = model.params.grad.clone()
+    backend.gradients(rollout, model.config)  # the record is used up: a fresh pass
+    assert calls == [4] * n_cnns + [24] * n_cnns + [4] * n_cnns
+    # the same products over batches of 4 rows or 24: BLAS may round them differently
+    scale = reused.abs().max().item()
+    torch.testing.assert_close(model.params.grad, reused, rtol=1e-5, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("change", ["weights", "observations"])
+def test_acting_passes_are_not_reused_for_other_weights_or_observations(change, monkeypatch):
+    kwargs = {"policy_kwargs": {"image_channels": "last"}}
+    model, rollout = trained_rollout("MinAtar/Breakout-v1", "CnnPolicy", backend="numpy", **kwargs)
+    if change == "weights":
+        with torch.no_grad():
+            model.params.vector[-1] += 1e-3  # one parameter, one bit would do
+    else:
+        rollout.obs[5, 3] = 1 - rollout.obs[5, 3]  # the last step's last env
+    calls = counted_cnn_passes(monkeypatch)
+    model._engine.backend.gradients(rollout, model.config)
+    assert calls == [24, 4]  # the rollout's pass made afresh
+    fresh = model.params.grad.clone()
+    NumpyBackend(model.policy, model.params).gradients(rollout, model.config)
+    assert torch.equal(model.params.grad, fresh)
 
 
 def test_both_backends_give_the_same_update_and_statistics():

@@ -12,15 +12,25 @@ from acrl.learner.optim import Adam, RMSprop, RMSpropTFLike, optimizer_step
 CASES = {
     "rmsprop": (RMSprop, torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-5}),
     "rmsprop alpha 0.9": (RMSprop, torch.optim.RMSprop, {"alpha": 0.9, "eps": 1e-3}),
+    "rmsprop eps 1e-8": (RMSprop, torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-8}),
+    "rmsprop eps 1e-12": (RMSprop, torch.optim.RMSprop, {"alpha": 0.99, "eps": 1e-12}),
     "adam": (Adam, torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-5}),
     "adam without momentum": (Adam, torch.optim.Adam, {"betas": (0.0, 0.99), "eps": 1e-5}),
+    "adam eps 1e-8": (Adam, torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-8}),
 }
 RATES = [7e-4, 5e-4, 1e-2, 3e-3, 0.0, 2e-4, 1e-3, 1e-3]
 
 
 def gradients(n, size=257, seed=0):
+    """Gradients of every magnitude: normal ones, tiny ones (denormal squares), and entries
+    that are always zero (a weight behind a dead unit: its mean square stays 0)."""
     generator = torch.Generator().manual_seed(seed)
-    return [torch.randn(size, generator=generator) * 10 ** (i % 3 - 1) for i in range(n)]
+    grads = [torch.randn(size, generator=generator) * 10 ** (i % 3 - 1) for i in range(n)]
+    for grad in grads:
+        grad[:20] = 0.0
+        grad[20:40] *= 1e-21
+        grad[40:60] *= 1e-15
+    return grads
 
 
 @pytest.mark.parametrize("case", CASES)

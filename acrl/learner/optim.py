@@ -22,6 +22,18 @@ from torch import Tensor
 from acrl.config.hyperparams import A2CConfig
 
 OptimizerState = dict[str, Tensor]
+_FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32
+
+
+def _root(square: Tensor, absorbed: float) -> Tensor:
+    """sqrt(square) for a denominator ``sqrt(square) + eps``, where roots under
+    ``absorbed`` (2^-30 of eps: under half of eps's last bit) vanish in the float32 sum.
+    Entries under absorbed^2 are raised to it first: the sum is bit for bit the same, and
+    exact zeros (parameters whose gradient was always zero, as weights behind a dead ReLU)
+    and denormals stay out of torch's sqrt, which is ~15x slower on them (torch 2.13 on
+    AVX-512: 234 against 16 µs over MinAtar's 132k parameters, a twentieth of an update)."""
+    floor = absorbed * absorbed
+    return (square.clamp_min(floor) if floor >= _FLOAT32_TINY else square).sqrt()
 
 
 class VectorOptimizer:
@@ -111,7 +123,8 @@ class RMSprop(VectorOptimizer):
     def _apply(self, param: Tensor, grad: Tensor) -> None:
         square_avg = self.state["square_avg"]
         square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
-        param.addcdiv_(grad, square_avg.sqrt().add_(self.eps), value=-self.lr)
+        denom = _root(square_avg, self.eps * 2.0**-30).add_(self.eps)
+        param.addcdiv_(grad, denom, value=-self.lr)
 
 
 class RMSpropTFLike(RMSprop):
@@ -165,7 +178,9 @@ class Adam(VectorOptimizer):
         exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         step = float(self.state["step"])
         step_size = self.lr / (1 - beta1**step)
-        denom = (exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(self.eps)
+        correction = (1 - beta2**step) ** 0.5
+        root = _root(exp_avg_sq, self.eps * correction * 2.0**-30)
+        denom = (root / correction).add_(self.eps)
         param.addcdiv_(exp_avg, denom, value=-step_size)
 
 

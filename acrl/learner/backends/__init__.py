@@ -3,8 +3,9 @@
 - "torch": the policy module and autograd. Any policy, any device, any batch: the reference.
 - "numpy": the same forward pass and the loss's gradient written out in NumPy
   (acrl.learner.backends.numpy_gradient), for MLP policies and small CNNs (MinAtar's) on
-  the CPU, where torch's per-operator dispatch costs more than the arithmetic. Tests check
-  that it acts and differentiates as the torch backend does.
+  the CPU, where torch's per-operator dispatch costs more than the arithmetic. A CNN's
+  update reuses the passes acting made over the rollout (acrl.learner.backends.numpy_reuse).
+  Tests check that it acts and differentiates as the torch backend does.
 
 ``choose_compute`` is the one place that decides which runs ("auto" included) and with how
 many torch threads, and says why; models save the choice and the CLI prints it.
@@ -56,7 +57,8 @@ class Backend(Protocol):
     name: str
 
     def acting(self) -> AbstractContextManager[Any]:
-        """A context around a rollout's acting steps (NumPy: its BLAS on one thread)."""
+        """A context around a rollout's acting steps (NumPy: its BLAS on one thread, and a
+        CNN's passes kept for the rollout's update)."""
         ...
 
     def act(self, obs: np.ndarray, exploration: Any = None) -> np.ndarray:

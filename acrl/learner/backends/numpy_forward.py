@@ -35,6 +35,7 @@ from acrl.model.trunks import SeparateTrunks, SharedTrunk, TwinTrunks
 
 Array = np.ndarray
 Layers = list[tuple[Array, Array]]  # (weight as (in, out) or stacked (2, in, out), bias)
+Pass = tuple[Array, list[Any]]  # one CNN's features and what its backward reads (NumpyCNN)
 
 
 def _relu(x: Array) -> Array:
@@ -138,22 +139,26 @@ class NumpyForward:
         if self._anchor_param.data_ptr() != self._anchor:
             self._bind()
 
-    def encode(self, obs: Array, keep: bool = False) -> tuple[Array, list[list[Array]]]:
+    def encode(
+        self, obs: Array, keep: bool = False, passes: list[Pass] | None = None
+    ) -> tuple[Array, list[Pass]]:
         """Stored observation rows as the encoder's features (the trunk's input): in
         CombinedEncoder's order, the Box values (normalized as the policy would) and bits,
-        each image's CNN features, each index as a one-hot vector. With ``keep``, what each
-        CNN's backward reads."""
+        each image's CNN features, each index as a one-hot vector. With ``keep``, each CNN's
+        pass: its features and what its backward reads. ``passes``: those passes, computed
+        already (by acting on these rows with these weights), in place of the CNNs'."""
         rows = obs.reshape(obs.shape[0], -1)
         if not self.cnns:
             return self.prepare(rows), []
         layout = self.layout
-        pixels = layout.pixels_of(rows)
-        images = [
-            cnn.forward(pixels[:, start:stop], keep)
-            for cnn, (start, stop) in zip(self.cnns, self.image_columns, strict=True)
-        ]
-        parts = [features for features, _ in images]
-        kept = [saved for _, saved in images]
+        if passes is None:
+            pixels = layout.pixels_of(rows)
+            passes = [
+                cnn.forward(pixels[:, start:stop], keep)
+                for cnn, (start, stop) in zip(self.cnns, self.image_columns, strict=True)
+            ]
+        parts = [features for features, _ in passes]
+        kept = passes if keep else []
         if layout.float_dim:
             flat = self.prepare(np.ascontiguousarray(layout.floats_of(rows)))
             dense = layout.dense_dim
@@ -220,15 +225,21 @@ class NumpyForward:
         weight, bias = self.critic_head
         return critic_features @ weight + bias
 
-    def act(self, obs: Array, exploration: Tensor | None = None) -> Array:
+    def act(
+        self, obs: Array, exploration: Tensor | None = None, passes: list[Pass] | None = None
+    ) -> Array:
         """Sampled actions for a batch of observations (B, *obs_shape); only the actor runs.
 
         A gSDE policy's noise is ``features @ E`` with ``exploration`` the per-row matrices E
         (ActorCritic.exploration_noise); without them it is drawn from the marginal Gaussian.
+        With ``passes`` (a list), each CNN's pass (``encode(keep=True)``'s) is put in it.
         """
         self.check_bound()
         layers = self.twin_actor if self.twin else self.actor_layers
-        actor = self._mlp(self.encode(obs)[0], layers, keep=False)[-1]
+        features, kept = self.encode(obs, keep=passes is not None)
+        if passes is not None:
+            passes += kept
+        actor = self._mlp(features, layers, keep=False)[-1]
         weight, bias = self.actor_head
         head = actor @ weight + bias
         if self.categorical:

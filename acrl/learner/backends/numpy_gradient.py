@@ -15,14 +15,16 @@ tensors leaves none of them NaN. Tests check every gradient against torch's auto
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+import contextlib
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
-from acrl.learner.backends.numpy_forward import Array, NumpyForward, one_blas_thread
+from acrl.learner.backends.numpy_forward import Array, NumpyForward, Pass, one_blas_thread
+from acrl.learner.backends.numpy_reuse import ActedPasses
 from acrl.learner.losses import GradientTerms, rollout_targets
 from acrl.learner.storage import Rollout
 from acrl.model.flat_params import FlatParameters
@@ -43,10 +45,10 @@ def explained_variance(predictions: Array, targets: Array, weight: Array) -> flo
 
 
 class _Forward(NamedTuple):
-    """A forward pass's CNN activations (as NumpyForward.encode keeps them), trunk layer
+    """A forward pass's CNN passes (as NumpyForward.encode keeps them), trunk layer
     outputs (as NumpyForward.trunk keeps them), features, actor head output and values."""
 
-    images: list[list[Array]]
+    images: list[Pass]
     acts: list[Array]
     actor: Array
     critic: Array
@@ -81,12 +83,31 @@ class NumpyBackend:
             self._params.append(policy.log_std)
         self._grad_anchor: int | None = None
         self._prove_coverage()
+        # a CNN's acting passes serve the update's forward (acrl.learner.backends.numpy_reuse)
+        self.acted: ActedPasses | None = None
+        if self.forward.cnns:
+            self.acted = ActedPasses(self.forward.cnns, params)
 
-    def acting(self) -> AbstractContextManager[Any]:
-        return one_blas_thread()
+    @contextlib.contextmanager
+    def acting(self) -> Iterator[None]:
+        """A rollout's acting steps: NumPy's BLAS on one thread; a CNN's passes recorded."""
+        with one_blas_thread():
+            if self.acted is None:
+                yield
+                return
+            self.acted.start()
+            try:
+                yield
+            finally:
+                self.acted.stop()
 
     def act(self, obs: Array, exploration: torch.Tensor | None = None) -> Array:
-        return self.forward.act(obs, exploration)
+        if self.acted is None or not self.acted.recording:
+            return self.forward.act(obs, exploration)
+        passes: list[Pass] = []
+        actions = self.forward.act(obs, exploration, passes)
+        self.acted.record(obs, passes)
+        return actions
 
     def value(self, obs: Array) -> Array:
         return self.forward.value(obs)
@@ -98,8 +119,9 @@ class NumpyBackend:
         n = obs.shape[0] * obs.shape[1]
         self.forward.check_bound()
         # overflows become inf and NaN as in torch, for compute_gradients to report
+        acted = None if self.acted is None else self.acted.take(obs)
         with one_blas_thread(), np.errstate(all="ignore"):
-            passed = self._forward(obs.reshape(n, -1))
+            passed = self._forward(obs.reshape(n, -1), acted)
             last_values = self.forward.value(rollout.next_obs.numpy())
             rollout.set_values(passed.values.reshape(rollout.rewards.shape), last_values)
             targets = rollout_targets(
@@ -155,9 +177,10 @@ class NumpyBackend:
             self._grad_anchor = grad.data_ptr()
         return self._views
 
-    def _forward(self, obs: Array) -> _Forward:
-        """The forward pass over a batch of observations, keeping what the backward reads."""
-        features, images = self.forward.encode(obs, keep=True)
+    def _forward(self, obs: Array, passes: list[Pass] | None = None) -> _Forward:
+        """The forward pass over a batch of observations, keeping what the backward reads
+        (the CNNs' ``passes`` over them, where acting computed them already)."""
+        features, images = self.forward.encode(obs, keep=True, passes=passes)
         acts, actor, critic = self.forward.trunk(features, keep=True)
         head, values = self.forward.heads(actor, critic)
         return _Forward(images, acts, actor, critic, head, values)
@@ -266,14 +289,14 @@ class NumpyBackend:
                 d = np.matmul(d_pre, np.swapaxes(weights[i], -1, -2))
         return grads, d if to_input else None
 
-    def _images_backward(self, images: list[list[Array]], d_features: Array | None) -> list[Array]:
+    def _images_backward(self, images: list[Pass], d_features: Array | None) -> list[Array]:
         """Gradients of each CNN's weights and biases from d loss / d the encoder's features
         (each CNN's columns: after the Box values and bits, in image order)."""
         if not images:
             return []
         assert d_features is not None
         grads, start = [], self.forward.layout.dense_dim
-        for cnn, kept in zip(self.forward.cnns, images, strict=True):
+        for cnn, (_, kept) in zip(self.forward.cnns, images, strict=True):
             width = cnn.features_dim
             grads += cnn.backward(kept, d_features[:, start : start + width])
             start += width
