@@ -17,6 +17,7 @@ CASES = {
     "adam": (Adam, torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-5}),
     "adam without momentum": (Adam, torch.optim.Adam, {"betas": (0.0, 0.99), "eps": 1e-5}),
     "adam eps 1e-8": (Adam, torch.optim.Adam, {"betas": (0.9, 0.999), "eps": 1e-8}),
+    "adam beta2 0.99999": (Adam, torch.optim.Adam, {"betas": (0.9, 0.99999), "eps": 1e-5}),
 }
 RATES = [7e-4, 5e-4, 1e-2, 3e-3, 0.0, 2e-4, 1e-3, 1e-3]
 

@@ -26,12 +26,14 @@ _FLOAT32_TINY = torch.finfo(torch.float32).tiny  # the smallest normal float32
 
 
 def _root(square: Tensor, absorbed: float) -> Tensor:
-    """sqrt(square) for a denominator ``sqrt(square) + eps``, where roots under
-    ``absorbed`` (2^-30 of eps: under half of eps's last bit) vanish in the float32 sum.
+    """sqrt(square) for a float32 denominator ``sqrt(square) / c + eps`` (c = 1 but for
+    Adam's bias correction), where roots under ``absorbed`` (2^-30 of eps * c: under half of
+    eps's last bit once divided by c) vanish in the sum.
     Entries under absorbed^2 are raised to it first: the sum is bit for bit the same, and
     exact zeros (parameters whose gradient was always zero, as weights behind a dead ReLU)
-    and denormals stay out of torch's sqrt, which is ~15x slower on them (torch 2.13 on
-    AVX-512: 234 against 16 µs over MinAtar's 132k parameters, a twentieth of an update)."""
+    and denormals stay out of torch's sqrt, which is 15-45x slower on them (torch 2.13's
+    CPU kernels, AVX2 and AVX-512 alike: 234-750 against 16 µs over MinAtar's 132k
+    parameters, in training a twentieth of an update)."""
     floor = absorbed * absorbed
     return (square.clamp_min(floor) if floor >= _FLOAT32_TINY else square).sqrt()
 

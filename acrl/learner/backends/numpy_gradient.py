@@ -86,7 +86,7 @@ class NumpyBackend:
         # a CNN's acting passes serve the update's forward (acrl.learner.backends.numpy_reuse)
         self.acted: ActedPasses | None = None
         if self.forward.cnns:
-            self.acted = ActedPasses(self.forward.cnns, params)
+            self.acted = ActedPasses(params)
 
     @contextlib.contextmanager
     def acting(self) -> Iterator[None]:
@@ -119,7 +119,7 @@ class NumpyBackend:
         n = obs.shape[0] * obs.shape[1]
         self.forward.check_bound()
         # overflows become inf and NaN as in torch, for compute_gradients to report
-        acted = None if self.acted is None else self.acted.take(obs)
+        acted = None if self.acted is None else self.acted.take(obs, self.forward.cnns)
         with one_blas_thread(), np.errstate(all="ignore"):
             passed = self._forward(obs.reshape(n, -1), acted)
             last_values = self.forward.value(rollout.next_obs.numpy())

@@ -7,9 +7,10 @@ the CNN's, and acting has computed it already, step by step: the NumPy backend k
 activations and the gradient reads them instead of convolving the rollout again (MinAtar
 Breakout, 16 envs x 5 steps: the update's CNN forward is ~0.5 ms of ~4 ms an update).
 
-They are used only when that is provably the same computation: the weights are bit for bit
-those at the start of acting, and the observations those the rollout holds, step by step;
-otherwise the gradient computes its forward as before.
+They are used only when the inputs are provably the same: the weights are bit for bit those
+at the start of acting, and the observations those the rollout holds, step by step;
+otherwise the gradient computes its forward as before. (The products ran over N rows at a
+time rather than T x N, so BLAS may round their last bits otherwise.)
 """
 
 from __future__ import annotations
@@ -24,8 +25,7 @@ from acrl.model.flat_params import FlatParameters
 class ActedPasses:
     """Records the CNN passes of one rollout's acting steps; hands them to its update."""
 
-    def __init__(self, cnns: list[NumpyCNN], params: FlatParameters) -> None:
-        self.cnns = cnns
+    def __init__(self, params: FlatParameters) -> None:
         self.params = params
         self._snapshot = np.empty_like(self.weights)
         self._steps: list[tuple[Array, list[Pass]]] = []
@@ -50,16 +50,16 @@ class ActedPasses:
         """One acting step's observations (copied) and each CNN's pass over them."""
         self._steps.append((obs.copy(), passes))
 
-    def take(self, obs: Array) -> list[Pass] | None:
-        """Each CNN's pass over the rollout's observations ``obs`` (T, N, ...), joined over
-        the steps, if the steps recorded are exactly these with the weights as they are now;
-        else None. Either way the record is used up."""
+    def take(self, obs: Array, cnns: list[NumpyCNN]) -> list[Pass] | None:
+        """Each of ``cnns``' pass over the rollout's observations ``obs`` (T, N, ...), joined
+        over the steps, if the steps recorded are exactly these with the weights as they are
+        now; else None. Either way the record is used up."""
         steps, self._steps = self._steps, []
         if len(steps) != obs.shape[0] or not np.array_equal(self._snapshot, self.weights):
             return None
         if not all(np.array_equal(seen, now) for (seen, _), now in zip(steps, obs, strict=True)):
             return None
-        return [_join(cnn, [passes[c] for _, passes in steps]) for c, cnn in enumerate(self.cnns)]
+        return [_join(cnn, [passes[c] for _, passes in steps]) for c, cnn in enumerate(cnns)]
 
 
 def _join(cnn: NumpyCNN, passes: list[Pass]) -> Pass:
