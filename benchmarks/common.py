@@ -36,7 +36,32 @@ class Result:
         )
 
 
+def machine() -> str:
+    """The machine a figure was measured on, as far as it decides the figure: the CPU, and
+    the kernels torch and NumPy's BLAS picked for it (another instruction set rounds
+    otherwise, so a seed's run takes another course: docs/guides/guarantees.md)."""
+    import os
+    import platform
+
+    from threadpoolctl import threadpool_info
+
+    name = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        name = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), name)
+    blas = [
+        f"{info.get('internal_api')} {info.get('architecture', '?')}"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    return (
+        f"{name}, {os.cpu_count()} cores; torch {torch.__version__} "
+        f"({torch.backends.cpu.get_cpu_capability()}), NumPy {np.__version__} "
+        f"({', '.join(blas) or 'no BLAS found'})"
+    )
+
+
 def print_table(results: list[Result]) -> None:
+    print(f"machine: {machine()}")
     header = f"{'measurement':<46} {'acrl':>12} {'yardstick':>12} {'ratio':>7} {'target':>7}  met"
     print(header)
     print("-" * len(header))

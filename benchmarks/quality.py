@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import machine
 from zoo import ZOO_RESULTS, ZOO_SETTINGS, sb3_zoo_run
 
 from acrl import evaluate_policy, make_vec_env
@@ -116,6 +117,7 @@ def main() -> None:
         values = read_config_file(args.config)
         for key in ("algo", "preset", "seed", "n_timesteps"):
             values.pop(key, None)
+    print(f"machine: {machine()}")
     print(f"{'preset':<26} {'budget':>9} {'median':>8} {'min':>8} {'max':>8} {'wall s':>7}  zoo")
     for preset in args.presets.split(","):
         results, theirs = [], []
