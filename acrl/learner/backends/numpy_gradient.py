@@ -3,7 +3,8 @@
 At the batch sizes of A2C's updates (8 envs x 5 steps = 40 samples) torch's forward, loss
 and autograd backward cost hundreds of microseconds of per-operator dispatch for a few
 microseconds of arithmetic. Here the forward pass is NumpyForward's, the one acting uses,
-keeping its activations, and the backward pass is written out: the gradient of
+keeping its activations (a CNN's are those acting computed, where they provably apply:
+acrl.learner.backends.numpy_reuse), and the backward pass is written out: the gradient of
 
     loss = -mean(A * log pi(a|s)) - ent_coef * mean(H(pi(.|s))) + vf_coef * mean((R - V(s))^2)
 
