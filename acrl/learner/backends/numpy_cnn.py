@@ -167,9 +167,20 @@ class NumpyCNN:
                 kept.append(saved)
         return x, kept
 
-    def backward(self, kept: list[Array], d_features: Array) -> list[Array]:
+    def join(self, passes: list[tuple[Array, list[Any]]]) -> tuple[Array, list[Any]]:
+        """``forward(keep=True)``'s results over consecutive batches as one over their rows
+        (a flatten's entry, which ``backward`` does not read, left out as None)."""
+        features = np.concatenate([f for f, _ in passes])
+        kept = [
+            None if op == "flatten" else np.concatenate([k[i] for _, k in passes])
+            for i, op in enumerate(self.ops)
+        ]
+        return features, kept
+
+    def backward(self, kept: list[Any], d_features: Array) -> list[Array]:
         """Gradients of the CNN's weights and biases (torch's layouts, in ``parameters``
-        order) from d loss / d features and a ``forward(keep=True)``'s ``kept``."""
+        order) from d loss / d features and a ``forward(keep=True)``'s ``kept`` (or
+        ``join``'s)."""
         grads: list[Array] = []
         d = d_features
         for i in range(len(self.ops) - 1, self.first - 1, -1):

@@ -59,15 +59,4 @@ class ActedPasses:
             return None
         if not all(np.array_equal(seen, now) for (seen, _), now in zip(steps, obs, strict=True)):
             return None
-        return [_join(cnn, [passes[c] for _, passes in steps]) for c, cnn in enumerate(cnns)]
-
-
-def _join(cnn: NumpyCNN, passes: list[Pass]) -> Pass:
-    """One CNN's passes over consecutive batches as one pass over their rows (a flatten's
-    entry, which its backward does not read, left out)."""
-    features = np.concatenate([f for f, _ in passes])
-    kept = [
-        None if op == "flatten" else np.concatenate([k[i] for _, k in passes])
-        for i, op in enumerate(cnn.ops)
-    ]
-    return features, kept
+        return [cnn.join([passes[c] for _, passes in steps]) for c, cnn in enumerate(cnns)]
