@@ -105,6 +105,7 @@ def test_presets_lists_every_preset():
     rows = [line.split()[:2] for line in result.stdout.splitlines()]
     classic = {"CartPole-v1", "Acrobot-v1", "MountainCar-v0", "MountainCarContinuous-v0"}
     classic |= {"Pendulum-v1", "LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3"}
+    classic |= {"CarRacing-v3"}
     for algo in ("a2c", "a3c"):  # every classic-control and Box2D env, for both algorithms
         assert classic <= {name for name, kind in rows if kind == algo}, algo
     assert "frameskip=1" in result.stdout  # an entry's env kwargs are shown

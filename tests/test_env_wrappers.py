@@ -7,6 +7,7 @@ module: Gymnasium's are rebuilt from a file, a user's only once the user importe
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gymnasium as gym
@@ -18,9 +19,11 @@ from gymnasium.wrappers import TimeAwareObservation, TransformObservation
 from acrl import A2C
 from acrl.algorithms.registry import load_model
 from acrl.config.wrappers import EnvWrapper, parse_env_wrapper, wrapper_stack
+from acrl.envs.frame_skip import FrameSkip
 from acrl.envs.wrappers import wrappers_of
 from acrl.errors import UserError
 from acrl.run.model_file import read_model
+from tests.pngs import mp4_frames
 from tests.test_cli import acrl, assert_user_error
 from tests.user_pkg.wrappers import Unrecorded
 
@@ -194,3 +197,68 @@ def test_wrappers_that_change_nothing_seen_are_left_out_and_vector_wrappers_name
     (normalize,) = wrappers_of(gym.wrappers.vector.NormalizeObservation(vector))
     assert normalize.name == "NormalizeObservation" and "vector wrapper" in normalize.problem
     assert wrappers_of(gym.wrappers.vector.RecordEpisodeStatistics(vector)) == ()
+
+
+class Counter(gym.Env):
+    """Observation and reward t at step t; terminated at step 5."""
+
+    observation_space = gym.spaces.Box(0.0, 100.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t], np.float32), float(self.t), self.t == 5, False, {"t": self.t}
+
+
+def test_frame_skip_repeats_the_action_sums_rewards_and_stops_where_the_episode_ends():
+    env = FrameSkip(Counter(), skip=2)
+    env.reset(seed=0)
+    steps = [env.step(0) for _ in range(3)]
+    assert [(s[0][0], s[1], s[2], s[3], s[4]["t"]) for s in steps] == [
+        (2.0, 3.0, False, False, 2),
+        (4.0, 7.0, False, False, 4),
+        (5.0, 5.0, True, False, 5),  # terminated on the way: one frame, not two
+    ]
+    env = FrameSkip(gym.wrappers.TimeLimit(Counter(), max_episode_steps=3), skip=2)
+    env.reset(seed=0)
+    env.step(0)
+    obs, reward, terminated, truncated, _ = env.step(0)
+    assert (obs[0], reward, terminated, truncated) == (3.0, 3.0, False, True)
+    with pytest.raises(ValueError, match="skip must be an integer >= 1"):
+        FrameSkip(Counter(), skip=0)
+
+
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_the_car_racing_preset_trains_from_pixels_and_its_video_shows_the_game(tmp_path, algo):
+    """CarRacing-v3's presets: 2 frames a step, 64x64 grey, 2 stacked; the video is the game's
+    own 600x400 RGB screen, one frame a step, played at 50 / 2 frames a second."""
+    run = tmp_path / "run"
+    args = ["CarRacing-v3", "--timesteps", 32, "--n-envs", 2, "--run-dir", run, "--no-progress"]
+    if algo == "a3c":
+        args += ["--algo", "a3c", "--workers", 2]
+    result = acrl("train", *args)
+    assert result.returncode == 0, result.stderr
+    assert f"{algo.upper()} on CarRacing-v3" in result.stdout
+    assert "preset: CarRacing-v3" in result.stdout
+    model = load_model(run)
+    assert model.observation_space.shape == (2, 64, 64)
+    assert model.observation_space.dtype == np.uint8
+    assert [w.name for w in model.env_wrappers] == [
+        "FrameSkip",
+        "ResizeObservation",
+        "GrayscaleObservation",
+        "FrameStackObservation",
+    ]
+    if algo == "a3c":
+        return  # the same wrappers: one video is enough
+    result = acrl("video", run, "--out", tmp_path / "v")
+    assert result.returncode == 0, result.stderr
+    steps = int(re.search(r", (\d+) steps", result.stdout).group(1))
+    assert 0 < steps <= 500  # the 1,000-frame limit, two frames a step
+    frames, size, fps = mp4_frames(tmp_path / "v" / "episode.mp4")
+    assert frames == steps + 1 and size == (600, 400) and fps == 25

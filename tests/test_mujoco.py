@@ -13,16 +13,23 @@ from acrl.errors import UserError
 from tests.test_cli import acrl
 
 
-def test_every_mujoco_id_gets_a_preset():
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_every_mujoco_id_gets_a_preset(algo):
     assert families.family_of("HalfCheetah-v5") == "mujoco"
     assert families.family_of("CartPole-v1") is None
     for env_id in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5"):
-        run = resolve_run_config(env_id)
+        run = resolve_run_config(env_id, algo)
         assert run.preset == env_id and run.n_timesteps == 1_000_000
         hyper = run.hyperparams  # returns scaled one way or the other (Walker2d: targets)
         assert hyper.normalize_obs and hyper.normalize_reward != hyper.normalize_value_targets
+        a2c = resolve_run_config(env_id).hyperparams  # A3C: A2C's settings over the workers
+        assert (hyper.gamma, hyper.gae_lambda, hyper.ent_coef) == (
+            a2c.gamma,
+            a2c.gae_lambda,
+            a2c.ent_coef,
+        )
     for env_id in ("Humanoid-v5", "InvertedPendulum-v5", "Reacher-v4"):
-        run = resolve_run_config(env_id)
+        run = resolve_run_config(env_id, algo)
         assert run.preset == "mujoco" and run.env_id == env_id
 
 

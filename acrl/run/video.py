@@ -10,6 +10,7 @@ floating point (Pendulum-v1: 201 frames recorded, 200 written); this writer does
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from acrl.envs import (
     env_failed_to_start,
     wrapper_classes,
 )
+from acrl.envs.frame_skip import FrameSkip
 from acrl.errors import UserError
 from acrl.run.evaluation import Predictor
 
@@ -157,20 +159,23 @@ ATARI_HZ = 60  # frames a second of the Atari 2600's screen
 
 
 def _fps(env: gym.Env) -> int:
-    """Frames a second that play the episode in real time: an Atari game's 60 Hz over the
-    frames each step skips (its own and AtariPreprocessing's); else the env's render_fps."""
+    """Frames a second that play the episode in real time: the screen's rate (an Atari
+    game's 60 Hz, else the env's render_fps) over the frames each step skips (ALE's own,
+    AtariPreprocessing's, FrameSkip's)."""
     base = env.unwrapped
-    if not type(base).__module__.startswith("ale_py"):
-        return int(env.metadata.get("render_fps") or DEFAULT_FPS)
-    skip: Any = getattr(base, "_frameskip", 1)
-    if not isinstance(skip, int):  # a random skip in [low, high) (v0 ids): its mean
-        skip = sum(range(*skip)) / len(range(*skip))
+    rate, skip = int(env.metadata.get("render_fps") or DEFAULT_FPS), 1.0
+    if type(base).__module__.startswith("ale_py"):
+        rate, frames = ATARI_HZ, getattr(base, "_frameskip", 1)
+        # a random skip in [low, high) (v0 ids): its mean
+        skip = frames if isinstance(frames, int) else statistics.fmean(range(*frames))
     layer: Any = env
     while isinstance(layer, gym.Wrapper):
         if type(layer).__name__ == "AtariPreprocessing":
             skip *= int(getattr(layer, "frame_skip", 1))
+        elif isinstance(layer, FrameSkip):
+            skip *= layer.skip
         layer = layer.env
-    return max(1, round(ATARI_HZ / skip))
+    return max(1, round(rate / skip))
 
 
 MIN_VIDEO_SIDE = 160  # smaller frames (MinAtar's 10x10) are enlarged, each pixel a block
