@@ -20,7 +20,7 @@ def test_every_mujoco_id_gets_a_preset(algo):
     for env_id in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5"):
         run = resolve_run_config(env_id, algo)
         assert run.preset == env_id and run.n_timesteps == 1_000_000
-        hyper = run.hyperparams  # returns scaled one way or the other (Walker2d: targets)
+        hyper = run.hyperparams  # returns scaled one way or the other (A2C's Walker2d: targets)
         assert hyper.normalize_obs and hyper.normalize_reward != hyper.normalize_value_targets
         a2c = resolve_run_config(env_id).hyperparams  # A3C: A2C's settings over the workers
         assert (hyper.gamma, hyper.gae_lambda, hyper.ent_coef) == (
