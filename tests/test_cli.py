@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from acrl.cli import main
-from acrl.config.runs import preset_summaries
+from acrl.config import runs
+from acrl.config.runs import load_presets, preset_summaries
 from tests.helpers import wait_for_metrics_rows
 
 
@@ -118,6 +119,23 @@ def test_every_preset_shows_the_first_line_of_its_comment(algo):
     assert comments and all(comments.values()), [n for n, c in comments.items() if not c]
     first = comments["LunarLanderContinuous-v3"]
     assert first.startswith({"a2c": "LunarLander-v3 with", "a3c": "The A2C preset"}[algo])
+
+
+def test_an_a3c_preset_is_its_a2c_preset_with_its_own_keys_over_it():
+    a2c, a3c = load_presets("a2c"), load_presets("a3c")
+    assert a3c["CartPole-v1"] == {**a2c["CartPole-v1"], "n_envs": 16, "normalize_advantage": False}
+    assert a3c["HalfCheetah-v5"] == a2c["HalfCheetah-v5"]  # nothing of its own
+    walker = a3c["Walker2d-v5"]  # A2C's value targets, the family's reward scaling instead
+    assert a2c["Walker2d-v5"]["normalize_value_targets"] and not walker["normalize_value_targets"]
+    assert walker["normalize_reward"] and walker["ent_coef"] == a2c["Walker2d-v5"]["ent_coef"]
+    assert all("a2c_preset" not in entry for entry in a3c.values())
+
+
+def test_an_a3c_preset_naming_no_a2c_preset_is_refused(monkeypatch):
+    text = "X:\n  a2c_preset: NoSuchPreset\n"
+    monkeypatch.setattr(runs, "_preset_text", lambda algo: text if algo == "a3c" else "{}")
+    with pytest.raises(ValueError, match="'X': a2c_preset 'NoSuchPreset' is not an A2C preset"):
+        load_presets("a3c")
 
 
 # The full table of malformed inputs is tests/test_hostile_inputs.py (in-process, with a

@@ -99,11 +99,32 @@ def _preset_text(algo: str) -> str:
     return (resources.files("acrl") / "presets" / f"{algo}.yml").read_text()
 
 
+A2C_BASE_KEY = "a2c_preset"
+"""In an A3C preset, the A2C preset it starts from: that entry's settings, then the A3C
+entry's own keys over them (a shallow update, as YAML's ``<<`` merge: a ``policy_kwargs``
+replaces the A2C entry's whole mapping)."""
+
+
 def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
-    """All presets of an algorithm, by name."""
-    text = _preset_text(algo)
-    data = read_yaml(text) or {}
-    return {str(k): dict(v) for k, v in data.items()}
+    """All presets of an algorithm, by name (A3C entries with ``a2c_preset`` resolved)."""
+    data = read_yaml(_preset_text(algo)) or {}
+    presets = {str(k): dict(v) for k, v in data.items()}
+    if algo == "a2c":
+        return presets
+    a2c = load_presets("a2c")
+    return {name: _from_a2c(name, entry, a2c) for name, entry in presets.items()}
+
+
+def _from_a2c(
+    name: str, entry: dict[str, Any], a2c: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """``entry`` over the A2C preset its ``a2c_preset`` names (``entry`` itself without one)."""
+    base = entry.pop(A2C_BASE_KEY, None)
+    if base is None:
+        return entry
+    if not isinstance(base, str) or base not in a2c:
+        raise ValueError(f"preset {name!r}: {A2C_BASE_KEY} {base!r} is not an A2C preset")
+    return {**a2c[base], **entry}
 
 
 _ENTRY_LINE = re.compile(r"^([^\s#][^:]*):(?:\s*&\S+)?\s*$")  # "name:" or "name: &anchor"
