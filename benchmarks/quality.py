@@ -27,7 +27,8 @@ from zoo import ZOO_RESULTS, ZOO_SETTINGS, sb3_zoo_run
 
 from acrl import evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
-from acrl.config.runs import RunConfig, load_presets, read_config_file, resolve_run_config
+from acrl.config.presets import load_presets
+from acrl.config.runs import RunConfig, read_config_file, resolve_run_config
 
 MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
 SB3_KEYS = (

@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from acrl.cli import main
-from acrl.config import runs
-from acrl.config.runs import load_presets, preset_summaries
+from acrl.cli.presets import preset_file
+from acrl.config import presets
+from acrl.config.presets import load_presets, preset_summaries
+from acrl.config.runs import build_run_config, read_config_file, resolve_run_config
 from tests.helpers import wait_for_metrics_rows
 
 
@@ -133,9 +135,47 @@ def test_an_a3c_preset_is_its_a2c_preset_with_its_own_keys_over_it():
 
 def test_an_a3c_preset_naming_no_a2c_preset_is_refused(monkeypatch):
     text = "X:\n  a2c_preset: NoSuchPreset\n"
-    monkeypatch.setattr(runs, "_preset_text", lambda algo: text if algo == "a3c" else "{}")
+    monkeypatch.setattr(presets, "_preset_text", lambda algo: text if algo == "a3c" else "{}")
     with pytest.raises(ValueError, match="'X': a2c_preset 'NoSuchPreset' is not an A2C preset"):
         load_presets("a3c")
+
+
+@pytest.mark.parametrize("algo", ["a2c", "a3c"])
+def test_a_printed_preset_is_a_config_file_that_trains_as_the_preset_does(tmp_path, algo):
+    families = {"minatar": "MinAtar/Asterix-v1", "atari": "ALE/Seaquest-v5", "mujoco": "Reacher-v5"}
+    for name in load_presets(algo):
+        env = families.get(name, name)
+        path = tmp_path / "preset.yml"
+        path.write_text(preset_file(env, algo))
+        values = read_config_file(path)
+        assert (values.pop("algo"), values.pop("preset")) == (algo, name)
+        values.setdefault("env_id", name)  # as training takes the preset's name for it
+        # the file alone, no preset under it, makes the run the preset makes
+        assert build_run_config(values, algo, name) == resolve_run_config(env, algo), name
+
+
+def test_acrl_presets_name_prints_its_settings_for_train_config(tmp_path):
+    result = acrl("presets", "CartPole-v1", "--algo", "a3c")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# acrl's a3c preset 'CartPole-v1' (acrl/presets/a3c.yml)")
+    assert "algo: a3c\npreset: CartPole-v1\nenv_id: CartPole-v1\nn_envs: 16\n" in result.stdout
+    config = tmp_path / "cartpole.yml"
+    config.write_text(acrl("presets", "CartPole-v1").stdout)
+    run_dir = tmp_path / "run"
+    args = ["--timesteps", 64, "--run-dir", run_dir, "--no-progress"]
+    assert acrl("train", "--config", config, *args).returncode == 0
+    import yaml
+
+    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert recorded["preset"] == "CartPole-v1" and recorded["n_envs"] == 32
+    assert recorded["hyperparams"]["learning_rate"] == "lin_0.003"
+
+
+def test_acrl_presets_of_what_no_preset_serves_is_one_line(tmp_path):
+    assert_user_error(acrl("presets", "Nope-v0", cwd=tmp_path), "no a2c preset serves 'Nope-v0'")
+    assert not list(tmp_path.iterdir())
+    family = acrl("presets", "mujoco", "--algo", "a3c").stdout
+    assert "It serves every env of Gymnasium's MuJoCo ids" in family and "env_id" not in family
 
 
 # The full table of malformed inputs is tests/test_hostile_inputs.py (in-process, with a

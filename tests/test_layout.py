@@ -94,6 +94,7 @@ MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
     "code",
     [
         "from acrl.cli import main; main(['presets'])",
+        "from acrl.cli import main; main(['presets', 'Hopper-v5', '--algo', 'a3c'])",
         HELP.format(argv="['--help']"),
         HELP.format(argv="['train', '--help']"),
         "import acrl.config, acrl.config.runs; acrl.config.runs.resolve_run_config('CartPole-v1')",
@@ -112,6 +113,7 @@ MISTAKE = "from acrl.cli import main\nassert main({argv}) == 2"
     ],
     ids=[
         "presets",
+        "one preset",
         "help",
         "train help",
         "config records",

@@ -19,7 +19,8 @@ from optuna.trial import TrialState
 import acrl.tune.study as tune_study
 from acrl.algorithms.registry import make_model
 from acrl.cli import main
-from acrl.config.runs import load_presets, resolve_run_config
+from acrl.config.presets import load_presets
+from acrl.config.runs import resolve_run_config
 from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
 from acrl.tune.space import N_ENVS, start_params
 from acrl.tune.study import STUDY_NAME, storage_url

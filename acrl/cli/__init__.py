@@ -34,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser("export", help="export the deterministic policy (ONNX, TorchScript)")
     )
     _add_report(sub.add_parser("report", help="one self-contained HTML report of runs"))
-    sub.add_parser("presets", help="list the presets")
+    from acrl.cli.presets import add_presets
+
+    add_presets(sub.add_parser("presets", help="list the presets, or print one's settings"))
     from acrl.cli.tune import add_tune
 
     add_tune(sub.add_parser("tune", help="search hyperparameters with Optuna (acrl[tune])"))
@@ -324,7 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from acrl.cli.tune import cmd_tune
 
             return cmd_tune(args)
-        return cmd_presets()
+        from acrl.cli.presets import cmd_presets
+
+        return cmd_presets(args)
     except UserError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)
         return 2
@@ -373,17 +377,6 @@ def _version() -> str:
     from acrl import __version__
 
     return f"acrl {__version__}"
-
-
-def cmd_presets() -> int:
-    from acrl.config.runs import ALGOS, preset_summaries
-
-    rows = [(algo, *row) for algo in ALGOS for row in preset_summaries(algo)]
-    width = max(len(r[1]) for r in rows)
-    env_width = max(len(r[2]) for r in rows)
-    for algo, name, env, budget, comment in rows:
-        print(f"{name:<{width}}  {algo}  {env:<{env_width}}  {budget:>6}  {comment}")
-    return 0
 
 
 if __name__ == "__main__":

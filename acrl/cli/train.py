@@ -192,7 +192,8 @@ def train_one(args: argparse.Namespace) -> int:
 
 def _without_preset(run: RunConfig) -> str:
     """The settings a run without a preset trains with, and where a preset exists."""
-    from acrl.config.runs import ALGOS, load_presets
+    from acrl.config.presets import load_presets
+    from acrl.config.runs import ALGOS
 
     h = run.hyperparams
     optimizer = "RMSprop" if h.use_rms_prop else f"Adam {tuple(h.adam_betas)}"

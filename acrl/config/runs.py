@@ -1,12 +1,10 @@
-"""Presets (YAML shipped in the package) and the resolved configuration of a training run."""
+"""The resolved configuration of a training run: a preset, a config file, flags."""
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import yaml
 from acrl.config.checks import check_seed
 from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import POLICIES
+from acrl.config.presets import FAMILY_NAMES, find_preset, load_presets, read_yaml
 from acrl.config.wrappers import (
     EnvWrapper,
     parse_env_packages,
@@ -25,21 +24,6 @@ from acrl.config.wrappers import (
 from acrl.errors import UserError
 
 ALGOS = ("a2c", "a3c")
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """YAML that also reads 1e-3 as a float (YAML 1.1 insists on a dot: 1.0e-3)."""
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
-def read_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=_YamlLoader)
 
 
 RUN_KEYS = (
@@ -95,97 +79,6 @@ class RunConfig:
         return with_frame_stack(self.env_wrapper, self.frame_stack)
 
 
-def _preset_text(algo: str) -> str:
-    return (resources.files("acrl") / "presets" / f"{algo}.yml").read_text()
-
-
-A2C_BASE_KEY = "a2c_preset"
-"""In an A3C preset, the A2C preset it starts from: that entry's settings, then the A3C
-entry's own keys over them (a shallow update, as YAML's ``<<`` merge: a ``policy_kwargs``
-replaces the A2C entry's whole mapping)."""
-
-
-def load_presets(algo: str = "a2c") -> dict[str, dict[str, Any]]:
-    """All presets of an algorithm, by name (A3C entries with ``a2c_preset`` resolved)."""
-    data = read_yaml(_preset_text(algo)) or {}
-    presets = {str(k): dict(v) for k, v in data.items()}
-    if algo == "a2c":
-        return presets
-    a2c = load_presets("a2c")
-    return {name: _from_a2c(name, entry, a2c) for name, entry in presets.items()}
-
-
-def _from_a2c(
-    name: str, entry: dict[str, Any], a2c: Mapping[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """``entry`` over the A2C preset its ``a2c_preset`` names (``entry`` itself without one)."""
-    base = entry.pop(A2C_BASE_KEY, None)
-    if base is None:
-        return entry
-    if not isinstance(base, str) or base not in a2c:
-        raise ValueError(f"preset {name!r}: {A2C_BASE_KEY} {base!r} is not an A2C preset")
-    return {**a2c[base], **entry}
-
-
-_ENTRY_LINE = re.compile(r"^([^\s#][^:]*):(?:\s*&\S+)?\s*$")  # "name:" or "name: &anchor"
-
-
-def preset_summaries(algo: str = "a2c") -> list[tuple[str, str, str, str]]:
-    """(name, env id, budget, first line of its comment) for every preset."""
-    text = _preset_text(algo)
-    comments: dict[str, str] = {}
-    name = None
-    for line in text.splitlines():
-        head = _ENTRY_LINE.match(line)
-        if head:
-            name = head.group(1)
-        elif name and line.strip().startswith("#") and name not in comments:
-            comments[name] = line.strip().lstrip("# ")
-    out = []
-    for key, entry in load_presets(algo).items():
-        env = str(entry.get("env_id", FAMILY_NAMES.get(key, key)))
-        kwargs = entry.get("env_kwargs")
-        if kwargs:
-            env += " (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
-        out.append((key, env, f"{float(entry.get('n_timesteps', 0)):.0e}", comments.get(key, "")))
-    return out
-
-
-FAMILY_PRESETS = {"MinAtar/*": "minatar", "ALE/*": "atari", "*NoFrameskip-v4": "atari"}
-"""Presets that serve every env id of a family without a preset of its own, by id pattern
-(a prefix or a suffix, ``*`` standing for the rest); and ``mujoco`` serves every
-Gymnasium MuJoCo env (``is_mujoco_id``) without a preset of its own."""
-MUJOCO_ENTRY_POINT = "gymnasium.envs.mujoco"
-FAMILY_NAMES = {
-    "minatar": "MinAtar/*",
-    "atari": "ALE/*, *NoFrameskip-v4",
-    "mujoco": "Gymnasium's MuJoCo ids (Ant-v*, ..., Walker2d-v*)",
-}
-"""Each family preset's envs, as ``acrl presets`` and its messages name them."""
-
-
-def family_preset(env_id: str) -> str | None:
-    """The family preset's name for ``env_id`` ("module:" prefix ignored), or None."""
-    name = env_id.rpartition(":")[2]
-    family = next((p for pattern, p in FAMILY_PRESETS.items() if _matches(name, pattern)), None)
-    return family or ("mujoco" if is_mujoco_id(name) else None)
-
-
-def is_mujoco_id(env_id: str) -> bool:
-    """Whether Gymnasium registers ``env_id`` (no "module:" prefix) as one of its MuJoCo
-    envs, by its entry point: nothing is made or imported but gymnasium."""
-    import gymnasium as gym  # not at the top: `acrl presets` starts without it
-
-    spec = gym.registry.get(env_id)
-    entry = spec.entry_point if spec is not None else None
-    return isinstance(entry, str) and entry.startswith(MUJOCO_ENTRY_POINT)
-
-
-def _matches(name: str, pattern: str) -> bool:
-    head, _, tail = pattern.partition("*")
-    return len(name) > len(head) + len(tail) and name.startswith(head) and name.endswith(tail)
-
-
 def resolve_run_config(
     env_or_preset: str,
     algo: str = "a2c",
@@ -204,11 +97,8 @@ def resolve_run_config(
     presets = load_presets(algo)
     if preset is not None and preset not in presets:
         raise UserError(f"unknown preset {preset!r}; known: {', '.join(presets)}")
-    name = preset if preset is not None else (env_or_preset if env_or_preset in presets else None)
-    if name is None:  # an env of a family with a preset of its own (any MinAtar game)
-        family = family_preset(env_or_preset)
-        name = family if family in presets else None
-    elif name in FAMILY_NAMES and env_or_preset == name:
+    name = preset if preset is not None else find_preset(env_or_preset, presets)
+    if name in FAMILY_NAMES and env_or_preset == name:
         raise UserError(f"preset {name!r} serves every env of {FAMILY_NAMES[name]}: give one")
     values: dict[str, Any] = dict(presets[name]) if name else {}
     values.setdefault("env_id", name)

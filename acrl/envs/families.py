@@ -15,7 +15,7 @@ import warnings
 
 import gymnasium as gym
 
-from acrl.config.runs import is_mujoco_id
+from acrl.config.presets import is_mujoco_id
 from acrl.envs.partial import NO_VELOCITY, register_no_velocity
 from acrl.errors import UserError
 
