@@ -1,6 +1,7 @@
 """The command line as users call it, through subprocesses."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -307,3 +308,24 @@ def test_a_run_without_a_preset_says_which_settings_it_uses(tmp_path, capsys):
         "no A3C preset for CartPoleNoVel-v1: A3C's defaults (learning_rate 0.0007, n_steps 5" in out
     )
     assert "--algo a2c has a preset for it" in out
+
+
+def test_a_closed_stdout_ends_a_command_quietly_as_sigpipe_would():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `acrl presets | head` once head has exited
+    try:
+        result = subprocess.run(
+            acrl_argv("presets"), stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141 and result.stderr == ""
+
+
+def test_a_broken_pipe_that_is_not_stdout_stays_an_error(monkeypatch, capsys):
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("acrl.cli.presets.cmd_presets", broken)
+    assert main(["presets"]) == 1
+    assert capsys.readouterr().err == "acrl: error: Broken pipe\n"

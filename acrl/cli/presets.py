@@ -4,7 +4,6 @@ file that ``acrl train --config`` takes."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import yaml
@@ -26,11 +25,8 @@ def add_presets(parser: argparse.ArgumentParser) -> None:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     text = list_presets() if args.name is None else preset_file(args.name, args.algo)
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:  # `acrl presets | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+    sys.stdout.write(text)
+    sys.stdout.flush()  # a closed pipe raises here, inside main's handler, not at exit
     return 0
 
 
