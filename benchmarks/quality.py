@@ -9,9 +9,11 @@ acrl seed, SB3's A2C trains at the same budget and seed: with the zoo's entry fo
 (MinAtar's, as acrl's SmallCNN) and settings. ``--no-sb3`` skips SB3.
 Not part of `make test`: the full run takes hours on 2 cores (LunarLanderContinuous alone is
 5M steps per seed). `--scale 0.2` runs every budget at a fifth, for a first look.
+`--curve 30000` also evaluates 10 episodes every 30,000 steps and prints the best point of
+the seeds' mean curve, the statistic of Tianshou's MuJoCo benchmark (its A2C figures).
 
     .venv/bin/python benchmarks/quality.py [--presets CartPole-v1,Pendulum-v1] [--seeds 0,1,2]
-        [--log-dir runs/quality] [--no-sb3]
+        [--log-dir runs/quality] [--no-sb3] [--curve STEPS]
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from common import machine
 from zoo import ZOO_RESULTS, ZOO_SETTINGS, sb3_zoo_run
 
-from acrl import evaluate_policy, make_vec_env
+from acrl import EvalCallback, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
 from acrl.config.presets import load_presets
 from acrl.config.runs import RunConfig, read_config_file, resolve_run_config
@@ -57,20 +59,47 @@ def run(
     algo: str = "a2c",
     assignments: tuple[str, ...] = (),
     file_values: dict | None = None,
-) -> tuple[float, float, int]:
+    curve: int | None = None,
+) -> tuple[float, float, int, list[tuple[int, float]]]:
+    """Train and evaluate one seed: (final mean, wall s, budget, the curve's (step, mean))."""
     config = resolve_run_config(
         preset, algo, overrides={"seed": seed}, assignments=assignments, file_values=file_values
     )
     budget = budget_of(config, scale)
     run_dir = None if log_dir is None else log_dir / preset / f"seed-{seed}"
     model = make_model(config, log_dir=run_dir)
+    evaluations = None
+    if curve is not None:  # 10 deterministic episodes every `curve` steps, as Tianshou tests
+        evaluations = EvalCallback(eval_freq=curve, n_eval_episodes=10, n_envs=10)
     start = time.perf_counter()
-    model.learn(budget)
+    model.learn(budget, callback=evaluations)
     wall = time.perf_counter() - start
+    points = []
+    if evaluations is not None:
+        results = evaluations.evaluations_results
+        points = [
+            (t, statistics.fmean(r))
+            for t, r in zip(evaluations.evaluations_timesteps, results, strict=True)
+        ]
     if run_dir is not None:
         model.save(run_dir / "model.acrl")  # acrl eval / video / plot --policy-slice read it
     mean, _ = evaluate_policy(model, model.make_env(8, seed=10_000 + seed), 20, seed=10_000 + seed)
-    return mean, wall, budget
+    return mean, wall, budget, points
+
+
+def best_of_mean_curve(curves: list[list[tuple[int, float]]]) -> str:
+    """Tianshou's MuJoCo statistic (the TD3 paper's): the best point of the seeds' mean curve,
+    +/- the seeds' standard deviation there."""
+    steps = [t for t, _ in curves[0]]
+    if not steps or any([t for t, _ in c] != steps for c in curves):
+        return "no common evaluation points"
+    means = [statistics.fmean(c[i][1] for c in curves) for i in range(len(steps))]
+    best = max(range(len(steps)), key=means.__getitem__)
+    spread = statistics.pstdev(c[best][1] for c in curves)
+    return (
+        f"best of the mean curve over {len(curves)} seeds: {means[best]:.2f} +/- {spread:.2f} "
+        f"at {steps[best]:,} steps ({len(steps)} evaluations); final point {means[-1]:.2f}"
+    )
 
 
 def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
@@ -111,6 +140,13 @@ def main() -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="over the preset (a screen)"
     )
     parser.add_argument("--config", type=Path, help="settings over the preset (tune's best.yml)")
+    parser.add_argument(
+        "--curve",
+        type=int,
+        metavar="STEPS",
+        help="also evaluate 10 episodes every STEPS steps and print the best point of the "
+        "seeds' mean curve (Tianshou's MuJoCo statistic; it tests every 30000)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     values = None
@@ -124,7 +160,16 @@ def main() -> None:
         results, theirs = [], []
         for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
             results.append(
-                run(preset, seed, args.scale, args.log_dir, args.algo, tuple(args.set), values)
+                run(
+                    preset,
+                    seed,
+                    args.scale,
+                    args.log_dir,
+                    args.algo,
+                    tuple(args.set),
+                    values,
+                    args.curve,
+                )
             )
             print(
                 f"  {preset} seed {seed}: {results[-1][0]:.2f} in {results[-1][1]:.0f} s",
@@ -140,7 +185,7 @@ def main() -> None:
                 print(
                     f"  SB3 seed {seed}: {theirs[-1][0]:.2f} in {theirs[-1][1]:.0f} s", flush=True
                 )
-        returns = [r for r, _, _ in results]
+        returns = [r for r, _, _, _ in results]
         yardstick = "none"  # the zoo publishes no A2C figure for this env
         if preset in ZOO_RESULTS:
             zoo_mean, zoo_std, zoo_budget = ZOO_RESULTS[preset]
@@ -156,10 +201,12 @@ def main() -> None:
             )
         print(
             f"{preset:<26} {results[0][2]:>9,} {statistics.median(returns):>8.2f} "
-            f"{min(returns):>8.2f} {max(returns):>8.2f} {sum(w for _, w, _ in results):>7.0f}  "
+            f"{min(returns):>8.2f} {max(returns):>8.2f} {sum(w for _, w, _, _ in results):>7.0f}  "
             f"{yardstick}",
             flush=True,
         )
+        if args.curve is not None:
+            print(f"  {preset}: {best_of_mean_curve([c for _, _, _, c in results])}", flush=True)
 
 
 if __name__ == "__main__":
