@@ -296,18 +296,7 @@ def _positive_threads(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return _run(argv)
-    except BrokenPipeError as exc:
-        if not stdout_reader_gone():  # a worker's or an env's pipe: the system's refusal
-            print(f"acrl: error: {exc.strerror or exc}", file=sys.stderr)
-            return 1
-        silence_stdout()  # `acrl ... | head`: the reader has all it wanted
-        return EXIT_PIPE
-
-
-def _run(argv: Sequence[str] | None) -> int:
-    args = build_parser().parse_args(argv)  # --help may meet a closed stdout too
+    args = build_parser().parse_args(argv)
     try:
         if getattr(args, "env_modules", None):  # the user's act, before anything else
             from acrl.envs.ids import import_env_module
@@ -347,9 +336,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except (WorkerError, NonFiniteError) as exc:  # an env's fault outside training
         print(f"acrl: error: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        raise  # main tells a closed stdout from a worker's pipe
     except OSError as exc:  # a full disk, a read-only folder: the system's refusal, one line
+        if isinstance(exc, BrokenPipeError) and stdout_reader_gone():  # `acrl ... | head`
+            silence_stdout()  # the reader has all it wanted; nothing left to flush at exit
+            return EXIT_PIPE
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"acrl: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
