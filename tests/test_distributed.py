@@ -140,3 +140,58 @@ def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
         output
     ), output
     assert load_model(run_dir).num_timesteps > 0  # rank 0's last checkpoint is intact
+
+
+@pytest.mark.parametrize("second_ctrl_c", [False, True], ids=["sigterm", "ctrl-c-twice"])
+def test_a_stop_signal_ends_a_rank_whose_peer_hangs_within_seconds(tmp_path, second_ctrl_c):
+    """Rank 1 hangs (stopped, its connections open, so gloo sees no error). A SIGTERM to rank
+    0 (what torchrun sends when a worker fails) ends it within seconds with one line, not
+    after the collective's 300 s timeout, its last checkpoint kept: the grace is two update
+    periods, at least 5 s. A second Ctrl-C ends it at once, saving nothing more."""
+    run_dir = tmp_path / "run"
+    args = ("CartPole-v1", "--timesteps", 10_000_000, "--run-dir", run_dir)
+    proc = subprocess.Popen(
+        torchrun(*args, "--log-interval", 20, "--checkpoint-every", 20_000),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    workers: dict[int | None, int] = {}
+    try:
+        wait_for_metrics_rows(run_dir, rows=3)
+        workers = {_rank_of(pid): pid for pid in _children(proc.pid)}
+        assert set(workers) >= {0, 1}, workers
+        os.kill(workers[1], signal.SIGSTOP)
+        time.sleep(0.5)  # rank 0 is waiting for rank 1 in a collective by now
+        if second_ctrl_c:
+            os.kill(workers[0], signal.SIGINT)
+            time.sleep(0.5)
+            os.kill(workers[0], signal.SIGINT)
+        else:
+            os.kill(workers[0], signal.SIGTERM)
+        start = time.monotonic()
+        while Path(f"/proc/{workers[0]}").exists() and time.monotonic() - start < 60:
+            time.sleep(0.05)
+        took = time.monotonic() - start
+    finally:
+        if 1 in workers:
+            os.kill(workers[1], signal.SIGKILL)
+        try:
+            output, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert took < (2 if second_ctrl_c else 15), output
+    if second_ctrl_c:
+        assert "interrupted twice: stopped without saving; the last checkpoint in" in output
+        assert "exitcode  : 130" in output, output
+    else:
+        line = re.search(r"acrl: error: rank 0 of 2: (.*)", output)
+        assert line is not None, output
+        assert re.fullmatch(
+            r"averaging gradients failed, another rank has stopped \(none joined within "
+            r"\d+\.\d s of the stop\); the last checkpoint in .* is kept",
+            line.group(1),
+        ), line.group(1)
+        assert "exitcode  : 1 " in output, output
+    assert load_model(run_dir).num_timesteps > 0

@@ -179,15 +179,18 @@ def train_one(args: argparse.Namespace) -> int:
             status = learn_and_save(
                 model, run_dir, run.n_timesteps, cadence, args, reset_num_timesteps=True
             )
-            if sync is not None and status != 1:  # 1: a rank was lost; no collective can run
+            # 1: a rank was lost, and no collective can run
+            if sync is not None and status != 1 and not sync.abandoned:
                 sync.check_identical(model)
-            return status
         except DistributedError as exc:
             print(f"acrl: error: {exc}", file=sys.stderr)
-            return 1
+            status = 1
         finally:
             if sync is not None:
                 sync.close()
+    if sync is not None and sync.abandoned:  # the run directory is given back by now
+        sync.leave(status)
+    return status
 
 
 def _without_preset(run: RunConfig) -> str:

@@ -31,6 +31,8 @@ class GradientSync(Protocol):
 
     world_size: int
 
+    def listen(self, stop_requested: Callable[[], bool]) -> None: ...
+
     def post(self, episodes: list[Episode], stop: bool) -> None: ...
 
     def average_gradients(self, grad: torch.Tensor) -> None: ...
@@ -64,6 +66,8 @@ class SyncEngine:
         average: Callable[[torch.Tensor], None] | None = (
             None if sync is None else sync.average_gradients
         )
+        if sync is not None:  # a signal can end the wait for a rank that does not answer
+            sync.listen(bookkeeping.stop_requested)
         rollout: Rollout | None = None
         stop = False
         while timesteps < end:
