@@ -122,6 +122,7 @@ def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
     )
     try:
         wait_for_metrics_rows(run_dir, rows=3)
@@ -129,8 +130,11 @@ def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
         assert set(workers) >= {0, 1}, workers
         os.kill(workers[1], signal.SIGKILL)
         start = time.monotonic()
+        while Path(f"/proc/{workers[0]}").exists() and time.monotonic() - start < 20:
+            time.sleep(0.05)
+        if Path(f"/proc/{workers[0]}").exists():  # stuck: show where, before torchrun kills it
+            os.kill(workers[0], signal.SIGABRT)
         output, _ = proc.communicate(timeout=120)
-        assert time.monotonic() - start < 120
     finally:
         if proc.poll() is None:
             proc.kill()
