@@ -1,5 +1,8 @@
 """The Python API as users call it: construction, validation, predict, save/load, seeding."""
 
+import subprocess
+import sys
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -79,6 +82,20 @@ def test_learn_returns_model_counts_steps_and_writes_metrics(tmp_path):
     assert len(lines) == 1 + 4
     model.learn(100, reset_num_timesteps=False)
     assert model.num_timesteps == 500
+
+
+def test_learning_without_a_progress_bar_starts_no_thread():
+    """A disabled tqdm still starts its monitor thread; without a bar there is none (a fresh
+    interpreter: another test's bar would have started one here)."""
+    code = (
+        "import threading\n"
+        "from acrl import A2C\n"
+        "A2C('MlpPolicy', 'CartPole-v1', n_envs=2, seed=0).learn(200, progress_bar=False)\n"
+        "print(sorted(t.name for t in threading.enumerate()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "tqdm" not in done.stdout, done.stdout
 
 
 @pytest.mark.parametrize(
