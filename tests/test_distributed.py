@@ -114,25 +114,45 @@ def _rank_of(pid: int) -> int | None:
     return None
 
 
-def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
-    run_dir = tmp_path / "run"
+def _cartpole_on_two_ranks(run_dir: Path, checkpoint_every: int) -> subprocess.Popen[str]:
+    """A long CartPole run on 2 ranks, once its log has 3 rows. PYTHONFAULTHANDLER: a rank
+    sent SIGABRT prints every thread's stack."""
     args = ("CartPole-v1", "--timesteps", 10_000_000, "--run-dir", run_dir)
     proc = subprocess.Popen(
-        torchrun(*args, "--log-interval", 20, "--checkpoint-every", 4000),
+        torchrun(*args, "--log-interval", 20, "--checkpoint-every", checkpoint_every),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
     try:
         wait_for_metrics_rows(run_dir, rows=3)
-        workers = {_rank_of(pid): pid for pid in _children(proc.pid)}
-        assert set(workers) >= {0, 1}, workers
+    except BaseException:
+        proc.kill()
+        raise
+    return proc
+
+
+def _ranks(proc: subprocess.Popen[str]) -> dict[int | None, int]:
+    workers = {_rank_of(pid): pid for pid in _children(proc.pid)}
+    assert set(workers) >= {0, 1}, workers
+    return workers
+
+
+def _seconds_until_gone(pid: int, limit: float) -> float:
+    start = time.monotonic()
+    while Path(f"/proc/{pid}").exists() and time.monotonic() - start < limit:
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = _cartpole_on_two_ranks(run_dir, checkpoint_every=4000)
+    try:
+        workers = _ranks(proc)
         os.kill(workers[1], signal.SIGKILL)
-        start = time.monotonic()
-        while Path(f"/proc/{workers[0]}").exists() and time.monotonic() - start < 20:
-            time.sleep(0.05)
-        if Path(f"/proc/{workers[0]}").exists():  # stuck: show where, before torchrun kills it
+        if _seconds_until_gone(workers[0], 20) >= 20:  # stuck: show where, before torchrun's kill
             os.kill(workers[0], signal.SIGABRT)
         output, _ = proc.communicate(timeout=120)
     finally:
@@ -153,18 +173,10 @@ def test_a_stop_signal_ends_a_rank_whose_peer_hangs_within_seconds(tmp_path, sec
     after the collective's 300 s timeout, its last checkpoint kept: the grace is two update
     periods, at least 5 s. A second Ctrl-C ends it at once, saving nothing more."""
     run_dir = tmp_path / "run"
-    args = ("CartPole-v1", "--timesteps", 10_000_000, "--run-dir", run_dir)
-    proc = subprocess.Popen(
-        torchrun(*args, "--log-interval", 20, "--checkpoint-every", 20_000),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = _cartpole_on_two_ranks(run_dir, checkpoint_every=20_000)
     workers: dict[int | None, int] = {}
     try:
-        wait_for_metrics_rows(run_dir, rows=3)
-        workers = {_rank_of(pid): pid for pid in _children(proc.pid)}
-        assert set(workers) >= {0, 1}, workers
+        workers = _ranks(proc)
         os.kill(workers[1], signal.SIGSTOP)
         time.sleep(0.5)  # rank 0 is waiting for rank 1 in a collective by now
         if second_ctrl_c:
@@ -173,10 +185,7 @@ def test_a_stop_signal_ends_a_rank_whose_peer_hangs_within_seconds(tmp_path, sec
             os.kill(workers[0], signal.SIGINT)
         else:
             os.kill(workers[0], signal.SIGTERM)
-        start = time.monotonic()
-        while Path(f"/proc/{workers[0]}").exists() and time.monotonic() - start < 60:
-            time.sleep(0.05)
-        took = time.monotonic() - start
+        took = _seconds_until_gone(workers[0], 60)
     finally:
         if 1 in workers:
             os.kill(workers[1], signal.SIGKILL)
