@@ -15,7 +15,7 @@ import pytest
 
 from acrl import evaluate_policy
 from acrl.algorithms.registry import load_model
-from tests.helpers import wait_for_metrics_rows
+from tests.helpers import children_of, wait_for_metrics_rows, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -89,20 +89,6 @@ def test_two_ranks_train_an_lstm_policy_with_identical_weights(tmp_path):
     assert len(episodes) == model.total_episodes > 2000  # ~2,700: 5 steps and a reset each
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(
-                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
-            )
-        except OSError:
-            continue
-        if int(fields.get("PPid", "0").strip()) == pid:
-            out.append(int(status.parent.name))
-    return out
-
-
 def _rank_of(pid: int) -> int | None:
     try:
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -134,16 +120,9 @@ def _cartpole_on_two_ranks(run_dir: Path, checkpoint_every: int) -> subprocess.P
 
 
 def _ranks(proc: subprocess.Popen[str]) -> dict[int | None, int]:
-    workers = {_rank_of(pid): pid for pid in _children(proc.pid)}
+    workers = {_rank_of(pid): pid for pid in children_of(proc.pid)}
     assert set(workers) >= {0, 1}, workers
     return workers
-
-
-def _seconds_until_gone(pid: int, limit: float) -> float:
-    start = time.monotonic()
-    while Path(f"/proc/{pid}").exists() and time.monotonic() - start < limit:
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
@@ -152,7 +131,7 @@ def test_a_dead_rank_stops_the_other_without_a_hang(tmp_path):
     try:
         workers = _ranks(proc)
         os.kill(workers[1], signal.SIGKILL)
-        if _seconds_until_gone(workers[0], 20) >= 20:  # stuck: show where, before torchrun's kill
+        if wait_gone([workers[0]], 20):  # stuck: show where, before torchrun's kill
             os.kill(workers[0], signal.SIGABRT)
         output, _ = proc.communicate(timeout=120)
     finally:
@@ -185,7 +164,9 @@ def test_a_stop_signal_ends_a_rank_whose_peer_hangs_within_seconds(tmp_path, sec
             os.kill(workers[0], signal.SIGINT)
         else:
             os.kill(workers[0], signal.SIGTERM)
-        took = _seconds_until_gone(workers[0], 60)
+        start = time.monotonic()
+        wait_gone([workers[0]], 60)
+        took = time.monotonic() - start
     finally:
         if 1 in workers:
             os.kill(workers[1], signal.SIGKILL)
