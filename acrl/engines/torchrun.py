@@ -101,7 +101,7 @@ class DistributedSync:
     def grace(self) -> float:
         """How long after a stop another rank may take to join a collective: two of the
         longest update periods seen, at least MIN_GRACE_S (FIRST_GRACE_S before the first)."""
-        if self._last_update is None or self._longest_period == 0.0:
+        if self._longest_period == 0.0:  # fewer than two updates so far
             return FIRST_GRACE_S
         return max(MIN_GRACE_S, 2.0 * self._longest_period)
 
@@ -133,10 +133,10 @@ class DistributedSync:
                 except RuntimeError:
                     if work.is_completed():  # it failed, rather than still running
                         raise
-                now, grace = time.monotonic(), self.grace()
+                now = time.monotonic()
                 if stopped_at is None:
                     stopped_at = now if self._stop_requested() else None
-                elif now - stopped_at > grace:
+                elif now - stopped_at > (grace := self.grace()):
                     self.abandoned = True
                     raise self._lost(what, f"none joined within {grace:.1f} s of the stop")
         except KeyboardInterrupt:  # a second Ctrl-C: stop now, however far the others are
