@@ -10,12 +10,20 @@ over a SyncVectorEnv; SB3 with its ``make_atari_env`` (AtariWrapper over a Dummy
 ``VecFrameStack``. Both on torch's default threads (2 here). Speed is ``learn()``'s steps a
 second after a warm-up; the split below says where acrl's time goes. Target: 2x SB3.
 
+Each measurement runs in a process of its own: acrl has glibc keep freed memory while a large
+CNN trains (acrl.learner.backends.allocator), a process-wide setting that must not carry over
+to SB3. SB3 is also measured with the same setting made through glibc's environment
+variables (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``), which any user can set.
+
     .venv/bin/python benchmarks/atari_pong.py [--timesteps N] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -40,11 +48,14 @@ def acrl_model(vectorization: str) -> Any:
 
 
 def sb3_model() -> Any:
+    import ale_py
+    import gymnasium as gym
     from stable_baselines3 import A2C as SB3A2C
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
     from stable_baselines3.common.vec_env import VecFrameStack
 
+    gym.register_envs(ale_py)  # a process of its own: nothing has registered ALE/ ids
     env = VecFrameStack(
         make_atari_env(ENV_ID, n_envs=N_ENVS, seed=0, env_kwargs={"frameskip": 1}), n_stack=4
     )
@@ -96,22 +107,56 @@ def where_the_time_goes(model: Any) -> str:
     )
 
 
+KEPT_MEMORY_ENV = {  # acrl.learner.backends.allocator's thresholds, as glibc reads them
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(2**30),
+}
+MEASUREMENTS = ("acrl-native", "sb3", "sb3-kept-memory", "acrl-sync")
+
+
+def measure_one(name: str, timesteps: int) -> None:
+    """One measurement in this process: its steps/s (and acrl's split) on stdout's last line."""
+    if name.startswith("acrl"):
+        model = acrl_model("auto" if name == "acrl-native" else "sync")
+        rate = steps_per_second(model, timesteps)
+        note = model.compute.describe()
+        if name == "acrl-native":
+            note = where_the_time_goes(model)
+    else:
+        rate, note = steps_per_second(sb3_model(), timesteps), ""
+    print(f"{rate}\t{note}")
+
+
+def measured(name: str, timesteps: int) -> tuple[float, str]:
+    """``measure_one(name)`` in a fresh interpreter."""
+    env = {**os.environ, **(KEPT_MEMORY_ENV if name == "sb3-kept-memory" else {})}
+    argv = [sys.executable, __file__, "--one", name, "--timesteps", str(timesteps)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+    rate, _, note = done.stdout.strip().splitlines()[-1].partition("\t")
+    return float(rate), note
+
+
 def main() -> list[Result]:
     parser = argparse.ArgumentParser()
     parser.add_argument("--timesteps", type=int, default=TIMESTEPS, help="timed steps a run")
     parser.add_argument("--quick", action="store_true", help="1,600 timed steps: a smoke run")
+    parser.add_argument("--one", choices=MEASUREMENTS, help=argparse.SUPPRESS)
     args, _ = parser.parse_known_args()
     timesteps = 1_600 if args.quick else args.timesteps
+    if args.one:
+        measure_one(args.one, timesteps)
+        return []
     print(f"== {ENV_ID}: {N_ENVS} envs x {N_STEPS} steps, {timesteps:,} timed steps a run")
-    native = acrl_model("auto")
-    ours = steps_per_second(native, timesteps)
-    print(f"  acrl, C++ AtariVectorEnv: {ours:,.0f} steps/s ({native.compute.describe()})")
-    theirs = steps_per_second(sb3_model(), timesteps)
+    ours, split = measured("acrl-native", timesteps)
+    print(f"  acrl, C++ AtariVectorEnv: {ours:,.0f} steps/s")
+    theirs, _ = measured("sb3", timesteps)
     print(f"  SB3, AtariWrapper + DummyVecEnv: {theirs:,.0f} steps/s")
-    python = acrl_model("sync")
-    ours_sync = steps_per_second(python, timesteps)
+    theirs_kept, _ = measured("sb3-kept-memory", timesteps)
+    print(f"  SB3, the same with glibc keeping freed memory: {theirs_kept:,.0f} steps/s")
+    ours_sync, _ = measured("acrl-sync", timesteps)
     print(f"  acrl, Gymnasium wrappers + SyncVectorEnv: {ours_sync:,.0f} steps/s")
-    split = where_the_time_goes(native)
     print(f"  {split}")
     results = [
         Result(
@@ -122,6 +167,15 @@ def main() -> list[Result]:
             2.0,
             "steps/s",
             f"SB3 make_atari_env + VecFrameStack; {split}",
+        ),
+        Result(
+            "Pong: the same, SB3 keeping freed memory",
+            ours,
+            theirs_kept,
+            ours / theirs_kept,
+            2.0,
+            "steps/s",
+            "SB3 with MALLOC_MMAP_THRESHOLD_=32 MiB and MALLOC_TRIM_THRESHOLD_=1 GiB",
         ),
         Result(
             "Pong CnnPolicy: steps/s, Python envs",

@@ -2,6 +2,8 @@
 
 import dataclasses
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -239,6 +241,7 @@ def test_auto_picks_numpy_for_small_cpu_mlps_and_says_why():
     assert model.compute.backend == "numpy" and model.compute.threads == 1
     assert "auto" in model.compute.reason
     assert model.compute.describe().startswith("numpy backend, 1 torch thread (auto: ")
+    assert not model.compute.keep_memory  # an MLP's blocks are small
     model.learn(40)
     assert isinstance(model._engine.backend, NumpyBackend)
 
@@ -313,6 +316,7 @@ def test_the_choice_is_saved_with_the_model(tmp_path):
         "backend": "torch",
         "threads": 1,
         "reason": "asked for",
+        "keep_memory": False,
     }
 
 
@@ -327,3 +331,39 @@ def test_clip_grad_norm_in_numpy_matches_torch():
     assert clip_grad_norm(small, 10.0).item() == pytest.approx(0.2)
     assert torch.equal(small, torch.full((4,), 0.1))  # under the limit: untouched
     assert not torch.isfinite(clip_grad_norm(torch.tensor([1.0, np.nan]), 0.5))
+
+
+FAULTS_OF_PIXEL_BATCHES = """
+import resource, sys
+import torch
+from acrl.learner.backends.allocator import keep_freed_memory
+if sys.argv[1] == "keep":
+    assert keep_freed_memory() and keep_freed_memory()  # idempotent
+batches = [torch.zeros((16, 4, 84, 84), dtype=torch.uint8)] * 5
+batches.append(torch.zeros((80, 4, 84, 84), dtype=torch.uint8))  # an update's 80 frames
+def rounds(n):
+    for _ in range(n):
+        for frames in batches:  # as a CNN's acting steps and update see them
+            frames.to(torch.float32) * (1 / 255)
+rounds(5)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+rounds(20)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_kept_freed_memory_is_not_faulted_in_again_for_every_batch():
+    def faults(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", FAULTS_OF_PIXEL_BATCHES, mode],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(done.stdout)
+
+    default = faults("default")
+    if default < 2_000:
+        pytest.skip(f"this C library's defaults fault little here ({default} faults)")
+    assert faults("keep") < default / 20

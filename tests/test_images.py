@@ -206,14 +206,30 @@ def test_auto_computes_small_cnns_in_numpy_and_large_ones_in_torch_saying_why():
     small = A2C("CnnPolicy", SIDE, n_envs=2)
     assert small.compute.backend == "numpy" and small.compute.threads == 1
     assert small.compute.reason == "auto: a small CNN on the CPU, 10 transitions per update"
+    assert not small.compute.keep_memory
     nature = A2C("CnnPolicy", SyncVectorEnv([NoiseImageEnv] * 2))
     assert nature.compute.backend == "torch" and nature.compute.threads is None
+    assert nature.compute.keep_memory  # NatureCNN's 1.7M parameters: glibc keeps its blocks
+    assert nature.compute.describe().startswith(
+        "torch backend, torch's default threads, freed memory kept in the process (auto: "
+    )
     assert "auto: CNNs of 9,342,976 multiply-adds per observation (compute-bound" in (
         nature.compute.reason
     )
     assert A2C("CnnPolicy", SyncVectorEnv([NoiseImageEnv]), backend="numpy").compute.backend == (
         "numpy"
     )
+
+
+def test_learning_with_a_large_cpu_cnn_has_glibc_keep_freed_memory(monkeypatch):
+    import acrl.algorithms.base as base
+
+    calls: list[bool] = []
+    monkeypatch.setattr(base, "keep_freed_memory", lambda: calls.append(True) or True)
+    A2C("CnnPolicy", SIDE, n_envs=2).learn(10)  # SmallCNN: no
+    assert calls == []
+    A2C("CnnPolicy", SyncVectorEnv([NoiseImageEnv] * 2), n_steps=2).learn(4)  # NatureCNN
+    assert calls == [True]
 
 
 @pytest.mark.parametrize(

@@ -214,6 +214,7 @@ class A3C(Agent):
             observation_space=self.observation_space,
             action_space=self.action_space,
             backend=self.compute.backend,
+            keep_memory=self.compute.keep_memory,
             start_timesteps=self.num_timesteps,
             total_timesteps=end - self.num_timesteps,
             seeds=worker_seeds(self.seed, self.num_updates, self.n_workers),

@@ -14,6 +14,7 @@ from acrl.config.hyperparams import A2CConfig
 from acrl.config.wrappers import EnvWrapper
 from acrl.envs import import_env_module, make_vec_env
 from acrl.learner.backends import Backend, make_backend
+from acrl.learner.backends.allocator import keep_freed_memory
 from acrl.learner.rollout import RolloutCollector
 from acrl.learner.seeding import set_random_seed
 from acrl.model.flat_params import FlatParameters
@@ -38,6 +39,7 @@ class WorkerSpec:
     seeds: list[tuple[int, int]] = field(default_factory=list)  # (torch seed, env seed) per rank
     wrappers: tuple[EnvWrapper, ...] = ()  # around each env, innermost first
     env_packages: tuple[str, ...] = ()  # imported before the envs are made
+    keep_memory: bool = False  # glibc keeps freed memory (Compute.keep_memory)
 
     @property
     def end_timesteps(self) -> int:
@@ -77,6 +79,8 @@ def build_worker(
     are as many as cores.
     """
     torch.set_num_threads(1)
+    if spec.keep_memory:  # a worker process is acrl's own
+        keep_freed_memory()
     torch_seed, env_seed = seeds
     set_random_seed(torch_seed)
     config = spec.config

@@ -7,8 +7,9 @@
   update reuses the passes acting made over the rollout (acrl.learner.backends.numpy_reuse).
   Tests check that it acts and differentiates as the torch backend does.
 
-``choose_compute`` is the one place that decides which runs ("auto" included) and with how
-many torch threads, and says why; models save the choice and the CLI prints it.
+``choose_compute`` is the one place that decides which runs ("auto" included), with how
+many torch threads and whether the process keeps freed memory (acrl.learner.backends.
+allocator), and says why; models save the choice and the CLI prints it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Compute:
     backend: str  # "torch" or "numpy"
     threads: int | None  # torch's intra-op threads while training; None: torch's own setting
     reason: str
+    keep_memory: bool = False  # glibc keeps freed memory while training (a large CPU CNN)
 
     def describe(self) -> str:
         threads = (
@@ -89,10 +91,16 @@ class Compute:
             if self.threads is None
             else (f"{self.threads} torch thread{'s' if self.threads > 1 else ''}")
         )
-        return f"{self.backend} backend, {threads} ({self.reason})"
+        kept = ", freed memory kept in the process" if self.keep_memory else ""
+        return f"{self.backend} backend, {threads}{kept} ({self.reason})"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "threads": self.threads, "reason": self.reason}
+        return {
+            "backend": self.backend,
+            "threads": self.threads,
+            "reason": self.reason,
+            "keep_memory": self.keep_memory,
+        }
 
 
 def choose_compute(
@@ -105,7 +113,8 @@ def choose_compute(
     torch. ``threads="auto"`` is one thread for CPU updates of at most NUMPY_MAX_BATCH
     transitions of a policy without a large CNN (dispatch-bound: more threads only add
     synchronization, and cost several times over when another process uses a core), else
-    torch's own setting.
+    torch's own setting. A large encoder on the CPU (more than HEAVY_ENCODER parameters) has
+    glibc keep freed memory (acrl.learner.backends.allocator: +14% on Pong).
     """
     gaps = numpy_gaps(policy)
     small = batch <= NUMPY_MAX_BATCH
@@ -143,7 +152,7 @@ def choose_compute(
         raise ValueError(f"threads must be 'auto' or an integer >= 1, got {threads!r}")
     else:
         n_threads = threads
-    return Compute(backend, n_threads, reason)
+    return Compute(backend, n_threads, reason, keep_memory=on_cpu and heavy)
 
 
 def make_backend(name: str, policy: ActorCritic, params: FlatParameters) -> Backend:
