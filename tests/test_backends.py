@@ -367,3 +367,11 @@ def test_kept_freed_memory_is_not_faulted_in_again_for_every_batch():
     if default < 2_000:
         pytest.skip(f"this C library's defaults fault little here ({default} faults)")
     assert faults("keep") < default / 20
+
+
+def test_keeping_freed_memory_is_glibc_s_alone(monkeypatch):
+    from acrl.learner.backends import allocator
+
+    monkeypatch.setattr(allocator, "_kept", None)
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert allocator.keep_freed_memory() is False  # and nothing was called

@@ -20,7 +20,6 @@ adaptive thresholds); the cost is that a process keeps the memory its largest up
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import sys
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
@@ -45,7 +44,7 @@ def _set_thresholds() -> bool:
     if not sys.platform.startswith("linux"):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them
         libc.gnu_get_libc_version  # noqa: B018 (glibc alone: the constants above are its own)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
