@@ -1,5 +1,5 @@
 """Pong from pixels against Stable-Baselines3: training steps a second with the zoo's A2C
-Atari settings, the same preprocessing and network, one process, runs interleaved.
+Atari settings, the same preprocessing and network, each run in a process of its own.
 
 Both train NatureCNN on 4 stacked 84x84 grey frames of ``ALE/Pong-v5`` (made with
 ``frameskip=1``; 0-30 no-ops, 4 frames a step max-pooled, FIRE at reset, sticky actions 0.25,
@@ -111,6 +111,7 @@ KEPT_MEMORY_ENV = {  # acrl.learner.backends.allocator's thresholds, as glibc re
     "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
     "MALLOC_TRIM_THRESHOLD_": str(2**30),
 }
+MALLOC_SETTINGS = ("MALLOC_", "GLIBC_TUNABLES")  # none from the caller: only what a run sets
 MEASUREMENTS = ("acrl-native", "sb3", "sb3-kept-memory", "acrl-sync")
 
 
@@ -121,7 +122,7 @@ def measure_one(name: str, timesteps: int) -> None:
         rate = steps_per_second(model, timesteps)
         note = model.compute.describe()
         if name == "acrl-native":
-            note = where_the_time_goes(model)
+            note = f"{where_the_time_goes(model)}; {note}"
     else:
         rate, note = steps_per_second(sb3_model(), timesteps), ""
     print(f"{rate}\t{note}")
@@ -129,7 +130,8 @@ def measure_one(name: str, timesteps: int) -> None:
 
 def measured(name: str, timesteps: int) -> tuple[float, str]:
     """``measure_one(name)`` in a fresh interpreter."""
-    env = {**os.environ, **(KEPT_MEMORY_ENV if name == "sb3-kept-memory" else {})}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(MALLOC_SETTINGS)}
+    env.update(KEPT_MEMORY_ENV if name == "sb3-kept-memory" else {})
     argv = [sys.executable, __file__, "--one", name, "--timesteps", str(timesteps)]
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -155,9 +157,9 @@ def main() -> list[Result]:
     print(f"  SB3, AtariWrapper + DummyVecEnv: {theirs:,.0f} steps/s")
     theirs_kept, _ = measured("sb3-kept-memory", timesteps)
     print(f"  SB3, the same with glibc keeping freed memory: {theirs_kept:,.0f} steps/s")
-    ours_sync, _ = measured("acrl-sync", timesteps)
+    ours_sync, compute = measured("acrl-sync", timesteps)
     print(f"  acrl, Gymnasium wrappers + SyncVectorEnv: {ours_sync:,.0f} steps/s")
-    print(f"  {split}")
+    print(f"  {split}\n  acrl's Python-env run: {compute}")
     results = [
         Result(
             "Pong CnnPolicy: steps/s, C++ envs",

@@ -306,3 +306,31 @@ def test_cli_a3c_worker_failure_is_one_line_and_non_zero(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("acrl: error: worker") and "simulator exploded" in lines[-1]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_worker_keeps_freed_memory_as_the_run_s_compute_says(monkeypatch, keep):
+    import acrl.learner.worker as worker_module
+
+    calls: list[bool] = []
+    monkeypatch.setattr(worker_module, "keep_freed_memory", lambda: calls.append(True) or True)
+    model = A3C("MlpPolicy", "CartPole-v1", n_envs=2)
+    spec = worker_module.WorkerSpec(
+        env_id="CartPole-v1",
+        env_kwargs={},
+        vectorization=model.vectorization,
+        n_envs=2,
+        config=model.config,
+        observation_space=model.observation_space,
+        action_space=model.action_space,
+        backend="torch",
+        start_timesteps=0,
+        total_timesteps=10,
+        keep_memory=keep,
+    )
+    threads = torch.get_num_threads()
+    try:
+        worker_module.build_worker(spec, (0, 0), None).close()
+    finally:
+        torch.set_num_threads(threads)  # a worker computes on one thread
+    assert calls == ([True] if keep else [])

@@ -23,6 +23,7 @@ from acrl.config.hyperparams import ADAM_BETAS
 from acrl.config.wrappers import wrapper_stack
 from acrl.engines.sync import GradientSync, SyncEngine
 from acrl.learner.backends import make_backend
+from acrl.learner.backends.allocator import keep_freed_memory
 from acrl.learner.rollout import RolloutCollector
 from acrl.learner.seeding import continued_seed
 from acrl.run.bookkeeping import Bookkeeper
@@ -127,6 +128,8 @@ class A2C(Agent):
                 raise ValueError("this model has no environment: pass one with set_env(env)")
             self.set_env(self.env_id)
         assert self.env is not None
+        if self.compute.keep_memory:  # this process computes the gradients (process-wide)
+            keep_freed_memory()
         if self._engine is None:
             backend = make_backend(self.compute.backend, self.policy, self.params)
             collector = RolloutCollector(

@@ -35,7 +35,6 @@ from acrl.config.hyperparams import A2CConfig
 from acrl.config.policy import POLICIES, base_policy_name, with_policy_name
 from acrl.errors import NonFiniteError, UserError, first_line
 from acrl.learner.backends import Compute, choose_compute, torch_threads
-from acrl.learner.backends.allocator import keep_freed_memory
 from acrl.learner.optim import make_optimizer
 from acrl.learner.reports import RECENT_EPISODES
 from acrl.learner.seeding import set_random_seed
@@ -209,7 +208,8 @@ class Agent(ModelEnv):
         ``log_dir``, the model is saved there every ``checkpoint_every`` steps (without one,
         checkpoint_every is refused). Training uses ``self.compute``: its backend and torch
         threads (restored afterwards), and for a large CNN on the CPU glibc's malloc keeps
-        freed memory in the process from then on (acrl.learner.backends.allocator).
+        freed memory from then on in each process that computes gradients (this one for
+        A2C, the workers' for A3C: acrl.learner.backends.allocator).
         """
         check_settings(log_interval, checkpoint_every)  # before any log is opened
         if checkpoint_every is not None and self.log_dir is None:
@@ -236,8 +236,6 @@ class Agent(ModelEnv):
             try:
                 if callbacks is not None:
                     callbacks.on_training_start(self)
-                if self.compute.keep_memory:  # process-wide, for good: see its module
-                    keep_freed_memory()
                 with torch_threads(self.compute.threads):
                     advantages = self._train(end, bookkeeping)
             finally:

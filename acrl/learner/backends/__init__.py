@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
+from acrl.learner.backends import allocator
 from acrl.learner.backends.numpy_cnn import cnn_macs
 from acrl.learner.backends.numpy_forward import numpy_gaps
 from acrl.learner.losses import GradientTerms
@@ -114,7 +115,8 @@ def choose_compute(
     transitions of a policy without a large CNN (dispatch-bound: more threads only add
     synchronization, and cost several times over when another process uses a core), else
     torch's own setting. A large encoder on the CPU (more than HEAVY_ENCODER parameters) has
-    glibc keep freed memory (acrl.learner.backends.allocator: +14% on Pong).
+    glibc, where it is the C library, keep freed memory (acrl.learner.backends.allocator:
+    +14% on Pong).
     """
     gaps = numpy_gaps(policy)
     small = batch <= NUMPY_MAX_BATCH
@@ -152,7 +154,8 @@ def choose_compute(
         raise ValueError(f"threads must be 'auto' or an integer >= 1, got {threads!r}")
     else:
         n_threads = threads
-    return Compute(backend, n_threads, reason, keep_memory=on_cpu and heavy)
+    keep_memory = on_cpu and heavy and allocator.available()
+    return Compute(backend, n_threads, reason, keep_memory=keep_memory)
 
 
 def make_backend(name: str, policy: ActorCritic, params: FlatParameters) -> Backend:

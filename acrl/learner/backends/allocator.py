@@ -20,7 +20,9 @@ adaptive thresholds); the cost is that a process keeps the memory its largest up
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
+from typing import Any
 
 M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
@@ -28,6 +30,12 @@ MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed on 64-bit systems
 TRIM_THRESHOLD = 2**30
 
 _kept: bool | None = None  # this process's answer, once asked
+
+
+@functools.cache
+def available() -> bool:
+    """Whether this process's C library is glibc on Linux (where the thresholds exist)."""
+    return _mallopt() is not None
 
 
 def keep_freed_memory() -> bool:
@@ -41,15 +49,23 @@ def keep_freed_memory() -> bool:
 
 
 def _set_thresholds() -> bool:
-    if not sys.platform.startswith("linux"):
+    mallopt = _mallopt()
+    if mallopt is None:
         return False
+    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
+        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    )
+
+
+def _mallopt() -> Any:
+    """glibc's ``mallopt`` (None on another platform or C library)."""
+    if not sys.platform.startswith("linux"):
+        return None
     try:
         libc = ctypes.CDLL(None)  # the process's own symbols, the C library's among them
         libc.gnu_get_libc_version  # noqa: B018 (glibc alone: the constants above are its own)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
-        mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    )
+    return mallopt
