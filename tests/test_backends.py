@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import os
 import platform
 import subprocess
 import sys
@@ -364,6 +365,7 @@ def test_kept_freed_memory_is_not_faulted_in_again_for_every_batch():
             capture_output=True,
             text=True,
             check=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "GLIBC"))},
         )
         return int(done.stdout)
 
@@ -390,3 +392,19 @@ def test_keeping_freed_memory_is_glibc_s_alone(monkeypatch):
 
     assert without_glibc("darwin", None) is False
     assert without_glibc("linux", Musl()) is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MALLOC_TRIM_THRESHOLD_", "0"), ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=4096")],
+)
+def test_a_user_s_own_malloc_settings_are_left_alone(monkeypatch, name, value):
+    from acrl.learner.backends import allocator
+
+    allocator.available.cache_clear()
+    monkeypatch.setenv(name, value)
+    monkeypatch.setattr(allocator, "_kept", None)
+    try:
+        assert not allocator.available() and not allocator.keep_freed_memory()
+    finally:
+        allocator.available.cache_clear()

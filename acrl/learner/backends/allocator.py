@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import sys
 from typing import Any
 
@@ -32,16 +33,24 @@ TRIM_THRESHOLD = 2**30
 _kept: bool | None = None  # this process's answer, once asked
 
 
+USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
 @functools.cache
 def available() -> bool:
-    """Whether this process's C library is glibc on Linux (where the thresholds exist)."""
+    """Whether the thresholds are ours to set: the C library is glibc on Linux, and the
+    environment sets none of malloc's thresholds (a user's own choice stays)."""
+    if any(name in os.environ for name in USER_SETTINGS):
+        return False
+    if "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
     return _mallopt() is not None
 
 
 def keep_freed_memory() -> bool:
     """Serve blocks up to MMAP_THRESHOLD from the heap and keep up to TRIM_THRESHOLD of it
     free (glibc on Linux); True if this process now does, False where the C library is not
-    glibc or refuses. Idempotent."""
+    glibc, refuses, or the environment sets malloc's thresholds itself. Idempotent."""
     global _kept
     if _kept is None:
         _kept = _set_thresholds()
@@ -49,7 +58,7 @@ def keep_freed_memory() -> bool:
 
 
 def _set_thresholds() -> bool:
-    mallopt = _mallopt()
+    mallopt = _mallopt() if available() else None
     if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
