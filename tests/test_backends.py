@@ -369,8 +369,11 @@ def test_kept_freed_memory_is_not_faulted_in_again_for_every_batch():
         )
         return int(done.stdout)
 
-    assert faults("hand-back") > 10_000  # the count sees memory faulted in again
-    assert faults("keep") < 200
+    handed_back = faults("hand-back")
+    assert handed_back > 10_000  # the count sees memory faulted in again
+    # Kept: none on an idle machine (67,875 against 0 here); a loaded one may fault a few
+    # shared-library pages in again (1,764 once in CI), nothing like every batch's memory.
+    assert faults("keep") < handed_back / 10
 
 
 def test_keeping_freed_memory_is_glibc_s_alone(monkeypatch):
