@@ -370,7 +370,8 @@ def test_kept_freed_memory_is_not_faulted_in_again_for_every_batch():
         return int(done.stdout)
 
     handed_back = faults("hand-back")
-    assert handed_back > 10_000  # the count sees memory faulted in again
+    if handed_back < 10_000:  # e.g. transparent huge pages for every mapping: few, large faults
+        pytest.skip(f"memory handed back faults in again only {handed_back} times here")
     # Kept: none on an idle machine (67,875 against 0 here); a loaded one may fault a few
     # shared-library pages in again (1,764 once in CI), nothing like every batch's memory.
     assert faults("keep") < handed_back / 10
