@@ -15,6 +15,8 @@ to matter: no change, so ``choose_compute`` asks for this only for large encoder
 
 The setting is process-wide and stays for the process's life (glibc has no way back to its
 adaptive thresholds); the cost is that a process keeps the memory its largest update used.
+Where the environment sets malloc's thresholds itself (``USER_SETTINGS``, or glibc.malloc
+tunables), they are the user's and stay as they are.
 """
 
 from __future__ import annotations
@@ -29,11 +31,9 @@ M_TRIM_THRESHOLD = -1  # <malloc.h>
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed on 64-bit systems
 TRIM_THRESHOLD = 2**30
+USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 _kept: bool | None = None  # this process's answer, once asked
-
-
-USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
 @functools.cache
