@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from common import Result, print_table
 
+from acrl.learner.backends import allocator
+
 ENV_ID = "ALE/Pong-v5"
 N_ENVS, N_STEPS = 16, 5
 TIMESTEPS = 16_000  # 200 updates
@@ -107,9 +109,9 @@ def where_the_time_goes(model: Any) -> str:
     )
 
 
-KEPT_MEMORY_ENV = {  # acrl.learner.backends.allocator's thresholds, as glibc reads them
-    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
-    "MALLOC_TRIM_THRESHOLD_": str(2**30),
+KEPT_MEMORY_ENV = {  # acrl's thresholds, as glibc reads them from the environment
+    "MALLOC_MMAP_THRESHOLD_": str(allocator.MMAP_THRESHOLD),
+    "MALLOC_TRIM_THRESHOLD_": str(allocator.TRIM_THRESHOLD),
 }
 MALLOC_SETTINGS = ("MALLOC_", "GLIBC_TUNABLES")  # none from the caller: only what a run sets
 MEASUREMENTS = ("acrl-native", "sb3", "sb3-kept-memory", "acrl-sync")

@@ -384,15 +384,14 @@ def test_keeping_freed_memory_is_glibc_s_alone(monkeypatch):
         mallopt = staticmethod(lambda option, value: 0)
 
     def without_glibc(platform_name: str, library: object) -> bool:
-        allocator.available.cache_clear()
-        monkeypatch.setattr(allocator, "_kept", None)
+        forget(allocator)
         monkeypatch.setattr(sys, "platform", platform_name)
         monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: library)
         try:
             return allocator.available() or allocator.keep_freed_memory()
         finally:
             monkeypatch.undo()
-            allocator.available.cache_clear()
+            forget(allocator)
 
     assert without_glibc("darwin", None) is False
     assert without_glibc("linux", Musl()) is False
@@ -405,10 +404,16 @@ def test_keeping_freed_memory_is_glibc_s_alone(monkeypatch):
 def test_a_user_s_own_malloc_settings_are_left_alone(monkeypatch, name, value):
     from acrl.learner.backends import allocator
 
-    allocator.available.cache_clear()
+    forget(allocator)
     monkeypatch.setenv(name, value)
-    monkeypatch.setattr(allocator, "_kept", None)
     try:
         assert not allocator.available() and not allocator.keep_freed_memory()
     finally:
-        allocator.available.cache_clear()
+        forget(allocator)
+
+
+def forget(allocator) -> None:
+    """The allocator module's answers forgotten: the next call asks again (the thresholds
+    themselves stay as this process set them)."""
+    allocator.available.cache_clear()
+    allocator.keep_freed_memory.cache_clear()

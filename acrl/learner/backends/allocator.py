@@ -33,8 +33,6 @@ MMAP_THRESHOLD = 32 * 2**20  # glibc's largest allowed on 64-bit systems
 TRIM_THRESHOLD = 2**30
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 
-_kept: bool | None = None  # this process's answer, once asked
-
 
 @functools.cache
 def available() -> bool:
@@ -47,17 +45,11 @@ def available() -> bool:
     return _mallopt() is not None
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Serve blocks up to MMAP_THRESHOLD from the heap and keep up to TRIM_THRESHOLD of it
     free (glibc on Linux); True if this process now does, False where the C library is not
-    glibc, refuses, or the environment sets malloc's thresholds itself. Idempotent."""
-    global _kept
-    if _kept is None:
-        _kept = _set_thresholds()
-    return _kept
-
-
-def _set_thresholds() -> bool:
+    glibc, refuses, or the environment sets malloc's thresholds itself. Set once a process."""
     mallopt = _mallopt() if available() else None
     if mallopt is None:
         return False
