@@ -214,7 +214,8 @@ def test_auto_computes_small_cnns_in_numpy_and_large_ones_in_torch_saying_why():
     assert nature.compute.keep_memory == allocator.available()
     if allocator.available():
         assert nature.compute.describe().startswith(
-            "torch backend, torch's default threads, freed memory kept in the process (auto: "
+            "torch backend, torch's default threads, freed memory kept where gradients are "
+            "computed (auto: "
         )
     assert "auto: CNNs of 9,342,976 multiply-adds per observation (compute-bound" in (
         nature.compute.reason

@@ -92,7 +92,7 @@ class Compute:
             if self.threads is None
             else (f"{self.threads} torch thread{'s' if self.threads > 1 else ''}")
         )
-        kept = ", freed memory kept in the process" if self.keep_memory else ""
+        kept = ", freed memory kept where gradients are computed" if self.keep_memory else ""
         return f"{self.backend} backend, {threads}{kept} ({self.reason})"
 
     def to_dict(self) -> dict[str, Any]:
