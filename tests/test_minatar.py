@@ -69,7 +69,7 @@ def test_a2c_learns_breakout_from_the_pixels():
 
 
 def test_cli_trains_evaluates_and_films_minatar(tmp_path):
-    """(A3C's workers on images: tests/test_images.py.)"""
+    """(A3C's workers on images: tests/test_image_learning.py.)"""
     run = tmp_path / "run"
     result = acrl("train", BREAKOUT, "--timesteps", "500", "--run-dir", run, "--no-progress")
     assert result.returncode == 0, result.stderr
