@@ -10,15 +10,18 @@ acrl seed, SB3's A2C trains at the same budget and seed: with the zoo's entry fo
 Not part of `make test`: the full run takes hours on 2 cores (LunarLanderContinuous alone is
 5M steps per seed). `--scale 0.2` runs every budget at a fifth, for a first look.
 `--curve 30000` also evaluates 10 episodes every 30,000 steps and prints the best point of
-the seeds' mean curve, the statistic of Tianshou's MuJoCo benchmark (its A2C figures).
+the seeds' mean curve, the statistic of Tianshou's MuJoCo benchmark (its A2C figures); with
+`--log-dir DIR` each seed's curve stays in its `evaluations.csv`, and `--curves-in DIR` gives
+the statistic over every seed there (seeds run in separate processes, two at a time).
 
     .venv/bin/python benchmarks/quality.py [--presets CartPole-v1,Pendulum-v1] [--seeds 0,1,2]
-        [--log-dir runs/quality] [--no-sb3] [--curve STEPS]
+        [--log-dir runs/quality] [--no-sb3] [--curve STEPS] [--curves-in runs/quality]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +34,7 @@ from acrl import EvalCallback, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
 from acrl.config.presets import load_presets
 from acrl.config.runs import RunConfig, read_config_file, resolve_run_config
+from acrl.run.log_files import EVALUATIONS
 
 MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
 SB3_KEYS = (
@@ -70,7 +74,9 @@ def run(
     model = make_model(config, log_dir=run_dir)
     evaluations = None
     if curve is not None:  # 10 deterministic episodes every `curve` steps, as Tianshou tests
-        evaluations = EvalCallback(eval_freq=curve, n_eval_episodes=10, n_envs=10)
+        evaluations = EvalCallback(
+            eval_freq=curve, n_eval_episodes=10, n_envs=10, log_path=run_dir
+        )  # with a log dir, its evaluations.csv: --curves-in joins seeds run apart
     start = time.perf_counter()
     model.learn(budget, callback=evaluations)
     wall = time.perf_counter() - start
@@ -100,6 +106,20 @@ def best_of_mean_curve(curves: list[list[tuple[int, float]]]) -> str:
         f"best of the mean curve over {len(curves)} seeds: {means[best]:.2f} +/- {spread:.2f} "
         f"at {steps[best]:,} steps ({len(steps)} evaluations); final point {means[-1]:.2f}"
     )
+
+
+def curves_in(log_dir: Path, preset: str) -> list[list[tuple[int, float]]]:
+    """The evaluation curves that `--curve` runs with `--log-dir` left for ``preset``, one per
+    seed directory (seeds run in separate processes, for Tianshou's statistic over them all)."""
+    curves = []
+    for seed_dir in sorted((log_dir / preset).glob("seed-*")):
+        with open(seed_dir / EVALUATIONS, newline="") as file:
+            rows = list(csv.DictReader(file))
+        curves.append([(int(r["timesteps"]), float(r["mean_return"])) for r in rows])
+        print(f"  {seed_dir.name}: {len(rows)} evaluations, last {curves[-1][-1][1]:.2f}")
+    if not curves:
+        raise SystemExit(f"no seed-* directories under {log_dir / preset}")
+    return curves
 
 
 def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
@@ -147,7 +167,18 @@ def main() -> None:
         help="also evaluate 10 episodes every STEPS steps and print the best point of the "
         "seeds' mean curve (Tianshou's MuJoCo statistic; it tests every 30000)",
     )
+    parser.add_argument(
+        "--curves-in",
+        type=Path,
+        metavar="LOG_DIR",
+        help="train nothing: the statistic of --curve over every seed that --curve runs with "
+        "--log-dir LOG_DIR left for the presets (seeds run in separate processes)",
+    )
     args = parser.parse_args()
+    if args.curves_in is not None:
+        for preset in args.presets.split(","):
+            print(f"{preset}: {best_of_mean_curve(curves_in(args.curves_in, preset))}")
+        return
     torch.set_num_threads(1)
     values = None
     if args.config is not None:
