@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+__version__ = "0.4.0.dev0"
 
 # Public names and the module of each. They load on first use, so that `acrl --help` and a
 # mistyped command line answer without importing torch.

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+import yaml
 from gymnasium import spaces
 
 from acrl import A3C, StopOnReturn, evaluate_policy, make_vec_env
@@ -201,6 +202,35 @@ def test_save_load_a3c_model(tmp_path):
     assert loaded.num_timesteps >= 1_500
 
 
+UNGUARDED = """from acrl import A3C
+
+model = A3C("MlpPolicy", "CartPole-v1", n_workers=2, seed=0, log_dir="run")
+model.learn(total_timesteps=2_000)
+"""
+
+
+def test_a_script_without_the_main_guard_is_told_what_to_add(tmp_path):
+    """Spawned workers import the main script: one that trains at its top level would train
+    again in every worker. The workers leave before building anything, and the run ends with
+    the line that names the guard (not multiprocessing's bootstrapping error)."""
+    (tmp_path / "train.py").write_text(UNGUARDED)
+    result = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1  # the script's uncaught UserError
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("acrl.errors.UserError: A3C's workers are spawned processes")
+    assert 'if __name__ == "__main__":' in last
+    assert "bootstrapping" not in result.stderr and "exited with code" not in result.stderr
+    guarded = UNGUARDED.replace("model =", 'if __name__ == "__main__":\n    model =')
+    guarded = guarded.replace("\nmodel.learn", "\n    model.learn")
+    (tmp_path / "train.py").write_text(guarded.replace('"run"', '"run-2"'))  # the first has logs
+    result = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_a3c_refuses_what_it_cannot_do():
     with pytest.raises(ValueError, match="env id"):
         A3C("MlpPolicy", make_vec_env("CartPole-v1", 2))
@@ -277,6 +307,20 @@ def test_workers_exit_when_the_main_process_is_killed(tmp_path):
     proc.kill()
     proc.wait()
     assert wait_gone(workers, 30.0) == []
+
+
+def test_cli_a3c_records_the_workers_it_ran_with(tmp_path):
+    """Without a preset A3C takes one worker per core; config.yaml records the number, so
+    that the run repeats (--config, --resume) as it ran on another machine too."""
+    run_dir = tmp_path / "run"
+    args = ["train", "FrozenLake-v1", "--algo", "a3c", "--timesteps", "64", "--run-dir", run_dir]
+    result = subprocess.run(
+        [*acrl_argv(*args), "--no-progress"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no A3C preset for FrozenLake-v1" in result.stdout
+    recorded = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert recorded["n_workers"] == os.cpu_count()
 
 
 def test_cli_a3c_worker_failure_is_one_line_and_non_zero(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from acrl.cli import main
+from acrl.cli.arguments import steps
 from acrl.cli.presets import preset_file
 from acrl.config import presets
 from acrl.config.presets import load_presets, preset_summaries
@@ -126,8 +127,11 @@ def test_every_preset_shows_the_first_line_of_its_comment(algo):
 
 def test_an_a3c_preset_is_its_a2c_preset_with_its_own_keys_over_it():
     a2c, a3c = load_presets("a2c"), load_presets("a3c")
-    assert a3c["CartPole-v1"] == {**a2c["CartPole-v1"], "n_envs": 16, "normalize_advantage": False}
-    assert a3c["HalfCheetah-v5"] == a2c["HalfCheetah-v5"]  # nothing of its own
+    own = {"n_envs": 16, "normalize_advantage": False, "n_workers": 2}
+    assert a3c["CartPole-v1"] == {**a2c["CartPole-v1"], **own}
+    # nothing of its own but the workers its figures were measured with, as every entry
+    assert a3c["HalfCheetah-v5"] == {**a2c["HalfCheetah-v5"], "n_workers": 2}
+    assert all(entry["n_workers"] == 2 for entry in a3c.values())
     walker = a3c["Walker2d-v5"]  # A2C's value targets, the family's reward scaling instead
     assert a2c["Walker2d-v5"]["normalize_value_targets"] and not walker["normalize_value_targets"]
     assert walker["normalize_reward"] and walker["ent_coef"] == a2c["Walker2d-v5"]["ent_coef"]
@@ -191,6 +195,16 @@ def test_acrl_presets_of_what_no_preset_serves_is_one_line(tmp_path):
 )
 def test_user_mistakes_are_one_line_with_status_2(args, fragments):
     assert_user_error(acrl(*args, cwd=Path(__file__).parent.parent), *fragments)
+
+
+def test_step_counts_take_the_presets_notation():
+    """Presets write budgets as 2.0e+5; the flags take the same, whole numbers only (the
+    refusals are argparse's one line: tests/test_hostile_inputs.py)."""
+    texts = ("64", "2e5", "1.5e+6", "2.0E+05")
+    assert [steps(t) for t in texts] == [64, 200_000, 1_500_000, 200_000]
+    for text in ("1.5", "inf", "nan", "1e", ""):
+        with pytest.raises(ValueError):
+            steps(text)
 
 
 def test_a_pickle_payload_runs_no_code(tmp_path):

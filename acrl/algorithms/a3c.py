@@ -26,7 +26,7 @@ from acrl.algorithms.construction import config_from
 from acrl.config.hyperparams import ADAM_BETAS
 from acrl.config.runs import RUNTIMES
 from acrl.config.wrappers import wrapper_stack
-from acrl.engines.hogwild import HogwildEngine
+from acrl.engines.hogwild import HogwildEngine, refuse_in_a_starting_worker
 from acrl.engines.ray import RAY_MISSING, RayEngine
 from acrl.envs import check_reports_lives, make_vec_env
 from acrl.errors import UserError
@@ -90,6 +90,7 @@ class A3C(Agent):
         env_wrapper: Any = None,
         frame_stack: int | None = None,
     ) -> None:
+        refuse_in_a_starting_worker()  # a script without the __main__ guard, imported by one
         if not isinstance(env, str):
             raise ValueError("A3C needs an env id: each worker process makes its own envs")
         if backend in RUNTIMES:  # acrl 0.2's name for the runtime
@@ -146,6 +147,7 @@ class A3C(Agent):
         ray_address: str | None = None,
         worker_restarts: int = 3,
     ) -> None:
+        refuse_in_a_starting_worker()  # A3C.load in such a script
         super()._init_engine(log_dir)
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from acrl.cli.arguments import steps
 from acrl.cli.streams import EXIT_PIPE, silence_stdout, stdout_reader_gone
 from acrl.errors import NonFiniteError, UserError, WorkerError
 
@@ -62,7 +63,7 @@ def _add_train(train: argparse.ArgumentParser) -> None:
         help="settings from a YAML file: a preset entry's keys, or a run's config.yaml "
         "(applied over the preset; --seed, --timesteps, --n-envs and --set apply over it)",
     )
-    train.add_argument("--timesteps", type=int, help="environment steps (default: the preset's)")
+    train.add_argument("--timesteps", type=steps, help="environment steps (default: the preset's)")
     train.add_argument("--seed", type=int, help="random seed (default: 0)")
     train.add_argument(
         "--seeds", help="comma-separated seeds: one run per seed, then summary.json and plots"
@@ -73,12 +74,15 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     train.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
     train.add_argument("--preset", help="preset name (default: the env's own preset, if any)")
     train.add_argument(
-        "--workers", type=int, help="A3C workers (default: one per core of this machine)"
+        "--workers",
+        type=int,
+        help="A3C workers (default: the preset's, 2; without a preset, one per core)",
     )
     train.add_argument(
         "--backend",
         choices=("auto", "torch", "numpy", "processes", "ray"),
-        help="compute backend: auto (the default: numpy for small MLPs on the CPU, else torch), "
+        help="compute backend: auto (the default: numpy for small MLPs and CNNs on the CPU, else "
+        "torch), "
         "torch or numpy (processes and ray: the old spelling of --runtime)",
     )
     train.add_argument(
@@ -94,7 +98,7 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=steps,
         metavar="STEPS",
         help="save the model into the run directory every STEPS steps (default: 100000; "
         "--resume keeps the run's)",
@@ -107,13 +111,13 @@ def _add_train(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument(
         "--video-every",
-        type=int,
+        type=steps,
         metavar="STEPS",
         help="record one deterministic episode into RUN_DIR/videos every STEPS steps",
     )
     train.add_argument(
         "--eval-every",
-        type=int,
+        type=steps,
         metavar="STEPS",
         help="evaluate every STEPS steps on an env of its own: RUN_DIR/evaluations.csv, the "
         "best model in RUN_DIR/best_model.acrl (--resume keeps the run's)",

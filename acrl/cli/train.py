@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Mapping
@@ -149,9 +150,10 @@ def train_one(args: argparse.Namespace) -> int:
         ray_address=args.address,
         threads=args.threads,
     )
-    # the settings as the model resolved them (an image policy's net_arch), so that
-    # config.yaml rebuilds this network and --resume finds its checkpoints the run's
-    run = replace(run, hyperparams=model.config)
+    # the settings as the model resolved them (an image policy's net_arch, A3C's worker
+    # count), so that config.yaml rebuilds this run on any machine and --resume finds its
+    # checkpoints the run's
+    run = replace(run, hyperparams=model.config, n_workers=getattr(model, "n_workers", None))
     cadence = resolve_cadence(args, None)
     with claimed_run_dir(run_dir, args.overwrite) if main else contextlib.nullcontext(run_dir):
         if main:
@@ -304,10 +306,15 @@ def learn_and_save(
     title = f"{model.env_id} {model.algo.upper()} at {model.num_timesteps:,} steps"
     save_advantage_histogram(run_dir, title)
     mean = model.recent_mean_return()
+    recent = (
+        "no training episode finished"
+        if math.isnan(mean)
+        else f"last-100 training return {mean:.1f}"
+    )
     print(
         f"{model.num_timesteps} steps in {elapsed:.1f} s "
         f"({(model.num_timesteps - first_step) / elapsed:,.0f} steps/s); "
-        f"last-100 training return {mean:.1f}; model saved to {path}",
+        f"{recent}; model saved to {path}",
         flush=True,
     )
     if stop.received is not None:

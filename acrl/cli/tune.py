@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from acrl.cli.arguments import steps
 from acrl.errors import UserError
 
 
@@ -18,7 +19,7 @@ def add_tune(tune: argparse.ArgumentParser) -> None:
     )
     tune.add_argument(
         "--timesteps",
-        type=int,
+        type=steps,
         help="steps each seed of a trial trains (default: the preset's, else 100000)",
     )
     tune.add_argument(

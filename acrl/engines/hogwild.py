@@ -14,6 +14,7 @@ workers to stop, then kills those that have not, each step bounded in time.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue as queue_lib
 import threading
@@ -32,7 +33,7 @@ from acrl.engines.signals import (
     stop_handlers_restored,
     stop_signals_held,
 )
-from acrl.errors import WorkerError
+from acrl.errors import UserError, WorkerError
 from acrl.learner.optim import VectorOptimizer
 from acrl.learner.reports import Bookkeeping, UpdateReport, UpdateStats
 from acrl.learner.worker import WorkerSpec
@@ -42,6 +43,22 @@ SHUTDOWN_SECONDS = 2.0  # for workers to stop by themselves at the end, before a
 JOIN_SECONDS = 2.0  # for a killed worker to be reaped
 LIVENESS_SECONDS = 120.0  # default of ACRL_WORKER_TIMEOUT
 STARTUP_SECONDS = 120.0  # default of ACRL_WORKER_START_TIMEOUT: a start and a first update
+REIMPORTED_MAIN = 3  # a worker's exit status: importing the main script made another A3C
+UNGUARDED_SCRIPT = (
+    "A3C's workers are spawned processes, which import the script that started training, and "
+    "this script trains again when imported: put its training under "
+    '`if __name__ == "__main__":`'
+)
+
+
+def refuse_in_a_starting_worker() -> None:
+    """End this process quietly, with REIMPORTED_MAIN, if it is a worker still importing the
+    main script (spawn runs it as ``__mp_main__``; code not under ``if __name__ ==
+    "__main__":`` runs again there): the main process turns that status into one line.
+    Without this the worker would build the model, then fail on multiprocessing's own
+    check, and the run would end with "exited with code 1" and a traceback."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit(REIMPORTED_MAIN)
 
 
 class HogwildEngine:
@@ -180,6 +197,8 @@ class HogwildEngine:
             if message is not None and message[0] == "error":
                 raise WorkerError(f"worker {message[1]} failed: {message[2]}")
         code = self.workers[dead[0]].exitcode
+        if code == REIMPORTED_MAIN:
+            raise UserError(UNGUARDED_SCRIPT)
         raise WorkerError(f"worker {dead[0]} exited with code {code} without reporting an error")
 
     def _shut_down_workers(self, shared: Shared, inbox: Inbox | None, wait: float) -> None:

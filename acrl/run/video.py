@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,12 +180,18 @@ def _fps(env: gym.Env) -> int:
 
 
 MIN_VIDEO_SIDE = 160  # smaller frames (MinAtar's 10x10) are enlarged, each pixel a block
+# Gymnasium's env checker warns of what the writer handles: no render_fps (_fps picks the
+# rate) and float frames (_frame scales them to bytes); MinAtar's envs trip both.
+HANDLED_RENDER_WARNINGS = (r".*No render fps was declared", r".*RGB-array rendering should return")
 
 
 def _frame(env: gym.Env) -> np.ndarray:
     """The env's frame as uint8 RGB: float colours in [0, 1] (MinAtar's) scaled to bytes, and
     small frames enlarged by a whole factor (nearest neighbour: the game's own pixels)."""
-    frame = env.render()
+    with warnings.catch_warnings():
+        for message in HANDLED_RENDER_WARNINGS:
+            warnings.filterwarnings("ignore", message=message, category=UserWarning)
+        frame = env.render()
     if not isinstance(frame, np.ndarray) or frame.ndim != 3:
         raise ValueError(f"{env.spec.id if env.spec else env} cannot render rgb_array frames")
     if frame.dtype.kind == "f":
