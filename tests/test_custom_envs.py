@@ -175,6 +175,16 @@ def test_a3c_workers_import_the_env_packages_and_apply_the_wrappers(project, tmp
     (project / MARKER).unlink()
 
 
+def test_a3c_workers_import_the_env_module_the_user_named(project, tmp_path):
+    """--env-module is imported by the main process and by every A3C worker process."""
+    args = ["--algo", "a3c", "--workers", "2", "--timesteps", "200", "--no-progress"]
+    run = tmp_path / "a3c-module"
+    flag = ["--env-module", "userpkg.envs"]
+    result = run_acrl(project, "train", "UserEnv-v0", *flag, *args, "--run-dir", run)
+    assert result.returncode == 0, result.stderr
+    (project / MARKER).unlink()
+
+
 def test_the_acrl_console_script_finds_a_package_in_the_current_directory(project, tmp_path):
     """As ``python -m acrl`` does (the console script does not put the current directory on
     the path; acrl looks there last for a module the user names)."""

@@ -93,6 +93,8 @@ CLI_CASES = [
     ),
     (["train", "CartPole-v1", "--jobs", "2"], "--jobs runs seeds in parallel"),
     (["train", "CartPole-v1", "--seeds", "1,x"], "--seeds takes comma-separated integers"),
+    (["train", "CartPole-v1", "--seeds", "1,4294967296"], "a seed must be at most 4294967295"),
+    (["export", "run", "--out", "bad"], "--out bad is a directory; name the file to write"),
     (["train", "CartPole-v1", "--seeds", "0,1", "--seed", "3"], "either --seed or --seeds"),
     (["train", "CartPole-v1", "--run-dir", "run"], "already exists"),
     # train: --set

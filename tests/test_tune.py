@@ -380,6 +380,13 @@ def test_bad_inputs_are_one_line_and_change_nothing(tmp_path, monkeypatch, capsy
     user_error(other, "is a study with env_id='CartPole-v1'")
     user_error(_tune(study_dir, "--trials", 1, "--seeds", 3), "seeds=2")
     assert _tree(study_dir) == before
+    database = study_dir / "study.db"
+    kept = database.read_bytes()
+    for damaged in (b"not a database" * 400, kept[: len(kept) // 2]):  # foreign, cut short
+        database.write_bytes(damaged)
+        user_error(_tune(study_dir, "--trials", 2), "cannot be read as an Optuna study")
+        assert database.read_bytes() == damaged
+    database.write_bytes(kept)
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")

@@ -29,6 +29,7 @@ from acrl.config.wrappers import wrapper_stack
 from acrl.engines.hogwild import HogwildEngine, refuse_in_a_starting_worker
 from acrl.engines.ray import RAY_MISSING, RayEngine
 from acrl.envs import check_reports_lives, make_vec_env
+from acrl.envs.ids import user_env_modules
 from acrl.errors import UserError
 from acrl.learner.seeding import worker_seeds
 from acrl.learner.worker import WorkerSpec
@@ -221,9 +222,13 @@ class A3C(Agent):
             total_timesteps=end - self.num_timesteps,
             seeds=worker_seeds(self.seed, self.num_updates, self.n_workers),
             wrappers=self.env_wrappers,
-            # the run's env_packages that this process imported (the user's act): each
-            # worker imports them too, to find the env they register
-            env_packages=tuple(m for m in self.env_packages if m in sys.modules),
+            # the run's env_packages that this process imported, and the env modules the user
+            # named (--env-module): each worker imports them too, to find the envs they register
+            env_packages=tuple(
+                dict.fromkeys(
+                    [*(m for m in self.env_packages if m in sys.modules), *user_env_modules()]
+                )
+            ),
         )
         if self.runtime == "ray":
             engine = RayEngine(

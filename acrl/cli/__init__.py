@@ -371,6 +371,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
     folder = args.path if args.path.is_dir() else args.path.parent
     out = args.out or folder / f"policy{FORMATS[args.format]}"
+    if out.is_dir():
+        name = f"policy{FORMATS[args.format]}"
+        raise UserError(f"--out {out} is a directory; name the file to write, e.g. {out / name}")
     model = load_cpu_model(args.path)  # a wrong path: one line, before torch
     from acrl.run.export import export_policy
 

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from acrl.cli.stop import PARENT_ENV, StopSignals
+from acrl.config.checks import MAX_SEED
 from acrl.errors import UserError
 from acrl.plotting.runs import SUMMARY, load_run, solved_threshold
+from acrl.run.atomic import write_atomic
 
 EVAL_EPISODES = 10
 EVAL_SEED_OFFSET = 10_000  # seed S is evaluated on envs seeded 10_000 + S, unseen in training
@@ -38,6 +40,8 @@ def parse_seeds(text: str) -> list[int]:
         raise UserError(f"--seeds takes comma-separated integers, got {text!r}") from None
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds takes distinct non-negative integers, got {text!r}")
+    if max(seeds) > MAX_SEED:  # refused here, not by the seed's run after the others trained
+        raise UserError(f"--seeds: a seed must be at most {MAX_SEED}, got {max(seeds)}")
     return seeds
 
 
@@ -127,7 +131,7 @@ def train_seeds(args: argparse.Namespace, seeds: list[int], parent: Path) -> int
     if done:
         target = args.target if args.target is not None else _target_of(parent / f"seed-{done[0]}")
         summary = summarize([parent / f"seed-{s}" for s in done], target)
-        (parent / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        write_atomic(parent / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
         _plot(parent, target)
         _print_summary(summary, parent)
     return max(codes.values(), default=1)

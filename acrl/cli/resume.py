@@ -40,7 +40,7 @@ FIXED_FLAGS = {
 def resume_one(args: argparse.Namespace) -> int:
     """Continue the run in ``args.resume`` from its latest checkpoint to its step budget."""
     from acrl.cli.train import learn_and_save, resolve_cadence, write_run_config
-    from acrl.run.owned import remove_stale_temp_files
+    from acrl.run.owned import check_run_file_names, remove_stale_temp_files
 
     run_dir: Path = args.resume
     given = [flag for name, flag in FIXED_FLAGS.items() if _given(getattr(args, name))]
@@ -48,6 +48,7 @@ def resume_one(args: argparse.Namespace) -> int:
         raise UserError(f"--resume continues a run as it was configured; drop {', '.join(given)}")
     read_run_config(run_dir)  # not a run directory: one line before anything is locked
     with RunLock(run_dir):
+        check_run_file_names(run_dir)
         config = read_run_config(run_dir)  # as it is now that no one else writes it
         try:
             total = int(args.timesteps or config["n_timesteps"])

@@ -13,7 +13,7 @@ import yaml
 
 from acrl.errors import UserError
 from acrl.run import lock
-from acrl.run.owned import is_regular_file, remove_run_files
+from acrl.run.owned import check_run_file_names, is_regular_file, remove_run_files
 
 
 def check_run_dir_path(run_dir: Path) -> None:
@@ -44,6 +44,7 @@ def claimed_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Path]:
     if not created and not run_dir.is_dir():
         raise UserError(f"run dir {run_dir} exists and is not a directory")
     with lock.RunLock(run_dir):  # a run that raced us to a new directory holds it
+        check_run_file_names(run_dir)
         entries = [p for p in run_dir.iterdir() if p.name != lock.LOCK_NAME]
         if entries:
             if not overwrite:

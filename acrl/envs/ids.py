@@ -32,6 +32,9 @@ def split_env_id(env_id: str) -> tuple[str | None, str]:
     return module or None, name
 
 
+_USER_MODULES: dict[str, None] = {}  # imported at the user's word, in order
+
+
 def import_env_module(module: str, flag: str = "--env-module") -> None:
     """Import the user's env module (which registers their envs); one line if it fails."""
     try:
@@ -42,6 +45,13 @@ def import_env_module(module: str, flag: str = "--env-module") -> None:
         raise UserError(
             f"{flag} {module}: importing it raised {type(exc).__name__}: {first_line(exc)}"
         ) from None
+    _USER_MODULES[module] = None
+
+
+def user_env_modules() -> tuple[str, ...]:
+    """The env modules this process imported at the user's word (``--env-module``, a
+    "module:EnvId" id, env_packages): A3C's worker processes import them too."""
+    return tuple(_USER_MODULES)
 
 
 def check_env_id(env_id: str) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from acrl.plotting.curves import save
+
 HISTOGRAM_SIZE = (7.0, 4.5)  # inches at 100 dpi: 700 x 450 pixels
 
 
@@ -36,5 +38,6 @@ def save_advantage_histogram(run_dir: Path, title: str) -> Path | None:
     if not source.is_file():
         return None
     out = run_dir / "advantages.png"
-    advantage_histogram(np.load(source), title).savefig(out)
+    figure = advantage_histogram(np.load(source), title)
+    save(figure, out, dpi=figure.dpi)  # atomically: a symlink there is replaced
     return out

@@ -7,6 +7,7 @@ confidence interval of the mean), each seed as a thin line. Several configs: one
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 from acrl.plotting.runs import Run, group_runs, moving_average
+from acrl.run.atomic import write_atomic
 
 CURVE_SIZE = (9.0, 5.5)  # inches; at DPI, 900 x 550 pixels
 DIAGNOSTICS_SIZE = (16.0, 8.0)  # 1600 x 800 pixels
@@ -128,9 +130,13 @@ def save_curves(
     return curve, save(diagnostics(runs, band), out.with_name(f"{out.stem}-diagnostics.png"))
 
 
-def save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path, dpi: float = DPI) -> Path:
+    """``fig`` as a PNG at ``path``, written atomically: a symlink there is replaced, never
+    written through."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    write_atomic(path, buffer.getvalue())
     return path
 
 

@@ -31,6 +31,14 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def publish(tmp: Path, path: Path) -> None:
+    """Give a finished temporary file beside ``path`` an ordinary file's mode and rename it
+    over ``path`` (a symlink there is replaced, not written through)."""
+    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename durable (POSIX); a no-op where directories cannot be opened."""
     try:

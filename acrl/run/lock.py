@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -112,6 +113,13 @@ def _acquire(run_dir: Path, key: Path) -> None:
             if exc.errno == errno.ELOOP:
                 raise UserError(f"run dir {run_dir}: {LOCK_NAME} is a symlink") from None
             raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:  # its writes would land elsewhere
+            os.close(fd)
+            raise UserError(
+                f"run dir {run_dir}: {LOCK_NAME} is not a file of acrl's own (it has other "
+                "hard links, or is not a regular file); move it out of the run directory"
+            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:

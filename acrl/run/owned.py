@@ -67,6 +67,26 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
+def check_run_file_names(run_dir: Path) -> None:
+    """UserError if a name acrl writes at the top of ``run_dir`` is taken by anything but a
+    regular file (a symlink, a folder): acrl never writes through one, nor removes what it
+    did not write, so the run stops before it changes anything."""
+    for name in RUN_FILES:
+        path = run_dir / name
+        try:
+            mode = os.lstat(path).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise UserError(f"run dir {run_dir}: cannot read {name}: {exc.strerror}") from None
+        if not stat.S_ISREG(mode):
+            kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+            raise UserError(
+                f"run dir {run_dir}: {name} is {kind}, and acrl writes its {name} only as a "
+                "file of its own; move it out of the run directory"
+            )
+
+
 def real_subdir(run_dir: Path, name: str) -> Path:
     """``run_dir/name`` if it is a real directory or absent; UserError if it is a symlink or
     anything else, since acrl writes and deletes there."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from acrl.envs import (
 )
 from acrl.envs.frame_skip import FrameSkip
 from acrl.errors import UserError
+from acrl.run.atomic import publish
 from acrl.run.evaluation import Predictor
 
 DEFAULT_FPS = 30
@@ -130,17 +132,22 @@ def _record_one(
     obs, _ = env.reset(seed=seed)
     frame = _frame(env)
     height, width = frame.shape[:2]
+    # written beside the file, then renamed over it: a symlink at ``path`` is replaced, never
+    # written through, and a failure leaves no half video
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     writer = imageio_ffmpeg.write_frames(
-        str(path),
+        tmp,
         (width, height),
         fps=fps,
         quality=7,
         macro_block_size=2,  # yuv420p needs even sides; other sizes are kept as rendered
         ffmpeg_log_level="error",
+        output_params=["-f", "mp4"],  # the temporary name says no format
     )
-    writer.send(None)  # start ffmpeg
     total, length = 0.0, 0
     try:
+        writer.send(None)  # start ffmpeg
         writer.send(np.ascontiguousarray(frame))
         done = False
         state: Any = None  # a recurrent policy's, from the episode's start
@@ -151,8 +158,12 @@ def _record_one(
             length += 1
             done = bool(terminated or truncated)
             writer.send(np.ascontiguousarray(_frame(env)))
-    finally:
         writer.close()
+        publish(Path(tmp), path)
+    except BaseException:
+        writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return total, length
 
 

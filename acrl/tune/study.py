@@ -54,10 +54,18 @@ def open_storage(study_dir: Path) -> Any:
     """Optuna's SQLite storage of the study; a writer waits up to a minute for another's
     transaction (worker processes share the file)."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
-    return optuna.storages.RDBStorage(
-        storage_url(study_dir), engine_kwargs={"connect_args": {"timeout": 60}}
-    )
+    try:
+        return optuna.storages.RDBStorage(
+            storage_url(study_dir), engine_kwargs={"connect_args": {"timeout": 60}}
+        )
+    except SQLAlchemyError as exc:  # a damaged or foreign file: one line, nothing changed
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise UserError(
+            f"{study_dir / STUDY_DB} cannot be read as an Optuna study ({reason}); move it "
+            "away to start a new study there"
+        ) from None
 
 
 def check_study_dir(study_dir: Path, plan: StudyPlan) -> bool:
