@@ -204,3 +204,29 @@ def test_a_hook_object_without_on_rollout_end_and_a_stop_request_between_callbac
     model = small_a2c()
     model.learn(10_000, callback=[only, signal, lambda m: after.append(m.num_updates)])
     assert only.started == 1 and model.num_updates == 2 and after == [1]
+
+
+def test_a_stop_signal_ends_an_evaluation_or_a_video_under_way(tmp_path):
+    """A long evaluation or video between two updates gives up once a stop signal has come
+    (the CLI's handler notes it), so that the stop is honoured at once: no row, no video."""
+    from acrl import RecordVideoEvery
+    from acrl.engines.signals import ask_stop
+    from acrl.run.evaluation import EvaluationStopped, evaluate_policy
+
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0)
+    evaluation = EvalCallback(eval_freq=10, n_eval_episodes=100_000, log_path=tmp_path)
+    videos = RecordVideoEvery(10, tmp_path / "videos")
+    evaluation.on_training_start(model)
+    videos(model)  # the first call sets its next multiple of 10 steps
+    model.num_timesteps = 20  # due
+    ask_stop()
+    try:
+        with pytest.raises(EvaluationStopped):
+            evaluate_policy(model, "CartPole-v1", 5)
+        assert evaluation.evaluate(model) is True  # training goes on to its stop
+        assert videos(model) is True and videos.recorded == []
+    finally:
+        ask_stop(False)
+    assert evaluation.evaluations_results == [] and not (tmp_path / "evaluations.csv").exists()
+    assert list((tmp_path / "videos").glob("*")) == []  # not even a temporary file
+    assert len(evaluate_policy(model, "CartPole-v1", 5, return_episode_rewards=True)[0]) == 5

@@ -18,6 +18,23 @@ from acrl.errors import UserError
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
+class _StopAsked:
+    """Whether a stop signal has come to this run (set by the CLI's handler): what runs long
+    between two updates (an evaluation, a video of a whole game) checks it and gives up, so
+    that the stop is honoured at once."""
+
+    asked = False
+
+
+def ask_stop(asked: bool = True) -> None:
+    """Note (or, with False, forget) that a stop signal has come."""
+    _StopAsked.asked = asked
+
+
+def stop_asked() -> bool:
+    return _StopAsked.asked
+
+
 @contextlib.contextmanager
 def stop_handlers_restored(ignore: bool = False) -> Iterator[None]:
     """The main thread's SIGINT and SIGTERM handlers as they are, put back on exit; with

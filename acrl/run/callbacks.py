@@ -9,11 +9,13 @@ ended), or a list of these.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from acrl.learner.reports import RECENT_EPISODES
+from acrl.run.evaluation import EvaluationStopped
 from acrl.run.video import Episode, record_episodes
 
 HOOKS = ("on_training_start", "on_rollout_end", "on_training_end")
@@ -176,16 +178,17 @@ class RecordVideoEvery:
         steps = model.num_timesteps
         if self._next is not None and steps >= self._next:
             name = f"step-{steps:09d}"
-            self.recorded += record_episodes(
-                model,
-                model.env_id,
-                self.out_dir,
-                1,
-                self.seed,
-                model.env_kwargs,
-                name,
-                wrappers=getattr(model, "env_wrappers", ()),
-            )
+            with contextlib.suppress(EvaluationStopped):  # no video: the run stops
+                self.recorded += record_episodes(
+                    model,
+                    model.env_id,
+                    self.out_dir,
+                    1,
+                    self.seed,
+                    model.env_kwargs,
+                    name,
+                    wrappers=getattr(model, "env_wrappers", ()),
+                )
         if self._next is None or steps >= self._next:  # the first multiple of every after now
             self._next = next_multiple(steps, self.every)
         return True

@@ -25,7 +25,7 @@ from acrl.config.checks import MAX_SEED
 from acrl.envs import as_vector_env, make_vec_env
 from acrl.run.atomic import write_atomic
 from acrl.run.callbacks import BaseCallback, after_update, check_callback, next_multiple
-from acrl.run.evaluation import evaluate_policy
+from acrl.run.evaluation import EvaluationStopped, evaluate_policy
 from acrl.run.log_files import EVALUATION_COLUMNS, EVALUATIONS
 
 BEST_MODEL = "best_model.acrl"
@@ -128,9 +128,12 @@ class EvalCallback(BaseCallback):
         """Evaluate now, record and keep the best; False if a hook asks training to stop."""
         env = self._environment(model)
         seed = self.evaluation_seed(model, len(self._rows))
-        returns, lengths = evaluate_policy(
-            model, env, self.n_eval_episodes, self.deterministic, True, seed=seed
-        )
+        try:
+            returns, lengths = evaluate_policy(
+                model, env, self.n_eval_episodes, self.deterministic, True, seed=seed
+            )
+        except EvaluationStopped:  # no row: the run stops after this update
+            return True
         mean, std = float(np.mean(returns)), float(np.std(returns))
         steps = int(model.num_timesteps)
         self.evaluations_timesteps.append(steps)

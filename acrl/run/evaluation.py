@@ -8,6 +8,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from acrl.engines.signals import stop_asked
 from acrl.envs import EpisodeStarts, as_vector_env, make_vec_env
 
 
@@ -19,6 +20,11 @@ class Predictor(Protocol):
         episode_start: Any = None,
         deterministic: bool = False,
     ) -> tuple[np.ndarray, Any]: ...
+
+
+class EvaluationStopped(Exception):
+    """A stop signal came while training's callbacks evaluated or filmed: they give up (the
+    run stops after the update, as the signal asks)."""
 
 
 def evaluate_policy(
@@ -77,6 +83,8 @@ def _run_episodes(
     config = getattr(model, "config", None)
     lives = info.get("lives") if getattr(config, "terminal_on_life_loss", False) else None
     while (counts < targets).any():
+        if stop_asked():  # a stop signal during training's evaluation: honoured now
+            raise EvaluationStopped
         actions, state = model.predict(
             obs, state=state, episode_start=episodes.starts, deterministic=deterministic
         )

@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from acrl.config.wrappers import EnvWrapper
+from acrl.engines.signals import stop_asked
 from acrl.envs import (
     WrapperStack,
     check_named_env,
@@ -32,7 +33,7 @@ from acrl.envs import (
 from acrl.envs.frame_skip import FrameSkip
 from acrl.errors import UserError
 from acrl.run.atomic import publish
-from acrl.run.evaluation import Predictor
+from acrl.run.evaluation import EvaluationStopped, Predictor
 
 DEFAULT_FPS = 30
 
@@ -152,6 +153,8 @@ def _record_one(
         done = False
         state: Any = None  # a recurrent policy's, from the episode's start
         while not done:
+            if stop_asked():  # a stop signal while training films: honoured now
+                raise EvaluationStopped
             action, state = model.predict(obs, state=state, deterministic=deterministic)
             obs, reward, terminated, truncated, _ = env.step(action)
             total += float(reward)
