@@ -38,6 +38,12 @@ BAD_YAML = {
     "range.yml": "env_id: CartPole-v1\ngamma: 5\n",
     "hyper.yml": "env_id: CartPole-v1\nhyperparams: 5\n",
     "noenv.yml": "gamma: 0.9\n",
+    "stack.yml": "env_id: CartPole-v1\nenv_wrapper:\n"
+    "  - gymnasium.wrappers:FrameStackObservation: {stack_size: 100000000}\n",
+    # a "billion laughs": seven levels of ten aliases each are 10^7 values once expanded
+    "aliases.yml": "env_id: CartPole-v1\na0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 8))
+    + "policy_kwargs: {features_extractor_kwargs: {x: *a7}}\n",
 }
 
 # (argv, a fragment of the one-line error)
@@ -194,6 +200,11 @@ CLI_CASES = [
     (["video", "bad/user-wrapper.acrl"], "pass --env-module pwnedpkg"),
     (["eval", "bad/os-wrapper.acrl"], "has no gymnasium.Wrapper named system"),
     (["eval", "bad/video-wrapper.acrl"], "writes video files"),
+    (["eval", "bad/huge-stack.acrl"], "stack_size must be an integer in [1, 1024]"),
+    (["eval", "bad/main-wrapper.acrl"], "whose module 'acrl.__main__' acrl never imports"),
+    (["train", "--config", "bad/stack.yml"], "stack_size must be an integer in [1, 1024]"),
+    (["train", "--config", "bad/aliases.yml"], "more than 100,000 values once its aliases"),
+    (["train", "--config", "/dev/zero"], "is larger than 1,048,576 bytes"),
     (["video", "bad/unbuildable-wrapper.acrl"], "cannot be rebuilt from its spec"),
     (["eval", "bad/damaged-wrappers.acrl"], "env_wrappers in the metadata is not a list"),
     (["video", "bad/unregistered.acrl"], "names env 'NoSuchEnv-v0', which is not registered"),
@@ -300,9 +311,14 @@ def _write_bad_models(ws: Path) -> None:
     user = {**wrapper, "entry_point": "pwnedpkg:Wrapper"}
     _rewrite_meta(ws, "user-wrapper.acrl", env_wrappers=[user])
     _rewrite_meta(ws, "os-wrapper.acrl", env_wrappers=[{**wrapper, "entry_point": "os:system"}])
+    main_wrapper = {**wrapper, "entry_point": "acrl.__main__:Wrapper"}  # would run the CLI
+    _rewrite_meta(ws, "main-wrapper.acrl", env_wrappers=[main_wrapper])
     video = {**wrapper, "entry_point": "gymnasium.wrappers:RecordVideo"}
     video["kwargs"] = {"video_folder": MARKER}
     _rewrite_meta(ws, "video-wrapper.acrl", env_wrappers=[video])
+    stack = {"entry_point": "gymnasium.wrappers:FrameStackObservation", "problem": None}
+    stack["kwargs"] = {"stack_size": 100_000_000}  # gigabytes of frames, before any check
+    _rewrite_meta(ws, "huge-stack.acrl", env_wrappers=[stack])
     unbuildable = {**wrapper, "kwargs": None, "problem": "it does not record its arguments"}
     _rewrite_meta(ws, "unbuildable-wrapper.acrl", env_wrappers=[unbuildable])
     _rewrite_meta(ws, "damaged-wrappers.acrl", env_wrappers=TIME_AWARE)

@@ -329,11 +329,15 @@ def test_pruning_never_deletes_a_passed_over_checkpoint_beyond_the_run(run, tmp_
     assert made.returncode == 0, made.stderr
     foreign = run / "checkpoints" / "step-000099999744.acrl"  # another run's, far ahead
     shutil.copy(other / "model.acrl", foreign)
+    passed = run / "checkpoints" / "step-000000002500.acrl"  # one that training passes
+    shutil.copy(other / "model.acrl", passed)
     args = ["--timesteps", 4096, "--keep-checkpoints", 1, "--no-progress"]
     result = acrl("train", "--resume", run, *args)
     assert result.returncode == 0, result.stderr
     kept = sorted(p.name for p in (run / "checkpoints").iterdir())
-    assert len(kept) == 2 and kept[1] == foreign.name, kept  # its own newest, and the foreign
+    # the two passed over, and its own newest
+    assert len(kept) == 3 and [kept[0], kept[2]] == [passed.name, foreign.name], kept
+    kept = [kept[1]]
     assert int(kept[0][5:17]) >= 4096
     assert load_model(run / "checkpoints" / kept[0]).num_timesteps == int(kept[0][5:17])
 

@@ -112,15 +112,41 @@ def resolve_run_config(
     return build_run_config(values, algo, name)
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of settings
+MAX_CONFIG_VALUES = 100_000  # counted with YAML's aliases expanded, as config.yaml would be
+
+
+def _too_many_values(data: Any) -> bool:
+    """Whether ``data`` holds more than MAX_CONFIG_VALUES values, an alias counted each time
+    it is used: a few nested aliases (a "billion laughs") expand to millions, which writing
+    config.yaml or comparing settings would walk. Stops counting at the bound."""
+    pending, count = [data], 0
+    while pending:
+        value = pending.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
 def read_config_file(path: str | Path) -> dict[str, Any]:
     """Settings from a YAML file: a preset entry's flat keys, or a run's config.yaml (whose
     ``hyperparams`` mapping is flattened; its ``algo`` and ``preset`` keys are kept for the
     caller). Nothing is executed: tags beyond plain YAML are refused."""
     try:
-        text = Path(path).read_text()
+        with open(path, "rb") as file:  # at most a bound: /dev/zero is a file name too
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+        text = raw.decode()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise UserError(f"cannot read config file {path}: {reason}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"config file {path} is larger than {MAX_CONFIG_BYTES:,} bytes")
     try:
         data = read_yaml(text)
     except yaml.YAMLError as exc:
@@ -128,6 +154,11 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise UserError(f"config file {path}: {problem}{where}") from None
+    if _too_many_values(data):
+        raise UserError(
+            f"config file {path} holds more than {MAX_CONFIG_VALUES:,} values once its "
+            "aliases are expanded"
+        )
     if not isinstance(data, dict):
         raise UserError(
             f"config file {path} must be a mapping of settings, not {type(data).__name__}"

@@ -99,7 +99,20 @@ def _parse_entry(item: Any) -> EnvWrapper:
         raise UserError(f"env_wrapper {entry_point}: its kwargs must be a mapping, got {kwargs!r}")
     if "env" in kwargs:
         raise UserError(f"env_wrapper {entry_point}: kwargs.env is the env it wraps, not a setting")
+    _check_stack_size(entry_point, kwargs, "env_wrapper")
     return EnvWrapper(entry_point, dict(kwargs))
+
+
+def _check_stack_size(entry_point: str, kwargs: Mapping[str, Any] | None, source: str) -> None:
+    """FrameStackObservation's stack_size within frame_stack's bounds, however it is given (a
+    config's env_wrapper, a model file's wrappers): a huge one allocates gigabytes."""
+    if entry_point == FRAME_STACK and kwargs and "stack_size" in kwargs:
+        size = kwargs["stack_size"]
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_FRAME_STACK:
+            raise UserError(
+                f"{source} {FRAME_STACK}: stack_size must be an integer in "
+                f"[1, {MAX_FRAME_STACK}], got {size!r}"
+            )
 
 
 def parse_frame_stack(value: Any) -> int | None:
@@ -149,6 +162,7 @@ def wrappers_from_json(value: Any) -> tuple[EnvWrapper, ...]:
         ok = ok and (problem is None or isinstance(problem, str))
         if not ok or (kwargs is None and problem is None):
             raise UserError(f"bad env_wrappers entry in the metadata: {str(item)[:200]}")
+        _check_stack_size(item["entry_point"], kwargs, "env_wrappers in the metadata:")
         out.append(EnvWrapper(item["entry_point"], kwargs, problem))
     return tuple(out)
 

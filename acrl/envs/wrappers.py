@@ -33,7 +33,10 @@ NEUTRAL = ("RecordVideo", "HumanRendering", "RecordEpisodeStatistics", "RenderCo
 
 
 def is_trusted(module: str) -> bool:
-    """Whether ``module`` is Gymnasium's or acrl's own (importing it runs no user code)."""
+    """Whether ``module`` is Gymnasium's or acrl's own (importing it runs no user code), and
+    not a package's ``__main__`` (importing ``acrl.__main__`` runs the command line)."""
+    if "__main__" in module.split("."):
+        return False
     return any(module == p or module.startswith(p + ".") for p in TRUSTED_PACKAGES)
 
 

@@ -34,6 +34,8 @@ class Checkpointer:
         self.run_dir = run_dir if every else None
         self.every = every or 0
         self.keep = keep
+        self._start = start
+        self._written: set[Path] = set()
         self._next = start + self.every
 
     def maybe_save(self, num_timesteps: int) -> None:
@@ -42,6 +44,7 @@ class Checkpointer:
             return
         folder = real_subdir(self.run_dir, CHECKPOINTS)  # never written through a symlink
         path = self.model.save(folder / checkpoint_name(num_timesteps))
+        self._written.add(path)
         latest = self.run_dir / "model.acrl"
         tmp = self.run_dir / ".model.acrl.latest.tmp"
         tmp.unlink(missing_ok=True)
@@ -51,9 +54,14 @@ class Checkpointer:
             shutil.copyfile(path, tmp)
         os.replace(tmp, latest)
         fsync_dir(self.run_dir)
-        # acrl's names only, oldest first; never one beyond this step (a checkpoint that a
-        # resume passed over, of another run or damaged, is not this run's to delete)
-        ours = [path for steps, path in checkpoints(self.run_dir) if steps <= num_timesteps]
+        # acrl's names only, oldest first: those up to the step this process started from
+        # and those it wrote, never one a resume passed over (newer than where it started:
+        # of another run, or damaged) even once training has passed its step
+        ours = [
+            path
+            for steps, path in checkpoints(self.run_dir)
+            if steps <= self._start or path in self._written
+        ]
         for old in ours[: -self.keep]:
             remove(old)
         self._next = num_timesteps + self.every
