@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -270,6 +271,19 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
     assert config["env_id"] == "LunarLanderContinuous-v3" and config["env_kwargs"] == {}
     assert config["preset"] == "LunarLanderContinuous"  # acrl 0.3's name still serves
     assert acrl("eval", run_dir, "--episodes", 1, "--json").returncode == 0
+
+
+def test_ctrl_c_while_acrl_starts_is_one_line_and_130(tmp_path):
+    """Before training handles signals (torch still importing): no traceback either."""
+    argv = acrl_argv("train", "CartPole-v1", "--algo", "a3c", "--run-dir", tmp_path / "r")
+    proc = subprocess.Popen(
+        [*argv, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

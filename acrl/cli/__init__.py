@@ -337,6 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"acrl: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before a command's own handling (torch importing)
+        print("acrl: interrupted", file=sys.stderr)
+        return 130
     except (WorkerError, NonFiniteError) as exc:  # an env's fault outside training
         print(f"acrl: error: {exc}", file=sys.stderr)
         return 1
