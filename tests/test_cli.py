@@ -277,7 +277,13 @@ def test_ctrl_c_while_acrl_starts_is_one_line_and_130(tmp_path):
     """Before training handles signals (torch still importing): no traceback either."""
     argv = acrl_argv("train", "CartPole-v1", "--algo", "a3c", "--run-dir", tmp_path / "r")
     proc = subprocess.Popen(
-        [*argv, "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*argv, "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a test runner's worker may ignore SIGINT, and its children
+        # would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
