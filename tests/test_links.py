@@ -92,3 +92,18 @@ def test_a_script_that_trains_into_a_dir_with_a_symlinked_png_leaves_the_target(
     (run_dir / "advantages.png").symlink_to(target)
     subprocess.run([sys.executable, "-c", code, run_dir], check=True)
     assert target.read_text() == "keep" and not (run_dir / "advantages.png").is_symlink()
+
+
+def test_learn_with_a_log_dir_never_writes_through_a_dangling_symlink(tmp_path):
+    """The API's learn() checks a log_dir as the CLI checks a run dir."""
+    from acrl import A2C
+    from acrl.errors import UserError
+
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    target = tmp_path / "created-elsewhere.csv"
+    (log_dir / "metrics.csv").symlink_to(target)
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, seed=0, log_dir=log_dir)
+    with pytest.raises(UserError, match="metrics.csv is a symlink"):
+        model.learn(64)
+    assert not target.exists()

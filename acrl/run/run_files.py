@@ -20,7 +20,7 @@ from acrl.run.csv_repair import read_log, repair_notes, report, rewrite_log
 from acrl.run.log_files import LOGS
 from acrl.run.metrics import MetricsLog
 from acrl.run.model_file import read_model
-from acrl.run.owned import checkpoints, is_regular_file
+from acrl.run.owned import check_run_file_names, checkpoints, is_regular_file
 from acrl.run.tensorboard import TensorBoardLog
 
 ADVANTAGES = "advantages.npy"
@@ -58,6 +58,7 @@ def open_logs(
     log_dir: Path | None = agent.log_dir
     if log_dir is None:
         return MetricsLog(None, start, None)
+    check_run_file_names(log_dir)  # learn() of the API too: never written through a link
     if start == 0:
         check_no_logs(log_dir)
     tensorboard = TensorBoardLog(log_dir)
