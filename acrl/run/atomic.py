@@ -23,12 +23,10 @@ def write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600: an ordinary file instead
-        os.replace(tmp, path)  # a symlink at ``path`` is replaced, not written through
+        publish(Path(tmp), path)  # mkstemp's 0600 made ordinary; a symlink there replaced
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
 
 
 def publish(tmp: Path, path: Path) -> None:
