@@ -1,5 +1,3 @@
-import sys
+from acrl.cli.program import run
 
-from acrl.cli import main
-
-sys.exit(main())
+run()

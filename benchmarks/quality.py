@@ -6,7 +6,8 @@ seed (env seeds 10,000 + seed, apart from training), and prints budget, median, 
 evaluation return, wall time, the zoo's figure and how many seeds fall below it. Beside each
 acrl seed, SB3's A2C trains at the same budget and seed: with the zoo's entry for the env
 (benchmarks/zoo.py), or for a MinAtar preset (the zoo has none) with the same network
-(MinAtar's, as acrl's SmallCNN) and settings. ``--no-sb3`` skips SB3.
+(MinAtar's, as acrl's SmallCNN) and settings. ``--no-sb3`` skips SB3; ``--sb3-only`` skips acrl
+(SB3's seeds for acrl figures already measured on the same kind of machine: scores, not times).
 Not part of `make test`: the full run takes hours on 2 cores (LunarLanderContinuous alone is
 5M steps per seed). `--scale 0.2` runs every budget at a fifth, for a first look.
 `--curve 30000` also evaluates 10 episodes every 30,000 steps and prints the best point of
@@ -122,6 +123,16 @@ def curves_in(log_dir: Path, preset: str) -> list[list[tuple[int, float]]]:
     return curves
 
 
+def sb3_run(preset: str, seed: int, scale: float) -> tuple[float, float]:
+    """SB3's A2C beside ``preset`` at its budget: the zoo's entry, or MinAtar's settings."""
+    if preset in MINATAR:
+        return run_sb3(preset, seed, scale)
+    if preset not in ZOO_SETTINGS:
+        raise SystemExit(f"{preset}: no SB3 side by side (the zoo has no entry for it)")
+    config = resolve_run_config(preset, overrides={"seed": seed})
+    return sb3_zoo_run(preset, seed, budget_of(config, scale))
+
+
 def run_sb3(preset: str, seed: int, scale: float) -> tuple[float, float]:
     """SB3's A2C with the MinAtar preset's network and settings: (evaluation mean, wall s)."""
     from minatar_breakout import sb3_minatar_model
@@ -155,6 +166,7 @@ def main() -> None:
         "--log-dir", type=Path, help="keep each run's logs in LOG_DIR/PRESET/seed-S (for acrl plot)"
     )
     parser.add_argument("--no-sb3", action="store_true", help="acrl only, no SB3 side by side")
+    parser.add_argument("--sb3-only", action="store_true", help="SB3 side by side only, no acrl")
     parser.add_argument("--algo", default="a2c", help="a2c, or a3c (its presets; no SB3)")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="over the preset (a screen)"
@@ -190,6 +202,12 @@ def main() -> None:
     for preset in args.presets.split(","):
         results, theirs = [], []
         for seed in map(int, args.seeds.split(",")):  # interleaved: drift hits both
+            if args.sb3_only:
+                theirs.append(sb3_run(preset, seed, args.scale))
+                print(
+                    f"  SB3 seed {seed}: {theirs[-1][0]:.2f} in {theirs[-1][1]:.0f} s", flush=True
+                )
+                continue
             results.append(
                 run(
                     preset,
@@ -208,14 +226,20 @@ def main() -> None:
             )
             if args.no_sb3 or args.algo != "a2c":
                 continue
-            if preset in MINATAR:
-                theirs.append(run_sb3(preset, seed, args.scale))
-            elif preset in ZOO_SETTINGS:
-                theirs.append(sb3_zoo_run(preset, seed, results[-1][2]))
+            if preset in MINATAR or preset in ZOO_SETTINGS:
+                theirs.append(sb3_run(preset, seed, args.scale))
             if theirs:
                 print(
                     f"  SB3 seed {seed}: {theirs[-1][0]:.2f} in {theirs[-1][1]:.0f} s", flush=True
                 )
+        if args.sb3_only:
+            scores = [r for r, _ in theirs]
+            print(
+                f"{preset:<26} SB3 median {statistics.median(scores):.2f} (min {min(scores):.2f}, "
+                f"max {max(scores):.2f}) in {sum(w for _, w in theirs):.0f} s",
+                flush=True,
+            )
+            continue
         returns = [r for r, _, _, _ in results]
         yardstick = "none"  # the zoo publishes no A2C figure for this env
         if preset in ZOO_RESULTS:

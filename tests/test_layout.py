@@ -26,7 +26,7 @@ LAYERS = {
 }
 # each engine and the modules that are its parts; ``signals`` serves the ones with processes
 ENGINES = {
-    "sync": {"sync"},
+    "sync": {"sync", "env_watch"},
     "torchrun": {"torchrun"},
     "hogwild": {"hogwild", "hogwild_worker", "hogwild_memory"},
     "ray": {"ray", "ray_worker"},

@@ -171,6 +171,25 @@ def test_a_stale_lock_is_taken_over_with_a_line(run):
     assert not (run / ".acrl.lock").exists()
 
 
+@pytest.mark.parametrize("resume", [False, True])
+def test_a_stale_lock_and_a_mistake_say_only_the_mistake(run, resume):
+    """The takeover is said once what the lock is for goes ahead; a mistake before that is
+    one line, and the stale lock file is left as it was."""
+    argv = ("train", "CartPole-v1", "--run-dir", run)  # a run there, and no --overwrite
+    if resume:  # nothing left to resume from
+        for path in [run / "model.acrl", *(run / "checkpoints").iterdir()]:
+            path.write_bytes(b"junk")
+        argv = ("train", "--resume", run, "--timesteps", "4000")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
+    (run / ".acrl.lock").write_text(json.dumps(stale))
+    before = tree(run)
+    message = one_line(acrl(*argv))
+    assert "taking over" not in message
+    assert tree(run) == before
+
+
 def test_a_symlinked_lock_file_is_refused(run, tmp_path):
     target = tmp_path / "elsewhere"
     target.write_text("keep")

@@ -44,7 +44,7 @@ from acrl.model.normalization import make_normalization
 from acrl.model.policy import ActorCritic
 from acrl.run.bookkeeping import Bookkeeper, check_settings, default_log_interval
 from acrl.run.callbacks import as_callback
-from acrl.run.lock import RunLock
+from acrl.run.lock import RunLock, announce_takeover
 from acrl.run.metrics import MetricsLog
 from acrl.run.model_file import read_model, write_model
 from acrl.run.run_files import open_logs, set_rng_state
@@ -222,6 +222,8 @@ class Agent(ModelEnv):
             self.check_env()
         with self._log_dir_locked():  # one writer per run directory
             end = self._begin_learn(total_timesteps, reset_num_timesteps)
+            if self.log_dir is not None:
+                announce_takeover(self.log_dir)  # of a stale lock, now that training begins
             per_update = self._steps_per_update()
             bar_total = -(-total_timesteps // per_update) * per_update
             if log_interval is None:

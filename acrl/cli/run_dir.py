@@ -57,6 +57,7 @@ def claimed_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Path]:
             if not os.access(run_dir, os.W_OK):
                 raise UserError(f"cannot overwrite run dir {run_dir}: it is read-only")
             remove_run_files(run_dir)
+        lock.announce_takeover(run_dir)  # past the checks: the run goes ahead
         yield run_dir
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
 
-from acrl.engines.signals import ask_stop, end_with_parent
+from acrl.engines.signals import ask_stop, end_with_parent, handle_stops
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 PARENT_ENV = "ACRL_PARENT_PID"  # set by `acrl train --seeds` for each seed's process
@@ -27,6 +27,7 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         ask_stop(False)
         self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
+        handle_stops(True)
         return self
 
     def __exit__(
@@ -37,6 +38,7 @@ class StopSignals:
     ) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        handle_stops(False)
         ask_stop(False)
         if self.received == signal.SIGTERM:
             # the run is stopping and saves what it has: a repeated SIGTERM (a parent's death
@@ -47,7 +49,7 @@ class StopSignals:
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signum
-        ask_stop()  # an evaluation or a video under way gives up
+        ask_stop(signum=signum)  # an evaluation, a video or an env call under way gives up
 
     def __call__(self, model: Any) -> bool:
         return self.received is None

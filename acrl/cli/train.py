@@ -17,6 +17,7 @@ import yaml
 
 from acrl.cli.run_dir import claimed_run_dir
 from acrl.config.runs import RUNTIMES, RunConfig
+from acrl.engines.signals import check_time_limits
 from acrl.envs import describe_envs
 from acrl.errors import DistributedError, NonFiniteError, UserError
 from acrl.run.atomic import write_atomic
@@ -104,6 +105,7 @@ def _run_config(args: argparse.Namespace) -> RunConfig:
         str(env_id), algo, preset, overrides, args.assignments, file_values=file_values
     )
     import_run_modules(run)  # the user's own settings, all before any directory
+    check_time_limits()
     if args.address is not None:
         if run.runtime != "ray":
             raise UserError("--address joins a Ray cluster; add --algo a3c --runtime ray")

@@ -67,6 +67,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         raise UserError("acrl tune needs Optuna: pip install 'acrl[tune]'") from None
     from acrl.algorithms.run_modules import import_run_modules
     from acrl.config.runs import read_config_file, resolve_run_config, without_a3c_defaults
+    from acrl.engines.signals import check_time_limits
     from acrl.tune import Budget, StudyPlan, tune
 
     budget = Budget(args.trials, args.jobs, args.sampler_seed)
@@ -80,6 +81,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         base.pop(key, None)
     config = resolve_run_config(args.env_id, args.algo, file_values=base)
     import_run_modules(config)
+    check_time_limits()  # each trial trains: a bad one, before the study's folder
     timesteps = args.timesteps if args.timesteps is not None else config.n_timesteps
     plan = StudyPlan(
         env_id=args.env_id,

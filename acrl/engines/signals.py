@@ -24,15 +24,32 @@ class _StopAsked:
     that the stop is honoured at once."""
 
     asked = False
+    signum: int | None = None
+    handled = False  # the CLI's handlers are installed: a stop signal stops at a safe point
 
 
-def ask_stop(asked: bool = True) -> None:
-    """Note (or, with False, forget) that a stop signal has come."""
+def ask_stop(asked: bool = True, signum: int | None = None) -> None:
+    """Note (or, with False, forget) that a stop signal (number ``signum``) has come."""
     _StopAsked.asked = asked
+    _StopAsked.signum = signum if asked else None
 
 
 def stop_asked() -> bool:
     return _StopAsked.asked
+
+
+def handle_stops(handled: bool) -> None:
+    """Note whether stop signals are handled by a stop at a safe point (the CLI's handlers)."""
+    _StopAsked.handled = handled
+
+
+def stops_handled() -> bool:
+    return _StopAsked.handled
+
+
+def stop_signal() -> int | None:
+    """The number of the stop signal that came, if one did and said which."""
+    return _StopAsked.signum
 
 
 @contextlib.contextmanager
@@ -124,6 +141,22 @@ def watch_parent(
 
     threading.Thread(target=watch, name="acrl-parent-watch", daemon=True).start()
     return done.set
+
+
+TIME_LIMITS = (  # the environment variables that set the engines' time limits, in seconds
+    "ACRL_ENV_TIMEOUT",
+    "ACRL_WORKER_TIMEOUT",
+    "ACRL_WORKER_START_TIMEOUT",
+    "ACRL_RAY_TIMEOUT",
+    "ACRL_DIST_TIMEOUT",
+)
+
+
+def check_time_limits() -> None:
+    """A UserError for a time limit set to something other than seconds > 0: before a run
+    writes anything, not when its engine starts."""
+    for name in TIME_LIMITS:
+        seconds_from_env(name, 1.0)
 
 
 def seconds_from_env(name: str, default: float) -> float:

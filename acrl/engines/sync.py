@@ -3,8 +3,10 @@
 Each update: every one of E environments takes n steps with the current policy, GAE(lambda)
 turns the rewards into advantages and value targets, one loss combines the policy gradient,
 the value error and the entropy bonus, and one optimizer step follows the clipped gradient.
-With a GradientSync (several processes: acrl.engines.torchrun) the gradient is the mean over
-the processes, and each process's finished episodes and stop requests travel with it.
+The envs step in this process under a watch (acrl.engines.env_watch): one hung in a call
+ends the run, and a stop signal does not wait for it. With a GradientSync (several
+processes: acrl.engines.torchrun) the gradient is the mean over the processes, and each
+process's finished episodes and stop requests travel with it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
+from acrl.engines.env_watch import CallAbandoned, EnvWatch
 from acrl.learner.backends import Backend
 from acrl.learner.optim import VectorOptimizer, optimizer_step
 from acrl.learner.reports import Bookkeeping, Episode, UpdateReport
@@ -61,13 +64,23 @@ class SyncEngine:
     def run(self, timesteps: int, updates: int, end: int, bookkeeping: Bookkeeping) -> np.ndarray:
         """Update from step ``timesteps`` (after ``updates`` updates) until step ``end`` or a
         stop; the last rollout's advantages."""
+        if self.sync is not None:  # a signal can end the wait for a rank that does not answer
+            self.sync.listen(bookkeeping.stop_requested)
+        with EnvWatch(self.collector.calls, self.collector.env_name) as watch:
+            try:
+                return self._loop(timesteps, updates, end, bookkeeping)
+            except CallAbandoned:
+                self.collector.abandon()  # the envs stopped half way through a call
+                if watch.error is not None:
+                    raise watch.error from None
+                return np.zeros(0, np.float32)  # a stop: the last whole update stands
+
+    def _loop(self, timesteps: int, updates: int, end: int, bookkeeping: Bookkeeping) -> np.ndarray:
         config, sync = self.config, self.sync
         schedule = config.lr_schedule
         average: Callable[[torch.Tensor], None] | None = (
             None if sync is None else sync.average_gradients
         )
-        if sync is not None:  # a signal can end the wait for a rank that does not answer
-            sync.listen(bookkeeping.stop_requested)
         rollout: Rollout | None = None
         stop = False
         while timesteps < end:

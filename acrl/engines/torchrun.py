@@ -29,9 +29,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from acrl.engines.signals import seconds_from_env
 from acrl.errors import DistributedError, UserError
 
-TIMEOUT_S = float(os.environ.get("ACRL_DIST_TIMEOUT", "300"))
+TIMEOUT_S = 300.0  # default of ACRL_DIST_TIMEOUT
 WAIT_SLICE = timedelta(seconds=0.1)  # how long a signal can wait while a collective runs
 FIRST_GRACE_S = 10.0  # before an update period is known: the first update warms up
 MIN_GRACE_S = 5.0  # a rank evaluating or filming when the stop comes is busy for a while
@@ -69,7 +70,7 @@ class DistributedSync:
         if not dist.is_initialized():
             dist.init_process_group(
                 backend="nccl" if target.type == "cuda" else "gloo",
-                timeout=timedelta(seconds=TIMEOUT_S),
+                timeout=timedelta(seconds=seconds_from_env("ACRL_DIST_TIMEOUT", TIMEOUT_S)),
             )
         return cls(rank, world, target)
 

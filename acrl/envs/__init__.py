@@ -5,6 +5,7 @@ from acrl.envs.ids import check_env_id, check_named_env, import_env_module, spli
 from acrl.envs.vector import (
     VECTORIZATIONS,
     EpisodeStarts,
+    abandon_envs,
     as_vector_env,
     autoreset_mode,
     check_env_spaces,
@@ -22,6 +23,7 @@ __all__ = [
     "VECTORIZATIONS",
     "EpisodeStarts",
     "WrapperStack",
+    "abandon_envs",
     "as_vector_env",
     "autoreset_mode",
     "check_env_id",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -132,6 +133,17 @@ def check_reports_lives(env: VectorEnv, env_name: str) -> None:
     except Exception as exc:
         raise env_failed_to_start(env_name, exc, "reset()") from None
     lives_in(info, env.num_envs, env_name)
+
+
+def abandon_envs(env: VectorEnv) -> None:
+    """After a call into ``env`` was given up on (it hung): an AsyncVectorEnv's processes are
+    killed, since closing it would wait for the call; envs in this process are left as they
+    are (the next use starts with a reset)."""
+    base = env.unwrapped
+    if isinstance(base, gym.vector.AsyncVectorEnv) and not base.closed:
+        with warnings.catch_warnings():  # "close while waiting for a pending call": we know
+            warnings.simplefilter("ignore")
+            base.close(terminate=True)
 
 
 def describe_envs(env: VectorEnv) -> str:

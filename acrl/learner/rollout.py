@@ -42,7 +42,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from acrl.envs import EpisodeStarts, autoreset_mode, lives_in
+from acrl.envs import EpisodeStarts, abandon_envs, autoreset_mode, lives_in
 from acrl.errors import EnvError, NonFiniteError, first_line
 from acrl.learner.storage import EpisodeTracker, Rollout
 from acrl.model.normalization import Normalization
@@ -51,6 +51,17 @@ from acrl.model.policy import ActorCritic
 if TYPE_CHECKING:
     from acrl.learner.backends import Backend
     from acrl.learner.backends.torch_backend import TorchBackend
+
+
+class EnvCalls:
+    """A count of the collector's calls into its env, for a watch in another thread
+    (acrl.engines.env_watch): ``entered`` goes up before each call, ``left`` catches up after
+    it, and ``what`` names the call."""
+
+    def __init__(self) -> None:
+        self.entered = 0
+        self.left = 0
+        self.what = "step()"
 
 
 class RolloutCollector:
@@ -110,6 +121,7 @@ class RolloutCollector:
         self.episodes = EpisodeTracker(n)
         self._seed = seed
         self._started = False
+        self.calls = EnvCalls()
         self._episode_starts = EpisodeStarts(env)  # which steps count, where episodes start
         self._discounted_return = np.zeros(n, dtype=np.float64)
         dist = policy.distribution
@@ -167,12 +179,17 @@ class RolloutCollector:
         return getattr(getattr(self.env, "spec", None), "id", None) or "the environment"
 
     def reset(self, seed: int | None = None) -> None:
+        calls = self.calls
+        calls.what = "reset()"
+        calls.entered += 1
         try:
             obs, info = self.env.reset(seed=seed)
         except Exception as exc:
             if not self.name_env_errors:
                 raise
             raise self._env_error("reset()", exc) from exc
+        finally:
+            calls.left, calls.what = calls.entered, "step()"
         self._store(obs, self._obs[0], "reset()")
         first = self._layout.floats_of(self._obs[0])
         if not np.isfinite(first).all():
@@ -189,6 +206,13 @@ class RolloutCollector:
         self.episodes.clear_current()
         self._started = True
 
+    def abandon(self) -> None:
+        """After a call into the env was given up on (acrl.engines.env_watch): the envs and
+        this rollout are half way through a step, so the next collect starts with a reset
+        (envs in subprocesses are gone: acrl.envs.abandon_envs)."""
+        self._started = False
+        abandon_envs(self.env)
+
     def collect(self) -> Rollout:
         """Take n steps in every env with the current policy; return the filled rollout."""
         if not self._started:
@@ -202,6 +226,7 @@ class RolloutCollector:
         to_env = self.policy.distribution.to_env
         act = self.backend.act
         recurrent = self.policy.recurrent
+        calls = self.calls
         if recurrent:
             self._initial_state[...] = self._state.cpu().numpy()
         # NaN and inf are found by _check_finite, which names their source: no warnings first
@@ -214,12 +239,15 @@ class RolloutCollector:
                 else:
                     actions = self._actions[t] = act(self._obs[t], self.exploration)
                 valid_t = self._episode_starts.live
+                calls.entered += 1
                 try:
                     obs, reward, term, trunc, info = self.env.step(to_env(actions))
                 except Exception as exc:
                     if not self.name_env_errors:
                         raise
                     raise self._env_error("step()", exc) from exc
+                finally:
+                    calls.left = calls.entered
                 done_t = self._episode_starts.step(term, trunc)
                 self._store(obs, self._obs[t + 1], "step()")
                 rewards[t], terminated[t], done[t], valid[t] = reward, term, done_t, valid_t

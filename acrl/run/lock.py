@@ -3,7 +3,9 @@
 The lock is ``RUN_DIR/.acrl.lock``: the kernel's advisory lock (``flock``) on that file, which
 dies with its process however the process ends, plus the owner's pid, host, command and start
 time written in it for the message a second writer gets. A lock file that no process holds
-any more is stale: the next writer takes it over and says whose it was. Locks are counted per
+any more is stale: the next writer takes it over and says whose it was, once what it does is
+under way (``announce_takeover``): one that stops first, on a user's mistake, says only that
+and puts the stale file back as it was. Locks are counted per
 thread, so that the CLI and the ``learn()`` it calls can both take the same directory (another
 thread of the same process cannot).
 """
@@ -30,6 +32,8 @@ LOCK_NAME = ".acrl.lock"
 # real path of the run dir -> (lock file fd, holding thread, depth)
 _held: dict[Path, tuple[int, int, int]] = {}
 _held_guard = threading.Lock()  # threads of one process take and give back holds one at a time
+# real path of the run dir -> (what to say of the stale lock taken over, its bytes), until said
+_taken_over: dict[Path, tuple[str, bytes]] = {}
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ class RunLock:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        release(self.key)
+        release(self.key, failed=exc_type is not None)
 
 
 def acquire(run_dir: Path, key: Path) -> None:
@@ -137,40 +141,57 @@ def _acquire(run_dir: Path, key: Path) -> None:
     else:
         raise UserError(f"cannot lock run dir {run_dir}: its lock file keeps changing")
     try:
-        previous = _owner_of(fd)
+        stale = os.pread(fd, 4096, 0)
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(Owner.me().__dict__).encode(), 0)
     except OSError as exc:  # a full disk: the lock is not ours after all
         os.close(fd)
         raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
+    previous = Owner.parse(stale.decode("utf-8", "replace")) if stale else None
     if previous is not None:
-        print(
+        _taken_over[key] = (
             f"acrl: taking over run dir {run_dir} from {previous.describe()}, "
             "which ended without releasing it",
-            file=sys.stderr,
-            flush=True,
+            stale,
         )
     _held[key] = (fd, threading.get_ident(), 1)
 
 
-def release(key: Path) -> None:
+def announce_takeover(run_dir: Path) -> None:
+    """Say, once, that this process took over ``run_dir``'s stale lock (if it did): called
+    where what the lock is for is under way, past the checks of the user's input."""
+    with _held_guard:
+        taken = _taken_over.pop(Path(run_dir).resolve(), None)
+    if taken is not None:
+        print(taken[0], file=sys.stderr, flush=True)
+
+
+def release(key: Path, failed: bool = False) -> None:
     """Give back one hold of a run dir's lock (see ``_release``)."""
     with _held_guard:
-        _release(key)
+        _release(key, failed)
 
 
-def _release(key: Path) -> None:
+def _release(key: Path, failed: bool) -> None:
     """Give back one hold of the lock of the run dir whose real path is ``key``; the last
     one removes the lock file (if it can: a run dir made read-only keeps it, and the next
-    writer takes it over)."""
+    writer takes it over), except a stale one taken over by a hold that ``failed`` before
+    announcing it: that one gets its old bytes back, as if never taken."""
     fd, thread_id, depth = _held[key]
     if depth > 1:
         _held[key] = (fd, thread_id, depth - 1)
         return
     del _held[key]
     path = key / LOCK_NAME
+    taken = _taken_over.pop(key, None)
     try:
-        if _same_file(fd, path):
+        if taken is not None and not failed:
+            print(taken[0], file=sys.stderr, flush=True)  # never announced: said at last
+        if taken is not None and failed:
+            if _same_file(fd, path):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, taken[1], 0)
+        elif _same_file(fd, path):
             path.unlink()  # while still locked: no one can take the file we remove
     except OSError:
         pass
@@ -185,11 +206,6 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     own = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
-
-
-def _owner_of(fd: int) -> Owner | None:
-    data = os.pread(fd, 4096, 0)
-    return Owner.parse(data.decode("utf-8", "replace")) if data else None
 
 
 def _read_owner(path: Path) -> Owner | None:

@@ -47,6 +47,7 @@ def tune(plan: StudyPlan, study_dir: Path, budget: Budget) -> int:
             study.enqueue_trial(start, user_attrs={START: True})
         again = requeue_interrupted(study, study_dir)
         before = counted(study)
+        lock.announce_takeover(study_dir)
         print(
             f"tuning {plan.algo.upper()} on {plan.env_id}: {budget.trials} trials of "
             f"{plan.timesteps:,} steps x {plan.seeds} seeds -> {study_dir}"

@@ -1,0 +1,246 @@
+"""A watch over the calls a training loop makes into its environments in this process.
+
+A2C steps its envs in the process that trains (acrl.engines.sync), so an env hung in
+``step()`` or ``reset()`` would hang the run, and a stop signal would wait for the call to
+return. A daemon thread watches the collector's call counter (acrl.learner.rollout.EnvCalls)
+and abandons a call that lasts
+
+- longer than ``ACRL_ENV_TIMEOUT`` seconds (default 120): the run ends with an EnvError
+  naming the env and the call (exit 1 in the CLI, the last checkpoint kept);
+- more than STOP_GRACE_SECONDS after a stop signal (acrl.engines.signals.ask_stop): the run
+  stops at its last whole update and saves, as after any stop.
+
+A stop signal to the CLI (whose handlers note it: acrl.cli.stop) reaches the watch even while
+the main thread is stuck in C code and Python's handlers cannot run: the watch reads the
+signal numbers that Python's C-level handler writes (``signal.set_wakeup_fd``, when no one
+else uses it). Abandoning raises CallAbandoned inside
+the call, in the thread that made it: through SIGURG
+(its default is to be ignored, so a handler for it changes nothing for anyone else) where
+that thread is the main one, which also ends a blocking system call (a sleep, a read from a
+socket or a pipe); elsewhere as an asynchronous exception, which ends Python code only. A
+call still running STOP_GRACE_SECONDS later is in C code that cannot be interrupted: after a
+stop signal the process ends with one line (nothing more saved; the last checkpoint stays),
+after a time-out the watch says once that the run waits for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import select
+import signal
+import sys
+import threading
+import time
+from types import FrameType, TracebackType
+from typing import Any, Protocol
+
+from acrl.engines.signals import (
+    STOP_GRACE_SECONDS,
+    STOP_SIGNALS,
+    seconds_from_env,
+    stop_asked,
+    stop_signal,
+    stops_handled,
+)
+from acrl.errors import EnvError
+
+ENV_TIMEOUT_SECONDS = 120.0  # default of ACRL_ENV_TIMEOUT
+POLL_SECONDS = 0.1
+WATCH_SIGNAL = getattr(signal, "SIGURG", None)
+
+
+class CallAbandoned(BaseException):
+    """Raised inside an env call that the watch gave up on; a BaseException, so that an
+    ``except Exception`` in the env (or the collector's naming of env errors) lets it pass."""
+
+
+class Calls(Protocol):
+    """The collector's count of env calls: ``entered`` before each, ``left`` set to it after."""
+
+    entered: int
+    left: int
+    what: str
+
+
+class EnvWatch:
+    """``with EnvWatch(calls, env_name):`` watches ``calls`` from a daemon thread meanwhile.
+    After a CallAbandoned has come out of the loop, ``error`` says why: an EnvError to raise
+    (the env hangs), or None (a stop signal: stop as after any update)."""
+
+    def __init__(self, calls: Calls, env_name: str) -> None:
+        self.calls, self.env_name = calls, env_name
+        self.timeout = seconds_from_env("ACRL_ENV_TIMEOUT", ENV_TIMEOUT_SECONDS)
+        self.error: EnvError | None = None
+        self._abandoning = -1  # the number of the call being abandoned
+        self._abandoned_at = 0.0
+        self._news = ""  # said as the call is abandoned
+        self._stop_signum: int | None = None  # a stop signal the wakeup pipe brought
+        self._signalled = False  # our handler of WATCH_SIGNAL is installed
+        self._previous: Any = None
+        self._pipe: SignalPipe | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._target = threading.get_ident()
+
+    def __enter__(self) -> EnvWatch:
+        self._target = threading.get_ident()
+        if threading.current_thread() is threading.main_thread():
+            if WATCH_SIGNAL is not None and signal.getsignal(WATCH_SIGNAL) in (
+                signal.SIG_DFL,
+                signal.SIG_IGN,
+            ):  # no handler of anyone else's
+                self._previous = signal.signal(WATCH_SIGNAL, self._interrupt)
+                self._signalled = True
+            self._pipe = SignalPipe.install()
+        self._thread = threading.Thread(target=self._watch, name="acrl-env-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._done.set()
+        if self._pipe is not None:
+            self._pipe.wake()
+        if self._thread is not None:
+            self._thread.join()
+        if self._pipe is not None:
+            self._pipe.uninstall()
+            self._pipe = None
+        if self._signalled:
+            signal.signal(WATCH_SIGNAL, self._previous)
+            self._signalled = False
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        calls = self.calls
+        if calls.entered == self._abandoning and calls.left != calls.entered:
+            if self._news:
+                self._say(self._news)
+            raise CallAbandoned  # still inside the call given up on
+
+    def _wait(self) -> bool:
+        """Wait a poll's time (less if a signal comes); whether to go on watching."""
+        if self._pipe is None:
+            return not self._done.wait(POLL_SECONDS)
+        for signum in self._pipe.read(POLL_SECONDS):
+            if signum in STOP_SIGNALS and self._stop_signum is None and stops_handled():
+                self._stop_signum = signum  # the CLI's handler will note it, once it can run
+        return not self._done.is_set()
+
+    def _watch(self) -> None:
+        seen, since, stop_since = -1, 0.0, 0.0
+        said_waiting = False
+        while self._wait():
+            calls, now = self.calls, time.monotonic()
+            entered = calls.entered
+            if stop_since == 0.0 and (self._stop_signum is not None or stop_asked()):
+                stop_since = now
+            if calls.left == entered:  # not in a call
+                seen = -1
+                continue
+            if entered != seen:  # a new call
+                seen, since, said_waiting = entered, now, False
+                continue
+            lasted = now - since
+            if self._abandoning == entered:  # given up on, and still running
+                if now - self._abandoned_at < STOP_GRACE_SECONDS:
+                    continue  # the exception may be on its way
+                if stop_since:  # C code, which no exception reaches
+                    self._end_process(calls.what, lasted)
+                elif not said_waiting:
+                    said_waiting = True
+                    self._say(
+                        f"{self.env_name} has not returned from {calls.what} in {lasted:.0f} s "
+                        "and cannot be interrupted (C code); the run waits for it "
+                        "(a stop signal ends the process)"
+                    )
+            elif lasted >= self.timeout:
+                self.error = EnvError(
+                    f"{self.env_name} has not returned from {calls.what} in {self.timeout:g} s "
+                    "(ACRL_ENV_TIMEOUT): the environment hangs; the run stops"
+                )
+                self._abandon(entered)
+            elif stop_since and now - max(stop_since, since) >= STOP_GRACE_SECONDS:
+                self._news = (
+                    f"{self.env_name} has not returned from {calls.what} "
+                    f"{now - stop_since:.1f} s after the stop signal: the call is abandoned "
+                    "and the run stops at its last whole update"
+                )
+                self._abandon(entered)
+
+    def _abandon(self, call: int) -> None:
+        """Raise CallAbandoned inside call number ``call`` in the thread that made it."""
+        self._abandoning, self._abandoned_at = call, time.monotonic()
+        if self._signalled:  # our handler is installed: a signal ends a system call too
+            signal.pthread_kill(self._target, WATCH_SIGNAL)  # it says the news, if it can run
+            return
+        if self._news:
+            self._say(self._news)
+        set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+        set_async_exc(ctypes.c_ulong(self._target), ctypes.py_object(CallAbandoned))
+
+    def _end_process(self, what: str, lasted: float) -> None:
+        """After a stop signal, with the env stuck in C code: end the process now."""
+        signum = self._stop_signum or stop_signal() or signal.SIGTERM
+        self._say(
+            f"stopped by {signal.Signals(signum).name}: {self.env_name} has not returned from "
+            f"{what} in {lasted:.1f} s and cannot be interrupted (C code); the process ends "
+            "without saving (the last checkpoint stays)"
+        )
+        os._exit(128 + signum)
+
+    @staticmethod
+    def _say(line: str) -> None:
+        print(f"acrl: {line}", file=sys.stderr, flush=True)
+
+
+class SignalPipe:
+    """The numbers of the signals that come to this process, as Python's C-level handler
+    writes them to its wakeup fd (``signal.set_wakeup_fd``): they arrive even while the main
+    thread is in C code and no Python handler can run. Installed from the main thread."""
+
+    def __init__(self, read: int, write: int) -> None:
+        self._read, self._write = read, write
+
+    @classmethod
+    def install(cls) -> SignalPipe | None:
+        """The pipe, set as the wakeup fd; None where another one is set (an event loop's)."""
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        try:
+            previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread, or no wakeup fd here
+            previous = None
+        if previous != -1:
+            if previous is not None:
+                signal.set_wakeup_fd(previous)
+            os.close(read)
+            os.close(write)
+            return None
+        return cls(read, write)
+
+    def read(self, timeout: float) -> bytes:
+        """The signal numbers come within ``timeout`` seconds (a 0 from ``wake``)."""
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        if not ready:
+            return b""
+        try:
+            return os.read(self._read, 512)
+        except BlockingIOError:
+            return b""
+
+    def wake(self) -> None:
+        """End a ``read`` under way."""
+        with contextlib.suppress(BlockingIOError):  # full: a read returns at once anyway
+            os.write(self._write, b"\0")
+
+    def uninstall(self) -> None:
+        signal.set_wakeup_fd(-1)
+        os.close(self._read)
+        os.close(self._write)
