@@ -77,7 +77,7 @@ class EnvWatch:
         self._abandoned_at = 0.0
         self._news = ""  # said as the call is abandoned
         self._stop_signum: int | None = None  # a stop signal the wakeup pipe brought
-        self._signalled = False  # our handler of WATCH_SIGNAL is installed
+        self._signalled: int | None = None  # WATCH_SIGNAL, once our handler of it is installed
         self._previous: Any = None
         self._pipe: SignalPipe | None = None
         self._done = threading.Event()
@@ -92,7 +92,7 @@ class EnvWatch:
                 signal.SIG_IGN,
             ):  # no handler of anyone else's
                 self._previous = signal.signal(WATCH_SIGNAL, self._interrupt)
-                self._signalled = True
+                self._signalled = WATCH_SIGNAL
             self._pipe = SignalPipe.install()
         self._thread = threading.Thread(target=self._watch, name="acrl-env-watch", daemon=True)
         self._thread.start()
@@ -112,9 +112,9 @@ class EnvWatch:
         if self._pipe is not None:
             self._pipe.uninstall()
             self._pipe = None
-        if self._signalled:
-            signal.signal(WATCH_SIGNAL, self._previous)
-            self._signalled = False
+        if self._signalled is not None:
+            signal.signal(self._signalled, self._previous)
+            self._signalled = None
 
     def _interrupt(self, signum: int, frame: FrameType | None) -> None:
         calls = self.calls
@@ -176,8 +176,8 @@ class EnvWatch:
     def _abandon(self, call: int) -> None:
         """Raise CallAbandoned inside call number ``call`` in the thread that made it."""
         self._abandoning, self._abandoned_at = call, time.monotonic()
-        if self._signalled:  # our handler is installed: a signal ends a system call too
-            signal.pthread_kill(self._target, WATCH_SIGNAL)  # it says the news, if it can run
+        if self._signalled is not None:  # our handler is installed: it ends a system call too
+            signal.pthread_kill(self._target, self._signalled)  # it says the news, if it can run
             return
         if self._news:
             self._say(self._news)
