@@ -17,8 +17,11 @@ class StallEnv(CounterEnv):
     """CounterEnv whose ``step()`` never returns once it has taken ``stall_after`` steps, in
     the process named ``worker`` only (A3C's worker 1 by default; A2C's is "MainProcess"); it
     creates the file ``token`` as it hangs. ``how`` it hangs: "sleep" (a remote env that
-    never answers: a blocking system call), "spin" (Python code that never ends) or "c" (a
-    deadlock in C code, which no signal ends: a second lock of a pthread mutex)."""
+    never answers: a blocking system call), "spin" (Python code that never ends), "c" (a
+    deadlock in C code, which no signal ends: a second lock of a pthread mutex), "slow-c"
+    (C code that no signal ends either, but returns after 2.5 s, once) or "swallow" (a
+    sleep whose first interruption the env swallows, creating ``token``.swallowed, and
+    returns; it sleeps again at the next step)."""
 
     def __init__(
         self, token: str, stall_after: int = 200, worker: str = "acrl-a3c-1", how: str = "sleep"
@@ -32,8 +35,28 @@ class StallEnv(CounterEnv):
         self.steps += 1
         if self.stalls and self.steps > self.stall_after:
             Path(self.token).touch()
-            hang(self.how)
+            if self.how == "slow-c":
+                self.stalls = False
+                slow_c_call(2.5)
+            elif self.how == "swallow":
+                self.how = "sleep"
+                try:
+                    hang("sleep")
+                except BaseException:  # an env that catches everything
+                    Path(f"{self.token}.swallowed").touch()
+            else:
+                hang(self.how)
         return super().step(action)
+
+
+def slow_c_call(seconds: float) -> None:
+    """Wait ``seconds`` in C code that signals do not end: a timed lock of a locked mutex."""
+    libc = ctypes.CDLL(None)
+    mutex = ctypes.create_string_buffer(64)
+    libc.pthread_mutex_lock(mutex)
+    deadline = time.time() + seconds
+    timespec = (ctypes.c_long * 2)(int(deadline), int(deadline % 1 * 1e9))  # CLOCK_REALTIME
+    libc.pthread_mutex_timedlock(mutex, timespec)
 
 
 def hang(how: str) -> None:

@@ -9,10 +9,11 @@ import signal
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from acrl import A2C
+from acrl import A2C, evaluate_policy, make_vec_env
 from acrl.cli import main
 from acrl.errors import EnvError
 from tests.test_cli import acrl_argv
@@ -22,8 +23,10 @@ STALL = "tests.stall_envs:acrl-tests/Stall-v0"
 HUNG = r"acrl-tests/Stall-v0 has not returned from step\(\) in 2 s \(ACRL_ENV_TIMEOUT\)"
 
 
-def stalling(token, how: str = "sleep", worker: str = "MainProcess") -> dict:
-    return {"token": str(token), "worker": worker, "how": how, "stall_after": 300}
+def stalling(
+    token, how: str = "sleep", worker: str = "MainProcess", stall_after: int = 300
+) -> dict:
+    return {"token": str(token), "worker": worker, "how": how, "stall_after": stall_after}
 
 
 @pytest.mark.parametrize("how", ["sleep", "spin"])
@@ -65,11 +68,22 @@ def test_a_hung_env_in_a_subprocess_is_killed(tmp_path, monkeypatch):
     with pytest.raises(EnvError, match=HUNG):
         model.learn(10_000_000)
     assert not any(p.is_alive() for p in processes)
+    assert model.env is None  # closed for good: the next learn() makes the envs anew
+    model.learn(100)
+    assert model.env is not None
 
 
-def train(run_dir, how: str, token, env: dict | None = None) -> subprocess.Popen:
+def test_an_evaluation_env_hung_in_step_ends_the_evaluation(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACRL_ENV_TIMEOUT", "2")
+    model = A2C("MlpPolicy", STALL, n_envs=1, seed=0, env_kwargs=stalling(tmp_path / "t"))
+    env = make_vec_env(STALL, 2, env_kwargs=stalling(tmp_path / "t", stall_after=30))
+    with pytest.raises(EnvError, match=HUNG):
+        evaluate_policy(model, env, 50)
+
+
+def train(run_dir, how: str, token, env: dict | None = None, *extra: str) -> subprocess.Popen:
     argv = acrl_argv(
-        "train", STALL, "--timesteps", "1e7", "--run-dir", run_dir, "--no-progress",
+        "train", STALL, "--timesteps", "1e7", "--run-dir", run_dir, "--no-progress", *extra,
         "--set", f"env_kwargs={{token: {token}, worker: MainProcess, how: {how}, "
         "stall_after: 300}",
     )  # fmt: skip
@@ -82,8 +96,10 @@ def train(run_dir, how: str, token, env: dict | None = None) -> subprocess.Popen
     )
 
 
-@pytest.mark.parametrize("how", ["sleep", "spin", "c"])
+@pytest.mark.parametrize("how", ["sleep", "spin", "slow-c"])
 def test_a_stop_signal_is_honoured_within_a_second_while_the_env_hangs(tmp_path, how):
+    """A call that an exception can end is abandoned; one in C code that returns (a slow
+    physics step) is waited for, with a line. Either way the last whole update is saved."""
     run_dir, token = tmp_path / "run", tmp_path / "token"
     process = train(run_dir, how, token)
     try:
@@ -91,26 +107,69 @@ def test_a_stop_signal_is_honoured_within_a_second_while_the_env_hangs(tmp_path,
         time.sleep(0.3)
         sent = time.monotonic()
         process.send_signal(signal.SIGTERM)
+        first = process.stderr.readline()
+        said = time.monotonic() - sent
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 143, first + err
+    assert "Traceback" not in err
+    lines = [first.rstrip("\n"), *err.splitlines()]
+    assert len(lines) == 2, lines
+    if how == "slow-c":
+        assert "has been in step() for" in lines[0], lines
+        assert "does not come out when interrupted (C code, a blocking call no" in lines[0]
+        assert "the run stops when it returns; a second Ctrl-C ends the process now" in lines[0]
+    else:
+        assert "after the stop signal: the call is abandoned" in lines[0], lines
+    assert lines[1].startswith("interrupted by SIGTERM at "), lines
+    assert A2C.load(run_dir / "model.acrl").num_timesteps > 0
+    # the first line: 0.1 s poll, 0.5 s grace (0.5 s more for C code), with room for a
+    # loaded machine
+    assert said < 4, said
+
+
+def test_a_stop_after_a_call_that_outlived_its_time_limit_is_a_stop(tmp_path):
+    """An env that swallowed the time-out's exception went on; a stop signal at its next
+    hang is a stop (the model saved, 143), not the time-out of before."""
+    run_dir, token = tmp_path / "run", tmp_path / "token"
+    process = train(run_dir, "swallow", token, {"ACRL_ENV_TIMEOUT": "2"}, "--n-envs", "1")
+    try:
+        wait_for(Path(f"{token}.swallowed").exists, 120, "the swallowed time-out")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 143, err
+    lines = err.splitlines()
+    assert len(lines) == 2 and "after the stop signal: the call is abandoned" in lines[0], err
+    assert (run_dir / "model.acrl").exists()
+
+
+def test_a_second_ctrl_c_ends_a_run_whose_env_is_stuck_in_c_code(tmp_path):
+    run_dir, token = tmp_path / "run", tmp_path / "token"
+    process = train(run_dir, "c", token)
+    try:
+        wait_for(token.exists, 120, "the stalling env")
+        time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        first = process.stderr.readline()  # stuck: it waits for the call
+        assert "the run stops when it returns" in first, first
+        time.sleep(0.5)
+        assert process.poll() is None
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
         took = time.monotonic() - sent
     finally:
         process.kill()
-    assert process.returncode == 143, err
-    assert "Traceback" not in err
+    assert process.returncode == 130, err
     lines = err.splitlines()
-    if how == "c":  # no Python runs in that thread again: the process ends, saving nothing
-        assert len(lines) == 1, err
-        assert "stopped by SIGTERM: acrl-tests/Stall-v0 has not returned from step()" in lines[0]
-        assert "cannot be interrupted (C code); the process ends without saving" in lines[0]
-        assert not (run_dir / "model.acrl").exists()
-    else:  # the call is abandoned, the last whole update saved
-        assert len(lines) == 2, err
-        assert "after the stop signal: the call is abandoned" in lines[0]
-        assert lines[1].startswith("interrupted by SIGTERM at "), err
-        assert A2C.load(run_dir / "model.acrl").num_timesteps > 0
-    # the stop: 0.1 s poll, 0.5 s grace (and 0.5 s more for C code), with room for a loaded
-    # machine; a save and the exit come after
-    assert took < 5, took
+    assert len(lines) == 1, err
+    assert lines[0].startswith("acrl: interrupted twice: acrl-tests/Stall-v0 has been in step()")
+    assert lines[0].endswith("the process ends without saving (the last checkpoint stays)")
+    assert not (run_dir / "model.acrl").exists()
+    assert took < 3, took
 
 
 def test_a_hung_env_ends_the_cli_run_with_one_line(tmp_path):

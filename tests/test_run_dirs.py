@@ -171,10 +171,10 @@ def test_a_stale_lock_is_taken_over_with_a_line(run):
     assert not (run / ".acrl.lock").exists()
 
 
-@pytest.mark.parametrize("resume", [False, True])
-def test_a_stale_lock_and_a_mistake_say_only_the_mistake(run, resume):
+@pytest.mark.parametrize("resume, readable", [(False, True), (True, True), (False, False)])
+def test_a_stale_lock_and_a_mistake_say_only_the_mistake(run, resume, readable):
     """The takeover is said once what the lock is for goes ahead; a mistake before that is
-    one line, and the stale lock file is left as it was."""
+    one line, and the stale lock file (readable or not) is left as it was."""
     argv = ("train", "CartPole-v1", "--run-dir", run)  # a run there, and no --overwrite
     if resume:  # nothing left to resume from
         for path in [run / "model.acrl", *(run / "checkpoints").iterdir()]:
@@ -183,7 +183,7 @@ def test_a_stale_lock_and_a_mistake_say_only_the_mistake(run, resume):
     dead = subprocess.Popen(["true"])
     dead.wait()
     stale = {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
-    (run / ".acrl.lock").write_text(json.dumps(stale))
+    (run / ".acrl.lock").write_text(json.dumps(stale) if readable else "garbage")
     before = tree(run)
     message = one_line(acrl(*argv))
     assert "taking over" not in message

@@ -148,4 +148,8 @@ class A2C(Agent):
             self._engine = SyncEngine(
                 self.policy, self.params, self.optimizer, backend, collector, self.config, self.sync
             )
-        return self._engine.run(self.num_timesteps, self.num_updates, end, bookkeeping)
+        try:
+            return self._engine.run(self.num_timesteps, self.num_updates, end, bookkeeping)
+        finally:
+            if self._engine.collector.envs_gone:  # killed after a hang: made anew next time
+                self.env, self._engine = None, None

@@ -13,14 +13,16 @@ and abandons a call that lasts
 A stop signal to the CLI (whose handlers note it: acrl.cli.stop) reaches the watch even while
 the main thread is stuck in C code and Python's handlers cannot run: the watch reads the
 signal numbers that Python's C-level handler writes (``signal.set_wakeup_fd``, when no one
-else uses it). Abandoning raises CallAbandoned inside
-the call, in the thread that made it: through SIGURG
-(its default is to be ignored, so a handler for it changes nothing for anyone else) where
-that thread is the main one, which also ends a blocking system call (a sleep, a read from a
-socket or a pipe); elsewhere as an asynchronous exception, which ends Python code only. A
-call still running STOP_GRACE_SECONDS later is in C code that cannot be interrupted: after a
-stop signal the process ends with one line (nothing more saved; the last checkpoint stays),
-after a time-out the watch says once that the run waits for it.
+else uses it). Abandoning raises CallAbandoned (EnvHung for a time-out) inside the call, in
+the thread that made it: through SIGURG (its default is to be ignored, so a handler for it
+changes nothing for anyone else) where that thread is the main one, which also ends a
+blocking system call (a sleep, a read from a socket or a pipe); elsewhere as an asynchronous
+exception, which ends Python code only. A call still running STOP_GRACE_SECONDS later
+cannot be interrupted (C code, mostly, or an env that catches the exception): the watch
+says so once, raises again every STOP_GRACE_SECONDS, and the run waits for the call to
+return (a slow physics step or asset load does, and the run then stops and saves as asked);
+a second Ctrl-C meanwhile ends the process at once with one line, saving nothing more, as a
+second Ctrl-C does anywhere in a run.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ from acrl.engines.signals import (
     STOP_SIGNALS,
     seconds_from_env,
     stop_asked,
-    stop_signal,
     stops_handled,
 )
 from acrl.errors import EnvError
@@ -52,8 +53,13 @@ WATCH_SIGNAL = getattr(signal, "SIGURG", None)
 
 
 class CallAbandoned(BaseException):
-    """Raised inside an env call that the watch gave up on; a BaseException, so that an
-    ``except Exception`` in the env (or the collector's naming of env errors) lets it pass."""
+    """Raised inside an env call that the watch gave up on after a stop signal; a
+    BaseException, so that an ``except Exception`` in the env (or the collector's naming of
+    env errors) lets it pass."""
+
+
+class EnvHung(CallAbandoned):
+    """Raised inside an env call that has lasted longer than ACRL_ENV_TIMEOUT."""
 
 
 class Calls(Protocol):
@@ -66,23 +72,29 @@ class Calls(Protocol):
 
 class EnvWatch:
     """``with EnvWatch(calls, env_name):`` watches ``calls`` from a daemon thread meanwhile.
-    After a CallAbandoned has come out of the loop, ``error`` says why: an EnvError to raise
-    (the env hangs), or None (a stop signal: stop as after any update)."""
+    What comes out of a call given up on says why: EnvHung (``hung_error()`` is the error to
+    raise) or CallAbandoned (a stop signal: stop as after any update)."""
 
     def __init__(self, calls: Calls, env_name: str) -> None:
         self.calls, self.env_name = calls, env_name
         self.timeout = seconds_from_env("ACRL_ENV_TIMEOUT", ENV_TIMEOUT_SECONDS)
-        self.error: EnvError | None = None
-        self._abandoning = -1  # the number of the call being abandoned
+        self._abandoning = -1  # the number of the call being given up on, while it runs
         self._abandoned_at = 0.0
-        self._news = ""  # said as the call is abandoned
-        self._stop_signum: int | None = None  # a stop signal the wakeup pipe brought
+        self._raise: type[CallAbandoned] = CallAbandoned  # what to raise in it
+        self._news = ""  # what to say as it is raised
+        self._stops: list[int] = []  # the stop signals the wakeup pipe brought, in order
         self._signalled: int | None = None  # WATCH_SIGNAL, once our handler of it is installed
         self._previous: Any = None
         self._pipe: SignalPipe | None = None
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._target = threading.get_ident()
+
+    def hung_error(self) -> EnvError:
+        return EnvError(
+            f"{self.env_name} has not returned from {self.calls.what} in {self.timeout:g} s "
+            "(ACRL_ENV_TIMEOUT): the environment hangs; the run stops"
+        )
 
     def __enter__(self) -> EnvWatch:
         self._target = threading.get_ident()
@@ -108,7 +120,12 @@ class EnvWatch:
         if self._pipe is not None:
             self._pipe.wake()
         if self._thread is not None:
-            self._thread.join()
+            try:
+                self._thread.join()
+            except CallAbandoned:  # an asynchronous one, for a call that had just returned
+                self._thread.join()
+            if self._signalled is None:
+                _clear_async_exc(self._target)  # one still on its way
         if self._pipe is not None:
             self._pipe.uninstall()
             self._pipe = None
@@ -121,82 +138,96 @@ class EnvWatch:
         if calls.entered == self._abandoning and calls.left != calls.entered:
             if self._news:
                 self._say(self._news)
-            raise CallAbandoned  # still inside the call given up on
+            raise self._raise  # still inside the call given up on
 
     def _wait(self) -> bool:
         """Wait a poll's time (less if a signal comes); whether to go on watching."""
         if self._pipe is None:
             return not self._done.wait(POLL_SECONDS)
-        for signum in self._pipe.read(POLL_SECONDS):
-            if signum in STOP_SIGNALS and self._stop_signum is None and stops_handled():
-                self._stop_signum = signum  # the CLI's handler will note it, once it can run
+        if stops_handled():  # the CLI's handlers note them too, once they can run
+            self._stops += [s for s in self._pipe.read(POLL_SECONDS) if s in STOP_SIGNALS]
+        else:
+            self._pipe.read(POLL_SECONDS)
         return not self._done.is_set()
 
     def _watch(self) -> None:
         seen, since, stop_since = -1, 0.0, 0.0
-        said_waiting = False
+        said_stuck = False
         while self._wait():
             calls, now = self.calls, time.monotonic()
             entered = calls.entered
-            if stop_since == 0.0 and (self._stop_signum is not None or stop_asked()):
+            if stop_since == 0.0 and (self._stops or stop_asked()):
                 stop_since = now
-            if calls.left == entered:  # not in a call
-                seen = -1
-                continue
-            if entered != seen:  # a new call
-                seen, since, said_waiting = entered, now, False
+            if self._abandoning != -1 and (calls.left == entered or entered != self._abandoning):
+                self._abandoning = -1  # the call given up on has returned: nothing to raise
+            if calls.left == entered or entered != seen:  # not in a call, or a new one
+                seen, since, said_stuck = entered, now, False
                 continue
             lasted = now - since
             if self._abandoning == entered:  # given up on, and still running
                 if now - self._abandoned_at < STOP_GRACE_SECONDS:
                     continue  # the exception may be on its way
-                if stop_since:  # C code, which no exception reaches
+                if signal.SIGINT in self._stops[1:]:  # a second Ctrl-C: end now
                     self._end_process(calls.what, lasted)
-                elif not said_waiting:
-                    said_waiting = True
-                    self._say(
-                        f"{self.env_name} has not returned from {calls.what} in {lasted:.0f} s "
-                        "and cannot be interrupted (C code); the run waits for it "
-                        "(a stop signal ends the process)"
-                    )
+                if not said_stuck:
+                    said_stuck, self._news = True, ""  # said here, not again as it returns
+                    self._say(self._stuck(calls.what, lasted, bool(stop_since)))
+                # again: an env may have caught the exception and gone on waiting
+                self._abandon(entered, CallAbandoned if stop_since else self._raise, "")
             elif lasted >= self.timeout:
-                self.error = EnvError(
-                    f"{self.env_name} has not returned from {calls.what} in {self.timeout:g} s "
-                    "(ACRL_ENV_TIMEOUT): the environment hangs; the run stops"
-                )
-                self._abandon(entered)
+                self._abandon(entered, EnvHung, "")
             elif stop_since and now - max(stop_since, since) >= STOP_GRACE_SECONDS:
-                self._news = (
+                self._abandon(
+                    entered,
+                    CallAbandoned,
                     f"{self.env_name} has not returned from {calls.what} "
                     f"{now - stop_since:.1f} s after the stop signal: the call is abandoned "
-                    "and the run stops at its last whole update"
+                    "and the run stops at its last whole update",
                 )
-                self._abandon(entered)
 
-    def _abandon(self, call: int) -> None:
-        """Raise CallAbandoned inside call number ``call`` in the thread that made it."""
+    def _stuck(self, what: str, lasted: float, stopping: bool) -> str:
+        """What to say of a call that no exception reaches."""
+        line = (
+            f"{self.env_name} has been in {what} for {lasted:.1f} s and does not come out "
+            "when interrupted (C code, a blocking call no signal reaches, or an env that "
+            "catches the exception): "
+        )
+        line += "the run stops when it returns" if stopping else "the run waits for it"
+        if stops_handled():
+            line += "; a second Ctrl-C ends the process now, saving nothing more"
+        return line
+
+    def _abandon(self, call: int, raise_: type[CallAbandoned], news: str) -> None:
+        """Raise ``raise_`` inside call number ``call`` in the thread that made it."""
+        self._raise, self._news = raise_, news
         self._abandoning, self._abandoned_at = call, time.monotonic()
         if self._signalled is not None:  # our handler is installed: it ends a system call too
             signal.pthread_kill(self._target, self._signalled)  # it says the news, if it can run
             return
-        if self._news:
-            self._say(self._news)
+        if news:
+            self._say(news)
         set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-        set_async_exc(ctypes.c_ulong(self._target), ctypes.py_object(CallAbandoned))
+        set_async_exc(ctypes.c_ulong(self._target), ctypes.py_object(raise_))
+        if self.calls.left == self.calls.entered or self.calls.entered != call:
+            _clear_async_exc(self._target)  # the call returned meanwhile: not for the loop
 
     def _end_process(self, what: str, lasted: float) -> None:
-        """After a stop signal, with the env stuck in C code: end the process now."""
-        signum = self._stop_signum or stop_signal() or signal.SIGTERM
+        """After a second Ctrl-C, with the env stuck where no exception reaches: end now."""
         self._say(
-            f"stopped by {signal.Signals(signum).name}: {self.env_name} has not returned from "
-            f"{what} in {lasted:.1f} s and cannot be interrupted (C code); the process ends "
-            "without saving (the last checkpoint stays)"
+            f"interrupted twice: {self.env_name} has been in {what} for {lasted:.1f} s and "
+            "cannot be interrupted; the process ends without saving (the last checkpoint "
+            "stays)"
         )
-        os._exit(128 + signum)
+        os._exit(128 + signal.SIGINT)
 
     @staticmethod
     def _say(line: str) -> None:
         print(f"acrl: {line}", file=sys.stderr, flush=True)
+
+
+def _clear_async_exc(thread_id: int) -> None:
+    """Drop an asynchronous exception not yet raised in thread ``thread_id``."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), None)
 
 
 class SignalPipe:

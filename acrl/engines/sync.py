@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from acrl.config.hyperparams import A2CConfig
-from acrl.engines.env_watch import CallAbandoned, EnvWatch
+from acrl.engines.env_watch import CallAbandoned, EnvHung, EnvWatch
 from acrl.learner.backends import Backend
 from acrl.learner.optim import VectorOptimizer, optimizer_step
 from acrl.learner.reports import Bookkeeping, Episode, UpdateReport
@@ -69,11 +69,12 @@ class SyncEngine:
         with EnvWatch(self.collector.calls, self.collector.env_name) as watch:
             try:
                 return self._loop(timesteps, updates, end, bookkeeping)
-            except CallAbandoned:
+            except EnvHung:
                 self.collector.abandon()  # the envs stopped half way through a call
-                if watch.error is not None:
-                    raise watch.error from None
-                return np.zeros(0, np.float32)  # a stop: the last whole update stands
+                raise watch.hung_error() from None
+            except CallAbandoned:  # a stop signal while an env hung: the last update stands
+                self.collector.abandon()
+                return np.zeros(0, np.float32)
 
     def _loop(self, timesteps: int, updates: int, end: int, bookkeeping: Bookkeeping) -> np.ndarray:
         config, sync = self.config, self.sync

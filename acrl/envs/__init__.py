@@ -16,6 +16,7 @@ from acrl.envs.vector import (
     env_id_of,
     lives_in,
     make_vec_env,
+    vector_env_name,
 )
 from acrl.envs.wrappers import WrapperStack, wrapper_classes, wrappers_of
 
@@ -37,6 +38,7 @@ __all__ = [
     "import_env_module",
     "lives_in",
     "make_vec_env",
+    "vector_env_name",
     "split_env_id",
     "wrapper_classes",
     "wrappers_of",

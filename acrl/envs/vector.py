@@ -135,15 +135,23 @@ def check_reports_lives(env: VectorEnv, env_name: str) -> None:
     lives_in(info, env.num_envs, env_name)
 
 
-def abandon_envs(env: VectorEnv) -> None:
+def vector_env_name(env: VectorEnv) -> str:
+    """The env's id, for messages."""
+    return getattr(getattr(env, "spec", None), "id", None) or "the environment"
+
+
+def abandon_envs(env: VectorEnv) -> bool:
     """After a call into ``env`` was given up on (it hung): an AsyncVectorEnv's processes are
-    killed, since closing it would wait for the call; envs in this process are left as they
-    are (the next use starts with a reset)."""
+    killed, since closing it would wait for the call (True: ``env`` is closed for good);
+    envs in this process are left as they are (the next use starts with a reset)."""
     base = env.unwrapped
-    if isinstance(base, gym.vector.AsyncVectorEnv) and not base.closed:
+    if not isinstance(base, gym.vector.AsyncVectorEnv):
+        return False
+    if not base.closed:
         with warnings.catch_warnings():  # "close while waiting for a pending call": we know
             warnings.simplefilter("ignore")
             base.close(terminate=True)
+    return True
 
 
 def describe_envs(env: VectorEnv) -> str:

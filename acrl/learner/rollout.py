@@ -42,7 +42,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from acrl.envs import EpisodeStarts, abandon_envs, autoreset_mode, lives_in
+from acrl.envs import EpisodeStarts, abandon_envs, autoreset_mode, lives_in, vector_env_name
 from acrl.errors import EnvError, NonFiniteError, first_line
 from acrl.learner.storage import EpisodeTracker, Rollout
 from acrl.model.normalization import Normalization
@@ -122,6 +122,7 @@ class RolloutCollector:
         self._seed = seed
         self._started = False
         self.calls = EnvCalls()
+        self.envs_gone = False  # an abandoned call killed the envs' processes
         self._episode_starts = EpisodeStarts(env)  # which steps count, where episodes start
         self._discounted_return = np.zeros(n, dtype=np.float64)
         dist = policy.distribution
@@ -176,7 +177,7 @@ class RolloutCollector:
     @property
     def env_name(self) -> str:
         """The env's id for messages."""
-        return getattr(getattr(self.env, "spec", None), "id", None) or "the environment"
+        return vector_env_name(self.env)
 
     def reset(self, seed: int | None = None) -> None:
         calls = self.calls
@@ -189,7 +190,7 @@ class RolloutCollector:
                 raise
             raise self._env_error("reset()", exc) from exc
         finally:
-            calls.left, calls.what = calls.entered, "step()"
+            calls.left = calls.entered
         self._store(obs, self._obs[0], "reset()")
         first = self._layout.floats_of(self._obs[0])
         if not np.isfinite(first).all():
@@ -208,10 +209,10 @@ class RolloutCollector:
 
     def abandon(self) -> None:
         """After a call into the env was given up on (acrl.engines.env_watch): the envs and
-        this rollout are half way through a step, so the next collect starts with a reset
-        (envs in subprocesses are gone: acrl.envs.abandon_envs)."""
+        this rollout are half way through a step, so the next collect starts with a reset;
+        envs in subprocesses are gone (acrl.envs.abandon_envs): ``envs_gone``."""
         self._started = False
-        abandon_envs(self.env)
+        self.envs_gone = abandon_envs(self.env)
 
     def collect(self) -> Rollout:
         """Take n steps in every env with the current policy; return the filled rollout."""
@@ -227,6 +228,7 @@ class RolloutCollector:
         act = self.backend.act
         recurrent = self.policy.recurrent
         calls = self.calls
+        calls.what = "step()"
         if recurrent:
             self._initial_state[...] = self._state.cpu().numpy()
         # NaN and inf are found by _check_finite, which names their source: no warnings first

@@ -8,8 +8,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from acrl.engines.env_watch import CallAbandoned, EnvHung, EnvWatch
 from acrl.engines.signals import stop_asked
-from acrl.envs import EpisodeStarts, as_vector_env, make_vec_env
+from acrl.envs import EpisodeStarts, abandon_envs, as_vector_env, make_vec_env, vector_env_name
+from acrl.learner.rollout import EnvCalls
 
 
 class Predictor(Protocol):
@@ -55,8 +57,19 @@ def evaluate_policy(
         if isinstance(env, str)
         else as_vector_env(env)
     )
+    calls = EnvCalls()
     try:
-        returns, lengths = _run_episodes(model, vec, n_eval_episodes, deterministic, seed)
+        with EnvWatch(calls, vector_env_name(vec)) as watch:
+            try:
+                returns, lengths = _run_episodes(
+                    model, vec, n_eval_episodes, deterministic, seed, calls
+                )
+            except EnvHung:
+                abandon_envs(vec)
+                raise watch.hung_error() from None
+            except CallAbandoned:  # a stop signal while the env hung
+                abandon_envs(vec)
+                raise EvaluationStopped from None
     finally:
         if owned:
             vec.close()
@@ -66,7 +79,12 @@ def evaluate_policy(
 
 
 def _run_episodes(
-    model: Predictor, env: VectorEnv, n_episodes: int, deterministic: bool, seed: int | None
+    model: Predictor,
+    env: VectorEnv,
+    n_episodes: int,
+    deterministic: bool,
+    seed: int | None,
+    calls: EnvCalls,
 ) -> tuple[list[float], list[int]]:
     n = env.num_envs
     targets = np.array([(n_episodes + i) // n for i in range(n)])
@@ -76,7 +94,13 @@ def _run_episodes(
     episodes = EpisodeStarts(env)
     returns: list[float] = []
     lengths: list[int] = []
-    obs, info = env.reset(seed=seed)
+    calls.what = "reset()"
+    calls.entered += 1
+    try:
+        obs, info = env.reset(seed=seed)
+    finally:
+        calls.left = calls.entered
+    calls.what = "step()"
     # a recurrent policy's state, zeroed where an episode starts (feed-forward: None), and
     # where a life is lost if the policy trained with a lost life as an episode's end
     state: Any = None
@@ -88,7 +112,11 @@ def _run_episodes(
         actions, state = model.predict(
             obs, state=state, episode_start=episodes.starts, deterministic=deterministic
         )
-        obs, rewards, terminated, truncated, info = env.step(actions)
+        calls.entered += 1
+        try:
+            obs, rewards, terminated, truncated, info = env.step(actions)
+        finally:
+            calls.left = calls.entered
         live = episodes.live
         current_return += np.where(live, rewards, 0.0)
         current_length += live

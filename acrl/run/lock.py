@@ -147,10 +147,12 @@ def _acquire(run_dir: Path, key: Path) -> None:
     except OSError as exc:  # a full disk: the lock is not ours after all
         os.close(fd)
         raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
-    previous = Owner.parse(stale.decode("utf-8", "replace")) if stale else None
-    if previous is not None:
+    if stale:  # a lock file that no one held: put back if this hold fails before its work
+        previous = Owner.parse(stale.decode("utf-8", "replace"))
         _taken_over[key] = (
-            f"acrl: taking over run dir {run_dir} from {previous.describe()}, "
+            ""  # unreadable: whose it was is not known, and not said
+            if previous is None
+            else f"acrl: taking over run dir {run_dir} from {previous.describe()}, "
             "which ended without releasing it",
             stale,
         )
@@ -162,7 +164,7 @@ def announce_takeover(run_dir: Path) -> None:
     where what the lock is for is under way, past the checks of the user's input."""
     with _held_guard:
         taken = _taken_over.pop(Path(run_dir).resolve(), None)
-    if taken is not None:
+    if taken is not None and taken[0]:
         print(taken[0], file=sys.stderr, flush=True)
 
 
@@ -185,7 +187,7 @@ def _release(key: Path, failed: bool) -> None:
     path = key / LOCK_NAME
     taken = _taken_over.pop(key, None)
     try:
-        if taken is not None and not failed:
+        if taken is not None and taken[0] and not failed:
             print(taken[0], file=sys.stderr, flush=True)  # never announced: said at last
         if taken is not None and failed:
             if _same_file(fd, path):
