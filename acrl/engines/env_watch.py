@@ -160,6 +160,8 @@ class EnvWatch:
                 stop_since = now
             if self._abandoning != -1 and (calls.left == entered or entered != self._abandoning):
                 self._abandoning = -1  # the call given up on has returned: nothing to raise
+                if self._signalled is None:
+                    _clear_async_exc(self._target)
             if calls.left == entered or entered != seen:  # not in a call, or a new one
                 seen, since, said_stuck = entered, now, False
                 continue
