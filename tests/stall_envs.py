@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
+import numpy as np
 
 from tests.envs import CounterEnv
 
@@ -23,10 +24,18 @@ class StallEnv(CounterEnv):
     sleep whose first interruption the env swallows, creating ``token``.swallowed, and
     returns; it sleeps again at the next step)."""
 
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+
     def __init__(
-        self, token: str, stall_after: int = 200, worker: str = "acrl-a3c-1", how: str = "sleep"
+        self,
+        token: str,
+        stall_after: int = 200,
+        worker: str = "acrl-a3c-1",
+        how: str = "sleep",
+        render_mode: str | None = None,
     ) -> None:
         super().__init__(length=10)
+        self.render_mode = render_mode
         self.token, self.stall_after, self.how = token, stall_after, how
         self.stalls = multiprocessing.current_process().name == worker
         self.steps = 0
@@ -47,6 +56,9 @@ class StallEnv(CounterEnv):
             else:
                 hang(self.how)
         return super().step(action)
+
+    def render(self):
+        return np.zeros((16, 16, 3), dtype=np.uint8)
 
 
 def slow_c_call(seconds: float) -> None:

@@ -16,6 +16,7 @@ import pytest
 from acrl import A2C, evaluate_policy, make_vec_env
 from acrl.cli import main
 from acrl.errors import EnvError
+from acrl.run.video import record_episodes
 from tests.test_cli import acrl_argv
 from tests.test_liveness import wait_for
 
@@ -79,6 +80,17 @@ def test_an_evaluation_env_hung_in_step_ends_the_evaluation(tmp_path, monkeypatc
     env = make_vec_env(STALL, 2, env_kwargs=stalling(tmp_path / "t", stall_after=30))
     with pytest.raises(EnvError, match=HUNG):
         evaluate_policy(model, env, 50)
+
+
+def test_a_video_env_hung_in_step_ends_the_recording(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACRL_ENV_TIMEOUT", "2")
+    kwargs = stalling(tmp_path / "t", stall_after=5)
+    model = A2C("MlpPolicy", STALL, n_envs=1, seed=0, env_kwargs=kwargs)
+    out = tmp_path / "videos"
+    out.mkdir()
+    with pytest.raises(EnvError, match=HUNG):
+        record_episodes(model, STALL, out, env_kwargs=kwargs)
+    assert list(out.iterdir()) == []  # no video, no temporary file
 
 
 def train(run_dir, how: str, token, env: dict | None = None, *extra: str) -> subprocess.Popen:

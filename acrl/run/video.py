@@ -22,6 +22,7 @@ import gymnasium as gym
 import numpy as np
 
 from acrl.config.wrappers import EnvWrapper
+from acrl.engines.env_watch import CallAbandoned, EnvHung, EnvWatch
 from acrl.engines.signals import stop_asked
 from acrl.envs import (
     WrapperStack,
@@ -32,6 +33,7 @@ from acrl.envs import (
 )
 from acrl.envs.frame_skip import FrameSkip
 from acrl.errors import UserError
+from acrl.learner.rollout import EnvCalls
 from acrl.run.atomic import publish
 from acrl.run.evaluation import EvaluationStopped, Predictor
 
@@ -79,7 +81,7 @@ def record_episodes(
         for i in range(episodes):
             suffix = f"-{i}" if episodes > 1 else ""
             path = out_dir / f"{name}{suffix}.mp4"
-            total, length = _record_one(model, env, path, seed + i, fps, deterministic)
+            total, length = _watched_record(model, env, path, seed + i, fps, deterministic)
             recorded.append(Episode(path, total, length))
     finally:
         env.close()
@@ -125,12 +127,41 @@ def make_render_env(
     return WrapperStack(wrappers, classes)(env)
 
 
-def _record_one(
+def _watched_record(
     model: Predictor, env: gym.Env, path: Path, seed: int, fps: int, deterministic: bool
+) -> tuple[float, int]:
+    """_record_one with the env's calls watched as training's are (acrl.engines.env_watch):
+    one hung for ACRL_ENV_TIMEOUT seconds raises EnvError; a stop signal while it hangs
+    gives up (EvaluationStopped)."""
+    calls = EnvCalls()
+    name = getattr(env.spec, "id", None) or "the environment"
+    with EnvWatch(calls, name) as watch:
+        try:
+            return _record_one(model, env, path, seed, fps, deterministic, calls)
+        except EnvHung:
+            raise watch.hung_error() from None
+        except CallAbandoned:
+            raise EvaluationStopped from None
+
+
+def _record_one(
+    model: Predictor,
+    env: gym.Env,
+    path: Path,
+    seed: int,
+    fps: int,
+    deterministic: bool,
+    calls: EnvCalls,
 ) -> tuple[float, int]:
     import imageio_ffmpeg
 
-    obs, _ = env.reset(seed=seed)
+    calls.what = "reset()"
+    calls.entered += 1
+    try:
+        obs, _ = env.reset(seed=seed)
+    finally:
+        calls.left = calls.entered
+    calls.what = "step()"
     frame = _frame(env)
     height, width = frame.shape[:2]
     # written beside the file, then renamed over it: a symlink at ``path`` is replaced, never
@@ -156,7 +187,11 @@ def _record_one(
             if stop_asked():  # a stop signal while training films: honoured now
                 raise EvaluationStopped
             action, state = model.predict(obs, state=state, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            calls.entered += 1
+            try:
+                obs, reward, terminated, truncated, _ = env.step(action)
+            finally:
+                calls.left = calls.entered
             total += float(reward)
             length += 1
             done = bool(terminated or truncated)
