@@ -34,6 +34,7 @@ on. Only the learner sees them; the episodes tracked (logged, reported) are the 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -62,6 +63,16 @@ class EnvCalls:
         self.entered = 0
         self.left = 0
         self.what = "step()"
+
+    def run(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call(*args, **kwargs)``, counted as a call named ``what`` (the collector's own
+        loop counts inline: a step is short)."""
+        self.what = what
+        self.entered += 1
+        try:
+            return call(*args, **kwargs)
+        finally:
+            self.left = self.entered
 
 
 class RolloutCollector:

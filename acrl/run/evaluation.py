@@ -94,13 +94,7 @@ def _run_episodes(
     episodes = EpisodeStarts(env)
     returns: list[float] = []
     lengths: list[int] = []
-    calls.what = "reset()"
-    calls.entered += 1
-    try:
-        obs, info = env.reset(seed=seed)
-    finally:
-        calls.left = calls.entered
-    calls.what = "step()"
+    obs, info = calls.run("reset()", env.reset, seed=seed)
     # a recurrent policy's state, zeroed where an episode starts (feed-forward: None), and
     # where a life is lost if the policy trained with a lost life as an episode's end
     state: Any = None
@@ -112,11 +106,7 @@ def _run_episodes(
         actions, state = model.predict(
             obs, state=state, episode_start=episodes.starts, deterministic=deterministic
         )
-        calls.entered += 1
-        try:
-            obs, rewards, terminated, truncated, info = env.step(actions)
-        finally:
-            calls.left = calls.entered
+        obs, rewards, terminated, truncated, info = calls.run("step()", env.step, actions)
         live = episodes.live
         current_return += np.where(live, rewards, 0.0)
         current_length += live

@@ -155,13 +155,7 @@ def _record_one(
 ) -> tuple[float, int]:
     import imageio_ffmpeg
 
-    calls.what = "reset()"
-    calls.entered += 1
-    try:
-        obs, _ = env.reset(seed=seed)
-    finally:
-        calls.left = calls.entered
-    calls.what = "step()"
+    obs, _ = calls.run("reset()", env.reset, seed=seed)
     frame = _frame(env)
     height, width = frame.shape[:2]
     # written beside the file, then renamed over it: a symlink at ``path`` is replaced, never
@@ -187,11 +181,7 @@ def _record_one(
             if stop_asked():  # a stop signal while training films: honoured now
                 raise EvaluationStopped
             action, state = model.predict(obs, state=state, deterministic=deterministic)
-            calls.entered += 1
-            try:
-                obs, reward, terminated, truncated, _ = env.step(action)
-            finally:
-                calls.left = calls.entered
+            obs, reward, terminated, truncated, _ = calls.run("step()", env.step, action)
             total += float(reward)
             length += 1
             done = bool(terminated or truncated)
