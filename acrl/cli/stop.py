@@ -49,7 +49,7 @@ class StopSignals:
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signum
-        ask_stop(signum=signum)  # an evaluation, a video or an env call under way gives up
+        ask_stop()  # an evaluation, a video or an env call under way gives up
 
     def __call__(self, model: Any) -> bool:
         return self.received is None

@@ -24,14 +24,12 @@ class _StopAsked:
     that the stop is honoured at once."""
 
     asked = False
-    signum: int | None = None
     handled = False  # the CLI's handlers are installed: a stop signal stops at a safe point
 
 
-def ask_stop(asked: bool = True, signum: int | None = None) -> None:
-    """Note (or, with False, forget) that a stop signal (number ``signum``) has come."""
+def ask_stop(asked: bool = True) -> None:
+    """Note (or, with False, forget) that a stop signal has come."""
     _StopAsked.asked = asked
-    _StopAsked.signum = signum if asked else None
 
 
 def stop_asked() -> bool:
@@ -45,11 +43,6 @@ def handle_stops(handled: bool) -> None:
 
 def stops_handled() -> bool:
     return _StopAsked.handled
-
-
-def stop_signal() -> int | None:
-    """The number of the stop signal that came, if one did and said which."""
-    return _StopAsked.signum
 
 
 @contextlib.contextmanager
