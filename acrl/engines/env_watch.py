@@ -144,10 +144,9 @@ class EnvWatch:
         """Wait a poll's time (less if a signal comes); whether to go on watching."""
         if self._pipe is None:
             return not self._done.wait(POLL_SECONDS)
+        signals = self._pipe.read(POLL_SECONDS)
         if stops_handled():  # the CLI's handlers note them too, once they can run
-            self._stops += [s for s in self._pipe.read(POLL_SECONDS) if s in STOP_SIGNALS]
-        else:
-            self._pipe.read(POLL_SECONDS)
+            self._stops += [s for s in signals if s in STOP_SIGNALS]
         return not self._done.is_set()
 
     def _watch(self) -> None:

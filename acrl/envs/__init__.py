@@ -16,7 +16,6 @@ from acrl.envs.vector import (
     env_id_of,
     lives_in,
     make_vec_env,
-    vector_env_name,
 )
 from acrl.envs.wrappers import WrapperStack, wrapper_classes, wrappers_of
 
@@ -38,7 +37,6 @@ __all__ = [
     "import_env_module",
     "lives_in",
     "make_vec_env",
-    "vector_env_name",
     "split_env_id",
     "wrapper_classes",
     "wrappers_of",

@@ -135,12 +135,7 @@ def check_reports_lives(env: VectorEnv, env_name: str) -> None:
     lives_in(info, env.num_envs, env_name)
 
 
-def vector_env_name(env: VectorEnv) -> str:
-    """The env's id, for messages."""
-    return getattr(getattr(env, "spec", None), "id", None) or "the environment"
-
-
-def abandon_envs(env: VectorEnv) -> bool:
+def abandon_envs(env: gym.Env | VectorEnv) -> bool:
     """After a call into ``env`` was given up on (it hung): an AsyncVectorEnv's processes are
     killed, since closing it would wait for the call (True: ``env`` is closed for good);
     envs in this process are left as they are (the next use starts with a reset)."""

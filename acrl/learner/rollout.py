@@ -43,7 +43,7 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from torch import Tensor
 
-from acrl.envs import EpisodeStarts, abandon_envs, autoreset_mode, lives_in, vector_env_name
+from acrl.envs import EpisodeStarts, abandon_envs, autoreset_mode, env_id_of, lives_in
 from acrl.errors import EnvError, NonFiniteError, first_line
 from acrl.learner.storage import EpisodeTracker, Rollout
 from acrl.model.normalization import Normalization
@@ -65,8 +65,8 @@ class EnvCalls:
         self.what = "step()"
 
     def run(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``call(*args, **kwargs)``, counted as a call named ``what`` (the collector's own
-        loop counts inline: a step is short)."""
+        """``call(*args, **kwargs)``, counted as a call named ``what`` (the collector's
+        steps are counted inline: a step is short)."""
         self.what = what
         self.entered += 1
         try:
@@ -188,20 +188,15 @@ class RolloutCollector:
     @property
     def env_name(self) -> str:
         """The env's id for messages."""
-        return vector_env_name(self.env)
+        return env_id_of(self.env) or "the environment"
 
     def reset(self, seed: int | None = None) -> None:
-        calls = self.calls
-        calls.what = "reset()"
-        calls.entered += 1
         try:
-            obs, info = self.env.reset(seed=seed)
+            obs, info = self.calls.run("reset()", self.env.reset, seed=seed)
         except Exception as exc:
             if not self.name_env_errors:
                 raise
             raise self._env_error("reset()", exc) from exc
-        finally:
-            calls.left = calls.entered
         self._store(obs, self._obs[0], "reset()")
         first = self._layout.floats_of(self._obs[0])
         if not np.isfinite(first).all():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -10,7 +12,7 @@ from gymnasium.vector import VectorEnv
 
 from acrl.engines.env_watch import CallAbandoned, EnvHung, EnvWatch
 from acrl.engines.signals import stop_asked
-from acrl.envs import EpisodeStarts, abandon_envs, as_vector_env, make_vec_env, vector_env_name
+from acrl.envs import EpisodeStarts, abandon_envs, as_vector_env, env_id_of, make_vec_env
 from acrl.learner.rollout import EnvCalls
 
 
@@ -27,6 +29,24 @@ class Predictor(Protocol):
 class EvaluationStopped(Exception):
     """A stop signal came while training's callbacks evaluated or filmed: they give up (the
     run stops after the update, as the signal asks)."""
+
+
+@contextlib.contextmanager
+def watched_calls(env: gym.Env | VectorEnv) -> Iterator[EnvCalls]:
+    """The count of calls into ``env`` that an evaluation or a video makes, watched as
+    training's are (acrl.engines.env_watch): a call hung for ACRL_ENV_TIMEOUT seconds raises
+    EnvError, and a stop signal while one hangs gives up (EvaluationStopped); envs in
+    subprocesses are killed either way."""
+    calls = EnvCalls()
+    with EnvWatch(calls, env_id_of(env) or "the environment") as watch:
+        try:
+            yield calls
+        except EnvHung:
+            abandon_envs(env)
+            raise watch.hung_error() from None
+        except CallAbandoned:  # a stop signal while the env hung
+            abandon_envs(env)
+            raise EvaluationStopped from None
 
 
 def evaluate_policy(
@@ -57,19 +77,11 @@ def evaluate_policy(
         if isinstance(env, str)
         else as_vector_env(env)
     )
-    calls = EnvCalls()
     try:
-        with EnvWatch(calls, vector_env_name(vec)) as watch:
-            try:
-                returns, lengths = _run_episodes(
-                    model, vec, n_eval_episodes, deterministic, seed, calls
-                )
-            except EnvHung:
-                abandon_envs(vec)
-                raise watch.hung_error() from None
-            except CallAbandoned:  # a stop signal while the env hung
-                abandon_envs(vec)
-                raise EvaluationStopped from None
+        with watched_calls(vec) as calls:
+            returns, lengths = _run_episodes(
+                model, vec, n_eval_episodes, deterministic, seed, calls
+            )
     finally:
         if owned:
             vec.close()

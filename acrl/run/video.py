@@ -22,7 +22,6 @@ import gymnasium as gym
 import numpy as np
 
 from acrl.config.wrappers import EnvWrapper
-from acrl.engines.env_watch import CallAbandoned, EnvHung, EnvWatch
 from acrl.engines.signals import stop_asked
 from acrl.envs import (
     WrapperStack,
@@ -35,7 +34,7 @@ from acrl.envs.frame_skip import FrameSkip
 from acrl.errors import UserError
 from acrl.learner.rollout import EnvCalls
 from acrl.run.atomic import publish
-from acrl.run.evaluation import EvaluationStopped, Predictor
+from acrl.run.evaluation import EvaluationStopped, Predictor, watched_calls
 
 DEFAULT_FPS = 30
 
@@ -81,7 +80,8 @@ def record_episodes(
         for i in range(episodes):
             suffix = f"-{i}" if episodes > 1 else ""
             path = out_dir / f"{name}{suffix}.mp4"
-            total, length = _watched_record(model, env, path, seed + i, fps, deterministic)
+            with watched_calls(env) as calls:
+                total, length = _record_one(model, env, path, seed + i, fps, deterministic, calls)
             recorded.append(Episode(path, total, length))
     finally:
         env.close()
@@ -125,23 +125,6 @@ def make_render_env(
     except Exception as exc:
         raise env_failed_to_start(env_id, exc) from None
     return WrapperStack(wrappers, classes)(env)
-
-
-def _watched_record(
-    model: Predictor, env: gym.Env, path: Path, seed: int, fps: int, deterministic: bool
-) -> tuple[float, int]:
-    """_record_one with the env's calls watched as training's are (acrl.engines.env_watch):
-    one hung for ACRL_ENV_TIMEOUT seconds raises EnvError; a stop signal while it hangs
-    gives up (EvaluationStopped)."""
-    calls = EnvCalls()
-    name = getattr(env.spec, "id", None) or "the environment"
-    with EnvWatch(calls, name) as watch:
-        try:
-            return _record_one(model, env, path, seed, fps, deterministic, calls)
-        except EnvHung:
-            raise watch.hung_error() from None
-        except CallAbandoned:
-            raise EvaluationStopped from None
 
 
 def _record_one(
