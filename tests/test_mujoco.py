@@ -8,6 +8,7 @@ import warnings
 import pytest
 
 import acrl.envs.families as families
+from acrl import A2C
 from acrl.config.runs import resolve_run_config
 from acrl.errors import UserError
 from tests.test_cli import acrl
@@ -28,9 +29,15 @@ def test_every_mujoco_id_gets_a_preset(algo):
             a2c.gae_lambda,
             a2c.ent_coef,
         )
-    for env_id in ("Humanoid-v5", "InvertedPendulum-v5", "Reacher-v4"):
+    for env_id in ("InvertedPendulum-v5", "Reacher-v4", "Humanoid-v4"):
         run = resolve_run_config(env_id, algo)
-        assert run.preset == "mujoco" and run.env_id == env_id
+        assert run.preset == "mujoco" and run.env_id == env_id and not run.env_kwargs
+    # Ant's contact forces stay out of its observations (what Tianshou's Ant-v3 saw), and
+    # A2C's Humanoid's (A3C's Humanoid takes the family's settings)
+    no_forces = {"include_cfrc_ext_in_observation": False}
+    assert resolve_run_config("Ant-v5", algo).env_kwargs == no_forces
+    humanoid = resolve_run_config("Humanoid-v5", algo)
+    assert humanoid.env_kwargs == (no_forces if algo == "a2c" else {})
 
 
 def test_a_missing_mujoco_is_one_line_naming_the_extra(monkeypatch):
@@ -64,3 +71,19 @@ def test_cli_trains_a_mujoco_env_quietly(tmp_path):
     assert "settotalmass" not in result.stdout + result.stderr
     assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
     assert (run_dir / "model.acrl").is_file()
+
+
+def test_the_ant_preset_trains_and_evaluates_without_contact_forces(tmp_path):
+    """The preset's env_kwargs travel with the model: `acrl eval` makes the same 27-number
+    Ant-v5, and a --set puts the contact forces back (105 numbers)."""
+    runs = {}
+    forces = ["--set", "env_kwargs.include_cfrc_ext_in_observation=true"]
+    for name, extra in (("preset", []), ("forces", forces)):
+        run_dir = runs[name] = tmp_path / name
+        result = acrl("train", "Ant-v5", "--timesteps", "160", "--run-dir", str(run_dir), *extra)
+        assert result.returncode == 0, result.stderr
+    for name, size in (("preset", 27), ("forces", 105)):
+        model = A2C.load(runs[name] / "model.acrl")
+        assert model.observation_space.shape == (size,)
+        result = acrl("eval", runs[name], "--episodes", 1, "--json")
+        assert result.returncode == 0, result.stderr
