@@ -292,6 +292,37 @@ def test_ctrl_c_while_acrl_starts_is_one_line_and_130(tmp_path):
     assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1, stderr
 
 
+HELD = """
+import os, signal
+from acrl.cli.stop import interrupts_held
+try:
+    with interrupts_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        print("the block goes on", flush=True)
+except KeyboardInterrupt:
+    print("and ends in KeyboardInterrupt", flush=True)
+assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+with interrupts_held():
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGINT)
+    print("not reached", flush=True)
+"""
+
+
+def test_a_ctrl_c_during_torchs_import_waits_for_its_end_a_second_ends_at_once():
+    """torch's import cannot unwind an exception raised in its C++ (an abort, SIGABRT): a
+    Ctrl-C there is held back to the block's end; a second one exits at once, one line."""
+    done = subprocess.run(
+        [sys.executable, "-c", HELD],
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert done.returncode == 130, done.stderr
+    assert done.stdout.splitlines() == ["the block goes on", "and ends in KeyboardInterrupt"]
+    assert done.stderr == "acrl: interrupted\n"
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_at_a_safe_point_saves_and_exits(tmp_path, signum, status):
     run_dir = tmp_path / "interrupted"

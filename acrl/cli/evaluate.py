@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from acrl.cli.stop import import_torch
 from acrl.config.checks import MAX_SEED
 from acrl.errors import UserError
 from acrl.run.model_path import find_model_file
@@ -20,6 +21,7 @@ def load_cpu_model(path: Path, threads: int = 1) -> Agent:
     ``threads`` threads: what eval, video, plot and export run. Torch is imported here, once a
     command's flags are checked, so that a mistake in them is answered at once."""
     find_model_file(path)  # a wrong path: one line before torch
+    import_torch()
     import torch
 
     from acrl.algorithms.registry import load_model

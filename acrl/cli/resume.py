@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from acrl.cli.stop import import_torch
 from acrl.config.wrappers import EnvWrapper, wrapper_stack
 from acrl.errors import UserError
 from acrl.run.lock import RunLock
@@ -54,6 +55,7 @@ def resume_one(args: argparse.Namespace) -> int:
             total = int(args.timesteps or config["n_timesteps"])
         except (KeyError, TypeError, ValueError):
             raise UserError(f"{run_dir} is not a run directory written by `acrl train`") from None
+        import_torch()  # a Ctrl-C meanwhile: one line, the lock given back
         model, path = resume_point(run_dir, config, args)
         from acrl.run.run_files import resume_logs
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
+import sys
+import threading
 from collections.abc import Iterator
 from types import FrameType, TracebackType
 from typing import Any
@@ -82,3 +85,40 @@ def stop_with_parent() -> Iterator[None]:
         yield
     finally:
         stop_watch()
+
+
+@contextlib.contextmanager
+def interrupts_held() -> Iterator[None]:
+    """A Ctrl-C held back until the block is over, then raised there as KeyboardInterrupt; a
+    second one meanwhile ends the process at once (one line, 130). Off the main thread, or
+    where SIGINT is not Python's default handler (ignored, or a caller's own), nothing
+    changes."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        if received:
+            os.write(2, b"acrl: interrupted\n")
+            os._exit(128 + signum)
+        received.append(signum)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:
+            raise KeyboardInterrupt
+
+
+def import_torch() -> None:
+    """Import torch with a Ctrl-C held back until it is done. torch's import runs Python from
+    C++ that cannot unwind an exception: a KeyboardInterrupt raised in there ends the process
+    with SIGABRT ("terminate called after throwing an instance of 'python_error'"), about
+    once in forty Ctrl-Cs during the import; held back, it is one line and exit 130."""
+    if "torch" not in sys.modules:
+        with interrupts_held():
+            importlib.import_module("torch")

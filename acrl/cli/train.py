@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from acrl.cli.run_dir import claimed_run_dir
+from acrl.cli.stop import import_torch
 from acrl.config.runs import RUNTIMES, RunConfig
 from acrl.engines.signals import check_time_limits
 from acrl.envs import describe_envs
@@ -137,6 +138,7 @@ def _make_model(run: RunConfig, **kwargs: Any) -> Agent:
 
 def train_one(args: argparse.Namespace) -> int:
     run = _run_config(args)
+    import_torch()  # a Ctrl-C meanwhile: one line, not an abort
     sync = _join_ranks(args, run) if args.distributed else None
     main = sync is None or sync.is_main
     run_dir = args.run_dir or Path("runs") / (

@@ -66,8 +66,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     except ImportError:
         raise UserError("acrl tune needs Optuna: pip install 'acrl[tune]'") from None
     from acrl.algorithms.run_modules import import_run_modules
+    from acrl.cli.stop import import_torch
     from acrl.config.runs import read_config_file, resolve_run_config, without_a3c_defaults
     from acrl.engines.signals import check_time_limits
+
+    import_torch()  # a Ctrl-C meanwhile: one line, not an abort
     from acrl.tune import Budget, StudyPlan, tune
 
     budget = Budget(args.trials, args.jobs, args.sampler_seed)
