@@ -117,8 +117,8 @@ def interrupts_held() -> Iterator[None]:
 def import_torch() -> None:
     """Import torch with a Ctrl-C held back until it is done. torch's import runs Python from
     C++ that cannot unwind an exception: a KeyboardInterrupt raised in there ends the process
-    with SIGABRT ("terminate called after throwing an instance of 'python_error'"), about
-    once in forty Ctrl-Cs during the import; held back, it is one line and exit 130."""
+    with SIGABRT ("terminate called after throwing an instance of 'python_error'"), rarely
+    (1 of 120 Ctrl-Cs in acrl's first seconds here); held back, it is one line and exit 130."""
     if "torch" not in sys.modules:
         with interrupts_held():
             importlib.import_module("torch")
