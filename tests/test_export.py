@@ -18,6 +18,7 @@ CASES = {
     "discrete": ("MlpPolicy", "CartPole-v1", {}),
     "continuous, normalized": ("MlpPolicy", "Pendulum-v1", {"normalize_obs": True}),
     "gSDE": ("MlpPolicy", "Pendulum-v1", {"use_sde": True}),
+    "action scaling": ("MlpPolicy", "Pendulum-v1", {"policy_kwargs": {"action_scaling": True}}),
     "multidiscrete": ("MlpPolicy", "acrl-tests/MultiDiscreteTarget-v0", {}),
     "multibinary": ("MlpPolicy", "acrl-tests/MultiBinaryPattern-v0", {}),
     "image": ("CnnPolicy", "acrl-tests/PixelSide-v0", {"policy_kwargs": SMALL_CNN}),

@@ -73,7 +73,8 @@ def check_sizes(
         encoder_params += recurrent_parameters(policy, features)
         trunk_in = policy.hidden_size
         memory = (policy.hidden_size,) * (2 * policy.n_recurrent_layers)
-    action_params = make_distribution(action_space).param_dim  # ValueError for another space
+    # ValueError for another space, or action scaling without a Box's finite bounds
+    action_params = make_distribution(action_space, policy.action_scaling).param_dim
     check_network(policy, trunk_in, action_params, encoder_params)
     hidden = policy.pi_arch if policy.shared_trunk else policy.pi_arch + policy.vf_arch
     hidden = hidden + memory

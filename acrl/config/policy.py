@@ -28,6 +28,7 @@ POLICY_KWARGS = (
     "n_recurrent_layers",
     "shared_recurrent",
     "critic_recurrent",
+    "action_scaling",
 )
 RECURRENT_ALIASES = {
     "lstm_hidden_size": "hidden_size",
@@ -93,6 +94,7 @@ class PolicyConfig:
     shared_recurrent: bool = False  # the critic reads the actor's core (shared_lstm)
     critic_recurrent: bool = True  # else a linear critic input (enable_critic_lstm)
     use_sde: bool = False  # set by the algorithm's ``use_sde``, not through policy_kwargs
+    action_scaling: bool = False  # Box actions: [-1, 1] mapped onto the bounds (Tianshou's)
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any] | None) -> PolicyConfig:
@@ -114,7 +116,7 @@ class PolicyConfig:
             )
         kwargs["net_arch"] = _normalize_arch(kwargs.get("net_arch", (64, 64)))
         kwargs["activation"] = activation_name(kwargs.get("activation", "tanh"))
-        for flag in ("shared_trunk", "layer_norm", "ortho_init"):
+        for flag in ("shared_trunk", "layer_norm", "ortho_init", "action_scaling"):
             check_bool(f"policy_kwargs.{flag}", kwargs.get(flag, False))
         log_std_init = kwargs.get("log_std_init", 0.0)
         if isinstance(log_std_init, bool) or not isinstance(log_std_init, (int, float)):
@@ -177,6 +179,7 @@ class PolicyConfig:
             "share_features_extractor": self.share_features_extractor,
             "image_channels": self.image_channels,
             **self._memory_kwargs(),
+            **({"action_scaling": True} if self.action_scaling else {}),
         }
 
     def _memory_kwargs(self) -> dict[str, Any]:

@@ -73,12 +73,15 @@ class DiagGaussian:
 
     The network outputs the mean; ``log_std`` is a separate parameter broadcast
     over the batch. Actions are clipped to the space's bounds only on their way
-    to the environment, so log probabilities refer to the sampled action.
+    to the environment, so log probabilities refer to the sampled action. With
+    ``scaled`` the policy acts in [-1, 1] on every dimension: an action is clipped
+    to that and mapped linearly onto the space's bounds (Tianshou's action scaling).
     """
 
     dim: int
     low: np.ndarray
     high: np.ndarray
+    scaled: bool = False
 
     @property
     def param_dim(self) -> int:
@@ -111,6 +114,9 @@ class DiagGaussian:
         return torch.float32
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
+        if self.scaled:
+            unit = np.clip(actions, -1.0, 1.0)
+            return self.low + 0.5 * (unit + 1.0) * (self.high - self.low)
         return np.clip(actions, self.low, self.high)
 
 
@@ -214,9 +220,19 @@ ActionDistribution = Categorical | DiagGaussian | MultiCategorical | Bernoulli
 SUPPORTED = "Discrete, 1-D Box, MultiDiscrete and MultiBinary actions"
 
 
-def make_distribution(action_space: spaces.Space) -> ActionDistribution:
+def make_distribution(action_space: spaces.Space, scaled: bool = False) -> ActionDistribution:
     """The distribution for an action space: Discrete -> Categorical, Box -> DiagGaussian,
-    MultiDiscrete -> MultiCategorical, MultiBinary -> Bernoulli; ValueError for another."""
+    MultiDiscrete -> MultiCategorical, MultiBinary -> Bernoulli; ValueError for another.
+    ``scaled``: a Box policy acts in [-1, 1], mapped onto the space's finite bounds."""
+    if scaled and not (
+        isinstance(action_space, spaces.Box)
+        and np.all(np.isfinite(action_space.low))
+        and np.all(np.isfinite(action_space.high))
+    ):
+        raise ValueError(
+            f"policy_kwargs.action_scaling maps [-1, 1] onto a Box's bounds; the action "
+            f"space {action_space} has none to map onto"
+        )
     if isinstance(action_space, spaces.Discrete):
         return Categorical(int(action_space.n), int(action_space.start))
     if isinstance(action_space, spaces.Box):
@@ -226,6 +242,7 @@ def make_distribution(action_space: spaces.Space) -> ActionDistribution:
             int(action_space.shape[0]),
             action_space.low.astype(np.float32),
             action_space.high.astype(np.float32),
+            scaled,
         )
     if isinstance(action_space, spaces.MultiDiscrete):
         return MultiCategorical(

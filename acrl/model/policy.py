@@ -81,7 +81,7 @@ class ActorCritic(nn.Module):
             else make_encoder(observation_space, self.config, may_import)
         )
         self.memory: Memory | None = None
-        self.distribution = make_distribution(action_space)
+        self.distribution = make_distribution(action_space, self.config.action_scaling)
         features = self.encoder.features_dim
         if self.config.is_recurrent:
             critic_features = (self.critic_encoder or self.encoder).features_dim

@@ -59,6 +59,7 @@ class DeterministicPolicy(nn.Module):
             self.register_buffer(
                 "high", torch.as_tensor(np.asarray(dist.high), dtype=torch.float32)
             )
+            self.scaled = dist.scaled
         self.action_shape = tuple(getattr(dist, "shape", ()) or ())
 
     def forward(self, obs: Tensor, state: Tensor | None = None) -> Any:
@@ -70,6 +71,9 @@ class DeterministicPolicy(nn.Module):
     def _to_env(self, actions: Tensor) -> Tensor:
         if self.kind == "Categorical":
             return actions + self.shift
+        if self.kind == "DiagGaussian" and self.scaled:  # [-1, 1] onto the bounds
+            unit = actions.clamp(-1.0, 1.0)
+            return self.low + 0.5 * (unit + 1.0) * (self.high - self.low)
         if self.kind == "DiagGaussian":
             return torch.minimum(torch.maximum(actions, self.low), self.high)
         if self.kind == "MultiCategorical":
