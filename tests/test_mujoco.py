@@ -32,12 +32,15 @@ def test_every_mujoco_id_gets_a_preset(algo):
     for env_id in ("InvertedPendulum-v5", "Reacher-v4", "Humanoid-v4"):
         run = resolve_run_config(env_id, algo)
         assert run.preset == "mujoco" and run.env_id == env_id and not run.env_kwargs
-    # Ant's contact forces stay out of its observations (what Tianshou's Ant-v3 saw), and
-    # A2C's Humanoid's (A3C's Humanoid takes the family's settings)
+    # Ant's and Humanoid's contact forces stay out of their observations (what Tianshou's
+    # v3 agents saw); Humanoid's actions are scaled onto its bounds of +/-0.4 (Tianshou's)
     no_forces = {"include_cfrc_ext_in_observation": False}
     assert resolve_run_config("Ant-v5", algo).env_kwargs == no_forces
     humanoid = resolve_run_config("Humanoid-v5", algo)
-    assert humanoid.env_kwargs == (no_forces if algo == "a2c" else {})
+    assert humanoid.preset == "Humanoid-v5" and humanoid.env_kwargs == no_forces
+    policy = humanoid.hyperparams.policy_config
+    assert policy.action_scaling and policy.log_std_init == -0.5
+    assert not resolve_run_config("Ant-v5", algo).hyperparams.policy_config.action_scaling
 
 
 def test_a_missing_mujoco_is_one_line_naming_the_extra(monkeypatch):
