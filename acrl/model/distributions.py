@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,6 +68,12 @@ class Categorical:
         return actions + self.start if self.start else actions
 
 
+def unit_to_bounds(unit: Any, low: Any, high: Any) -> Any:
+    """Actions in [-1, 1] mapped linearly onto [low, high]: NumPy arrays, or tensors (the
+    exported policy), by the same operations in the same order."""
+    return low + 0.5 * (unit + 1.0) * (high - low)
+
+
 @dataclass(frozen=True)
 class DiagGaussian:
     """Diagonal Gaussian with a state-independent learned log standard deviation.
@@ -115,8 +122,7 @@ class DiagGaussian:
 
     def to_env(self, actions: np.ndarray) -> np.ndarray:
         if self.scaled:
-            unit = np.clip(actions, -1.0, 1.0)
-            return self.low + 0.5 * (unit + 1.0) * (self.high - self.low)
+            return unit_to_bounds(np.clip(actions, -1.0, 1.0), self.low, self.high)
         return np.clip(actions, self.low, self.high)
 
 

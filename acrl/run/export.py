@@ -24,7 +24,7 @@ from gymnasium import spaces
 from torch import Tensor, nn
 
 from acrl.errors import UserError
-from acrl.model.distributions import Categorical, DiagGaussian, MultiCategorical
+from acrl.model.distributions import Categorical, DiagGaussian, MultiCategorical, unit_to_bounds
 from acrl.model.policy import ActorCritic
 from acrl.run.model_path import FORMATS
 
@@ -72,8 +72,7 @@ class DeterministicPolicy(nn.Module):
         if self.kind == "Categorical":
             return actions + self.shift
         if self.kind == "DiagGaussian" and self.scaled:  # [-1, 1] onto the bounds
-            unit = actions.clamp(-1.0, 1.0)
-            return self.low + 0.5 * (unit + 1.0) * (self.high - self.low)
+            return unit_to_bounds(actions.clamp(-1.0, 1.0), self.low, self.high)
         if self.kind == "DiagGaussian":
             return torch.minimum(torch.maximum(actions, self.low), self.high)
         if self.kind == "MultiCategorical":
