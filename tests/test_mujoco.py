@@ -41,6 +41,9 @@ def test_every_mujoco_id_gets_a_preset(algo):
     policy = humanoid.hyperparams.policy_config
     assert policy.action_scaling and policy.log_std_init == -0.5
     assert not resolve_run_config("Ant-v5", algo).hyperparams.policy_config.action_scaling
+    # HalfCheetah starts its std at 0.22 (log -1.5) and lets its rate decay to 0 at 1M steps
+    cheetah = resolve_run_config("HalfCheetah-v5", algo).hyperparams
+    assert cheetah.policy_config.log_std_init == -1.5 and cheetah.learning_rate == "lin_7e-4"
 
 
 def test_a_missing_mujoco_is_one_line_naming_the_extra(monkeypatch):
