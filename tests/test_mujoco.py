@@ -44,6 +44,10 @@ def test_every_mujoco_id_gets_a_preset(algo):
     # HalfCheetah starts its std at 0.22 (log -1.5) and lets its rate decay to 0 at 1M steps
     cheetah = resolve_run_config("HalfCheetah-v5", algo).hyperparams
     assert cheetah.policy_config.log_std_init == -1.5 and cheetah.learning_rate == "lin_7e-4"
+    # Hopper starts its std at 1 (log 0): with less noise its seeds settle on standing still
+    hopper = resolve_run_config("Hopper-v5", algo).hyperparams
+    assert hopper.policy_config.log_std_init == 0.0 and hopper.ent_coef == 0.01
+    assert hopper.learning_rate == 7e-4
 
 
 def test_a_missing_mujoco_is_one_line_naming_the_extra(monkeypatch):
