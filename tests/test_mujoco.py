@@ -48,6 +48,13 @@ def test_every_mujoco_id_gets_a_preset(algo):
     hopper = resolve_run_config("Hopper-v5", algo).hyperparams
     assert hopper.policy_config.log_std_init == 0.0 and hopper.ent_coef == 0.01
     assert hopper.learning_rate == 7e-4
+    # A3C's Walker2d scales rewards (A2C's value targets hurt it) and takes HalfCheetah's start
+    walker = resolve_run_config("Walker2d-v5", algo).hyperparams
+    if algo == "a3c":
+        assert walker.normalize_reward and walker.learning_rate == "lin_7e-4"
+        assert walker.policy_config.log_std_init == -1.5
+    else:
+        assert walker.normalize_value_targets and walker.policy_config.log_std_init == -0.5
 
 
 def test_a_missing_mujoco_is_one_line_naming_the_extra(monkeypatch):
