@@ -130,7 +130,7 @@ def _acquire(run_dir: Path, key: Path) -> None:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
-            owner = _read_owner(path)
+            owner = _owner_once_written(path)
             who = owner.describe() if owner is not None else "another process"
             raise UserError(
                 f"run dir {run_dir} is in use by {who}; wait for it to end or stop it"
@@ -208,6 +208,15 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
     own = os.fstat(fd)
     return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def _owner_once_written(path: Path, wait_s: float = 1.0) -> Owner | None:
+    """The lock's owner, waiting up to ``wait_s`` for a holder that has just taken the lock
+    to write who it is (it writes right after ``flock``)."""
+    deadline = time.monotonic() + wait_s
+    while (owner := _read_owner(path)) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return owner
 
 
 def _read_owner(path: Path) -> Owner | None:
