@@ -250,6 +250,8 @@ def main() -> None:
         if theirs:
             scores = [r for r, _ in theirs]
             settings = "same settings" if preset in MINATAR else "the zoo's settings"
+            if preset not in MINATAR and preset not in ZOO_RESULTS:
+                settings = "the zoo's MuJoCo defaults (no entry of its own)"
             yardstick += (
                 f"; SB3 median {statistics.median(scores):.2f} (min {min(scores):.2f}, max "
                 f"{max(scores):.2f}) in {sum(w for _, w in theirs):.0f} s, {settings}"

@@ -93,6 +93,17 @@ ZOO_SETTINGS: dict[str, ZooEntry] = {
         name: ZooEntry(name, 1, True, {"gamma": 0.9999} if name == "Swimmer-v5" else {})
         for name in ("HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5", "Swimmer-v5")
     },
+    # No a2c.yml entry and no published figure: the settings its MuJoCo entries share (1 env,
+    # SB3's defaults, VecNormalize), so that acrl's presets for these envs have a peer too.
+    **{
+        name: ZooEntry(name, 1, True)
+        for name in (
+            "InvertedPendulum-v5",
+            "InvertedDoublePendulum-v5",
+            "Reacher-v5",
+            "Humanoid-v5",
+        )
+    },
 }
 
 
