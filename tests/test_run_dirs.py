@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -188,6 +189,47 @@ def test_a_stale_lock_and_a_mistake_say_only_the_mistake(run, resume, readable):
     message = one_line(acrl(*argv))
     assert "taking over" not in message
     assert tree(run) == before
+
+
+HOLD_LOCK = """
+import fcntl, json, os, socket, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+if sys.argv[2] == "writes":  # its record a moment after taking the lock (acrl's is at once)
+    time.sleep(0.3)
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "command": "acrl x", "since": 0}
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(me).encode(), 0)
+time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("writes", [False, True])
+def test_a_refused_writer_never_names_the_dead_owner_of_a_stale_record(tmp_path, writes):
+    """Between a new holder's flock and its write, the lock file still names the process that
+    left it: the refused writer waits for the live holder's record, and never quotes the dead
+    one's pid."""
+    from acrl.run.lock import RunLock
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
+    lock = tmp_path / ".acrl.lock"
+    lock.write_text(json.dumps(stale))
+    argv = [sys.executable, "-c", HOLD_LOCK, str(lock), "writes" if writes else "silent"]
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(UserError) as refused, RunLock(tmp_path):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"pid {dead.pid} " not in str(refused.value)
+    who = f"pid {holder.pid} on " if writes else "another process;"
+    assert f"run dir {tmp_path} is in use by {who}" in str(refused.value)
+    assert json.loads(lock.read_text())["pid"] == (holder.pid if writes else dead.pid)
 
 
 def test_a_symlinked_lock_file_is_refused(run, tmp_path):

@@ -212,11 +212,32 @@ def _same_file(fd: int, path: Path) -> bool:
 
 def _owner_once_written(path: Path, wait_s: float = 1.0) -> Owner | None:
     """The lock's owner, waiting up to ``wait_s`` for a holder that has just taken the lock
-    to write who it is (it writes right after ``flock``)."""
+    to write who it is (it writes right after ``flock``; until then the file may still name
+    the dead process that left it, never quoted); None if no live owner is named by then."""
     deadline = time.monotonic() + wait_s
-    while (owner := _read_owner(path)) is None and time.monotonic() < deadline:
+    while True:
+        owner = _read_owner(path)
+        if owner is not None and _may_be_alive(owner):
+            return owner
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(0.02)
-    return owner
+
+
+def _may_be_alive(owner: Owner) -> bool:
+    """False for an owner that cannot be running: no real pid, or one on this host that no
+    longer exists (another host's process is not ours to check)."""
+    if owner.pid <= 0:
+        return False
+    if owner.host != socket.gethostname():
+        return True
+    try:
+        os.kill(owner.pid, 0)  # signal 0: only asks whether the pid exists
+    except PermissionError:  # another user's process
+        return True
+    except (ProcessLookupError, OverflowError):
+        return False
+    return True
 
 
 def _read_owner(path: Path) -> Owner | None:
