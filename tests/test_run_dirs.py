@@ -232,6 +232,62 @@ def test_a_refused_writer_never_names_the_dead_owner_of_a_stale_record(tmp_path,
     assert json.loads(lock.read_text())["pid"] == (holder.pid if writes else dead.pid)
 
 
+def test_a_refused_writer_waits_for_the_holders_record_without_blocking_other_threads(
+    tmp_path, monkeypatch
+):
+    import threading
+
+    from acrl.run import lock as run_lock
+
+    waiting, go_on = threading.Event(), threading.Event()
+
+    def slow_owner(path):
+        waiting.set()
+        go_on.wait(30)
+        return None
+
+    monkeypatch.setattr(run_lock, "_owner_once_written", slow_owner)
+    held, free = tmp_path / "held", tmp_path / "free"
+    held.mkdir()
+    free.mkdir()
+    (held / ".acrl.lock").write_text("")
+    argv = [sys.executable, "-c", HOLD_LOCK, str(held / ".acrl.lock"), "silent"]
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    outcome = []
+
+    def refused():
+        try:
+            with run_lock.RunLock(held):
+                outcome.append("took it")
+        except UserError as exc:
+            outcome.append(str(exc))
+
+    def other():
+        with run_lock.RunLock(free):
+            outcome.append("other took its own")
+
+    try:
+        assert holder.stdout.readline() == "held\n"
+        first = threading.Thread(target=refused)
+        first.start()
+        assert waiting.wait(30)
+        second = threading.Thread(target=other)
+        second.start()
+        second.join(30)
+        done = not second.is_alive()
+        go_on.set()
+        first.join(30)
+    finally:
+        go_on.set()
+        holder.kill()
+        holder.wait()
+    assert done, "another thread's lock waited on a refused writer"
+    assert outcome == [
+        "other took its own",
+        f"run dir {held} is in use by another process; wait for it to end or stop it",
+    ]
+
+
 def test_a_symlinked_lock_file_is_refused(run, tmp_path):
     target = tmp_path / "elsewhere"
     target.write_text("keep")

@@ -94,21 +94,27 @@ class RunLock:
 
 
 def acquire(run_dir: Path, key: Path) -> None:
-    """Take the lock of ``run_dir`` (see ``_acquire``)."""
+    """Take the lock of ``run_dir`` (see ``_acquire``), or raise UserError naming the process
+    that holds it (waited for outside the guard: other threads go on meanwhile)."""
     with _held_guard:
-        _acquire(run_dir, key)
+        held_elsewhere = _acquire(run_dir, key)
+    if held_elsewhere is not None:
+        owner = _owner_once_written(held_elsewhere)
+        who = owner.describe() if owner is not None else "another process"
+        raise UserError(f"run dir {run_dir} is in use by {who}; wait for it to end or stop it")
 
 
-def _acquire(run_dir: Path, key: Path) -> None:
+def _acquire(run_dir: Path, key: Path) -> Path | None:
     """Take the lock of ``run_dir`` (real path ``key``); again if this thread holds it (the
-    CLI and the learn() it calls), never if another thread of this process does."""
+    CLI and the learn() it calls), never if another thread of this process does. Returns
+    the lock file's path if another process holds it, None once taken."""
     thread = threading.get_ident()
     if key in _held:
         fd, thread_id, depth = _held[key]
         if thread_id != thread:
             raise UserError(f"run dir {run_dir} is in use by another thread of this process")
         _held[key] = (fd, thread_id, depth + 1)
-        return
+        return None
     path = key / LOCK_NAME
     for _ in range(10):  # a holder may remove the file between our open and our flock
         try:
@@ -130,11 +136,7 @@ def _acquire(run_dir: Path, key: Path) -> None:
             os.close(fd)
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise UserError(f"cannot lock run dir {run_dir}: {exc.strerror}") from None
-            owner = _owner_once_written(path)
-            who = owner.describe() if owner is not None else "another process"
-            raise UserError(
-                f"run dir {run_dir} is in use by {who}; wait for it to end or stop it"
-            ) from None
+            return path
         if _same_file(fd, path):
             break
         os.close(fd)  # we locked a file its holder has just removed: try the new one
@@ -157,6 +159,7 @@ def _acquire(run_dir: Path, key: Path) -> None:
             stale,
         )
     _held[key] = (fd, threading.get_ident(), 1)
+    return None
 
 
 def announce_takeover(run_dir: Path) -> None:
