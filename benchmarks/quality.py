@@ -249,8 +249,11 @@ def main() -> None:
             yardstick += f"; {below} of {len(returns)} seeds below it"
         if theirs:
             scores = [r for r, _ in theirs]
-            settings = "same settings" if preset in MINATAR else "the zoo's settings"
-            if preset not in MINATAR and preset not in ZOO_RESULTS:
+            if preset in MINATAR:
+                settings = "same settings"
+            elif preset in ZOO_RESULTS:
+                settings = "the zoo's settings"
+            else:
                 settings = "the zoo's MuJoCo defaults (no entry of its own)"
             yardstick += (
                 f"; SB3 median {statistics.median(scores):.2f} (min {min(scores):.2f}, max "

@@ -160,14 +160,19 @@ def test_a_damaged_lock_file_left_behind_is_taken_over(run, garbage):
     assert not (run / ".acrl.lock").exists()
 
 
-def test_a_stale_lock_is_taken_over_with_a_line(run):
+def stale_record() -> dict:
+    """A lock file's record of an acrl process on this host that has ended."""
     dead = subprocess.Popen(["true"])
     dead.wait()
-    stale = {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
+    return {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
+
+
+def test_a_stale_lock_is_taken_over_with_a_line(run):
+    stale = stale_record()
     (run / ".acrl.lock").write_text(json.dumps(stale))
     result = acrl("train", "--resume", run, "--timesteps", 3000, "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert f"acrl: taking over run dir {run} from pid {dead.pid} on " in result.stderr
+    assert f"acrl: taking over run dir {run} from pid {stale['pid']} on " in result.stderr
     assert "which ended without releasing it" in result.stderr
     assert not (run / ".acrl.lock").exists()
 
@@ -181,9 +186,7 @@ def test_a_stale_lock_and_a_mistake_say_only_the_mistake(run, resume, readable):
         for path in [run / "model.acrl", *(run / "checkpoints").iterdir()]:
             path.write_bytes(b"junk")
         argv = ("train", "--resume", run, "--timesteps", "4000")
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    stale = {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
+    stale = stale_record()
     (run / ".acrl.lock").write_text(json.dumps(stale) if readable else "garbage")
     before = tree(run)
     message = one_line(acrl(*argv))
@@ -212,9 +215,7 @@ def test_a_refused_writer_never_names_the_dead_owner_of_a_stale_record(tmp_path,
     one's pid."""
     from acrl.run.lock import RunLock
 
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    stale = {"pid": dead.pid, "host": socket.gethostname(), "command": "acrl train", "since": 0}
+    stale = stale_record()
     lock = tmp_path / ".acrl.lock"
     lock.write_text(json.dumps(stale))
     argv = [sys.executable, "-c", HOLD_LOCK, str(lock), "writes" if writes else "silent"]
@@ -226,10 +227,10 @@ def test_a_refused_writer_never_names_the_dead_owner_of_a_stale_record(tmp_path,
     finally:
         holder.kill()
         holder.wait()
-    assert f"pid {dead.pid} " not in str(refused.value)
+    assert f"pid {stale['pid']} " not in str(refused.value)
     who = f"pid {holder.pid} on " if writes else "another process;"
     assert f"run dir {tmp_path} is in use by {who}" in str(refused.value)
-    assert json.loads(lock.read_text())["pid"] == (holder.pid if writes else dead.pid)
+    assert json.loads(lock.read_text())["pid"] == (holder.pid if writes else stale["pid"])
 
 
 def test_a_refused_writer_waits_for_the_holders_record_without_blocking_other_threads(
