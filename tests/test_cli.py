@@ -148,7 +148,7 @@ def test_an_a3c_preset_naming_no_a2c_preset_is_refused(monkeypatch):
 
 @pytest.mark.parametrize("algo", ["a2c", "a3c"])
 def test_a_printed_preset_is_a_config_file_that_trains_as_the_preset_does(tmp_path, algo):
-    families = {"minatar": "MinAtar/Asterix-v1", "atari": "ALE/Seaquest-v5", "mujoco": "Reacher-v5"}
+    families = {"minatar": "MinAtar/Asterix-v1", "atari": "ALE/Seaquest-v5", "mujoco": "Pusher-v5"}
     for name in load_presets(algo):
         env = families.get(name, name)
         path = tmp_path / "preset.yml"

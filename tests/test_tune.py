@@ -72,7 +72,7 @@ def test_every_draw_over_every_preset_is_a_valid_run(algo):
     draws = sampled(SpaceShape(algo, True, True), 40)
     rmsprop = [d for d in draws if d["use_rms_prop"]][:2]
     draws = rmsprop + [d for d in draws if not d["use_rms_prop"]][:2]  # both optimizers
-    families = {"minatar": "MinAtar/Breakout-v1", "atari": "ALE/Pong-v5", "mujoco": "Reacher-v5"}
+    families = {"minatar": "MinAtar/Breakout-v1", "atari": "ALE/Pong-v5", "mujoco": "Pusher-v5"}
     for name in load_presets(algo):
         env = families.get(name, name)
         plan = StudyPlan(env, algo=algo, timesteps=1000)
