@@ -83,7 +83,9 @@ def test_shared_state_exists_up_front_and_lives_in_shared_memory(use_rms_prop):
     under torch's names, and moves to shared memory with the model."""
     model = ActorCritic(OBS, ACT)
     params = FlatParameters(model)
-    optimizer = make_optimizer(params.vector, A2CConfig(use_rms_prop=use_rms_prop))
+    optimizer = make_optimizer(
+        params.vector, A2CConfig(use_rms_prop=use_rms_prop), model.critic_only_mask()
+    )
     reference_class = torch.optim.RMSprop if use_rms_prop else torch.optim.Adam
     reference = reference_class([params.vector.detach().clone().requires_grad_()])
     reference.param_groups[0]["params"][0].grad = torch.ones_like(params.vector)
@@ -94,7 +96,9 @@ def test_shared_state_exists_up_front_and_lives_in_shared_memory(use_rms_prop):
     assert all(float(v.abs().sum()) == 0.0 for v in state.values())
     assert all(p.is_shared() for p in model.parameters())
     assert all(v.is_shared() for v in state.values())
-    worker = make_optimizer(params.vector, A2CConfig(use_rms_prop=use_rms_prop), state=state)
+    worker = make_optimizer(
+        params.vector, A2CConfig(use_rms_prop=use_rms_prop), model.critic_only_mask(), state=state
+    )
     assert all(worker.state[k] is v for k, v in state.items())
 
 

@@ -49,7 +49,7 @@ def test_rmsprop_tf_like_starts_at_one_with_epsilon_inside_the_root():
 def test_rms_prop_tf_like_is_a_setting_and_its_shared_state_starts_at_one():
     vector = torch.zeros(3, requires_grad=True)
     config = A2CConfig(rms_prop_tf_like=True, rms_prop_eps=1e-5)
-    optimizer = make_optimizer(vector, config)
+    optimizer = make_optimizer(vector, config, torch.zeros(3, dtype=torch.bool))
     assert isinstance(optimizer, RMSpropTFLike)
     state = share_model_and_optimizer(torch.nn.Linear(1, 1), optimizer)
     assert state["square_avg"].tolist() == [1.0, 1.0, 1.0] and state["square_avg"].is_shared()

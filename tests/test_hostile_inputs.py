@@ -113,6 +113,7 @@ CLI_CASES = [
     (["train", "CartPole-v1", "--set", "use_sde=true"], "use_sde needs a continuous"),
     (["train", "Pendulum-v1", "--set", "sde_sample_freq=0"], "sde_sample_freq must be -1"),
     (["train", "LunarLander-v3", "--set", "adam_betas=[0.9]"], "adam_betas must be two numbers"),
+    (["train", "CartPole-v1", "--set", "critic_lr_scale=0"], "critic_lr_scale must be in"),
     (["train", "CartPole-v1", "--set", "learning_rate=lin_abc"], "learning_rate 'lin_abc'"),
     (["train", "CartPole-v1", "--set", "vectorization=nope"], "vectorization must be one of"),
     (["train", "CartPole-v1", "--set", "env_kwargs=[1,2]"], "env_kwargs must be a mapping"),

@@ -110,7 +110,9 @@ def test_numpy_views_follow_the_optimizer_and_moved_memory():
     params = FlatParameters(policy)  # moves the parameters again: the views must follow
     fast = NumpyForward(policy)
     obs = np.random.default_rng(2).normal(size=(8, 3, 2)).astype(np.float32)
-    optimizer = make_optimizer(params.vector, A2CConfig(learning_rate=0.1))
+    optimizer = make_optimizer(
+        params.vector, A2CConfig(learning_rate=0.1), policy.critic_only_mask()
+    )
     before = fast.value(obs).copy()
     params.grad.normal_()
     optimizer.step()

@@ -53,6 +53,34 @@ def test_steps_are_bitwise_torch_optims(case):
     assert all(torch.equal(ours.state[k], v) for k, v in torch_state.items())
 
 
+@pytest.mark.parametrize("scale", [2.0, 0.25])
+@pytest.mark.parametrize("case", ["rmsprop", "adam", "adam without momentum"])
+def test_a_scaled_share_steps_as_torchs_optimizer_with_a_group_of_its_own(case, scale):
+    """``lr_scale`` (critic_lr_scale on the critic's numbers, scattered through the vector)
+    is torch's optimizer with those numbers in a parameter group at ``scale`` times the rate:
+    the others' steps bitwise, the scaled ones' equal to rounding."""
+    ours_class, torch_class, settings = CASES[case]
+    start = torch.randn(257, generator=torch.Generator().manual_seed(1))
+    scaled = torch.rand(257, generator=torch.Generator().manual_seed(2)) < 0.4
+    ours_vector = start.clone().requires_grad_()
+    ours = ours_class(ours_vector, RATES[0], **settings)
+    ours.lr_scale = torch.where(scaled, scale, 1.0)
+    plain = start[~scaled].clone().requires_grad_()
+    critic = start[scaled].clone().requires_grad_()
+    theirs = torch_class(
+        [{"params": [plain]}, {"params": [critic]}], lr=RATES[0], foreach=False, **settings
+    )
+    for lr, grad in zip(RATES, gradients(len(RATES)), strict=True):
+        ours_vector.grad = grad.clone()
+        plain.grad, critic.grad = grad[~scaled].clone(), grad[scaled].clone()
+        optimizer_step(ours, lr)
+        theirs.param_groups[0]["lr"], theirs.param_groups[1]["lr"] = lr, lr * scale
+        theirs.step()
+        assert torch.equal(ours_vector[~scaled], plain)
+        moved, theirs_moved = ours_vector[scaled] - start[scaled], critic - start[scaled]
+        torch.testing.assert_close(moved, theirs_moved, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_a_torch_optimizers_state_dict_loads_and_resumes_identically(case):
     """Files written while acrl used torch.optim hold its state_dict: loaded, the next steps

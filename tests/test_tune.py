@@ -86,7 +86,7 @@ def test_the_start_trial_is_the_preset_as_near_as_the_space_says_it():
     assert params == {
         "learning_rate": 7e-4, "lr_schedule": "linear", "n_envs": 8, "n_steps": 8,
         "gamma": 0.9, "gae_lambda": 0.9, "ent_coef": 0.0, "vf_coef": 0.4, "max_grad_norm": 0.5,
-        "normalize_advantage": False, "normalize_reward": True,
+        "normalize_advantage": False, "critic_lr_scale": 1.0, "normalize_reward": True,
         "normalize_value_targets": False, "optimizer": "rmsprop",
         "rms_prop_eps": 1e-5, "normalize_obs": True, "net_arch": "medium", "activation": "tanh",
         "ortho_init": False, "use_sde": True, "log_std_init": -2.0,
@@ -100,7 +100,8 @@ def test_the_start_trial_is_the_preset_as_near_as_the_space_says_it():
     assert start_params(resolve_run_config("ALE/Pong-v5"), SpaceShape(vector_obs=False)) == {
         "learning_rate": 7e-4, "lr_schedule": "constant", "n_envs": 16, "n_steps": 5,
         "gamma": 0.99, "gae_lambda": 1.0, "ent_coef": 0.01, "vf_coef": 0.25,
-        "max_grad_norm": 0.5, "normalize_advantage": False, "normalize_reward": False,
+        "max_grad_norm": 0.5, "normalize_advantage": False, "critic_lr_scale": 1.0,
+        "normalize_reward": False,
         "normalize_value_targets": False, "optimizer": "rmsprop", "rms_prop_eps": 1e-5,
     }  # fmt: skip
 

@@ -57,6 +57,7 @@ class A2C(Agent):
         use_rms_prop: bool = True,
         rms_prop_tf_like: bool = False,
         adam_betas: tuple[float, float] = ADAM_BETAS,
+        critic_lr_scale: float = 1.0,
         normalize_advantage: bool = False,
         policy_kwargs: Mapping[str, Any] | None = None,
         normalize_obs: bool = False,

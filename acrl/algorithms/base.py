@@ -119,7 +119,7 @@ class Agent(ModelEnv):
             )
         self.policy.to(self.device)
         self.params = FlatParameters(self.policy)
-        self.optimizer = make_optimizer(self.params.vector, config)
+        self.optimizer = make_optimizer(self.params.vector, config, self.policy.critic_only_mask())
         self.compute = self._choose_compute()
         self.num_timesteps = 0
         self.num_updates = 0

@@ -33,6 +33,7 @@ class A2CConfig:
     use_rms_prop: bool = True
     rms_prop_tf_like: bool = False  # TensorFlow's RMSprop (the zoo's RMSpropTFLike, Atari)
     adam_betas: tuple[float, float] = ADAM_BETAS
+    critic_lr_scale: float = 1.0  # the critic's own numbers step at this times the rate
     normalize_advantage: bool = False
     policy_kwargs: Mapping[str, Any] = field(default_factory=dict)
     normalize_obs: bool = False
@@ -60,6 +61,7 @@ class A2CConfig:
         object.__setattr__(self, "adam_betas", _as_betas(self.adam_betas))
         if self.use_rms_prop and self.adam_betas != ADAM_BETAS:
             raise ValueError("adam_betas applies to Adam: set use_rms_prop to false")
+        check_range("critic_lr_scale", self.critic_lr_scale, 0.0, math.inf, low_open=True)
         check_bool("normalize_advantage", self.normalize_advantage)
         check_bool("normalize_obs", self.normalize_obs)
         check_bool("normalize_reward", self.normalize_reward)

@@ -220,6 +220,18 @@ def _assign(values: dict[str, Any], key: str, value: Any) -> None:
     target[parts[-1]] = value
 
 
+# Settings that are floats: an integer in a file or on --set (2) means the float (2.0).
+_FLOAT_SETTINGS = (
+    "gamma",
+    "gae_lambda",
+    "ent_coef",
+    "vf_coef",
+    "max_grad_norm",
+    "rms_prop_eps",
+    "critic_lr_scale",
+)
+
+
 def build_run_config(
     values: Mapping[str, Any], algo: str = "a2c", preset: str | None = None
 ) -> RunConfig:
@@ -238,7 +250,7 @@ def build_run_config(
         and not isinstance(hyper["learning_rate"], bool)
     ):
         hyper["learning_rate"] = float(hyper["learning_rate"])
-    for key in ("gamma", "gae_lambda", "ent_coef", "vf_coef", "max_grad_norm", "rms_prop_eps"):
+    for key in _FLOAT_SETTINGS:
         if isinstance(hyper.get(key), int) and not isinstance(hyper.get(key), bool):
             hyper[key] = float(hyper[key])
     try:

@@ -81,7 +81,8 @@ def _train(
 ) -> np.ndarray:
     """Train until done; the advantages of this worker's last rollout (empty if none)."""
     config = spec.config
-    optimizer = make_optimizer(shared.params, config, state=shared.optimizer_state)
+    mask = worker.policy.critic_only_mask()
+    optimizer = make_optimizer(shared.params, config, mask, state=shared.optimizer_state)
     shared_buffers = list(shared.policy.buffers())  # normalization statistics, if any
     local_buffers = list(worker.policy.buffers())
     schedule = config.lr_schedule

@@ -10,6 +10,10 @@ layout, so files written with torch's optimizers load and resume.
 
 The state is made when the optimizer is built (torch makes it at the first step), so A3C's
 shared state exists before any worker starts.
+
+``lr_scale`` (None: 1 everywhere) multiplies each number's step: ``critic_lr_scale`` on the
+critic's own numbers, as torch's optimizers with the critic's parameters in a group of their
+own at that multiple of the learning rate (equal to rounding; tests/test_optim.py).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class VectorOptimizer:
         if not lr >= 0.0:
             raise ValueError(f"{self.name}: bad learning rate {lr}")
         self.vector, self.lr = vector, lr
+        self.lr_scale: Tensor | None = None
         if state is None:
             state = {"step": torch.zeros((), dtype=vector.dtype, device=vector.device)}
             for key, initial in self.moments.items():
@@ -78,6 +83,10 @@ class VectorOptimizer:
 
     def _apply(self, param: Tensor, grad: Tensor) -> None:
         raise NotImplementedError
+
+    def _scaled(self, numerator: Tensor) -> Tensor:
+        """A step's numerator times ``lr_scale`` (itself without one)."""
+        return numerator if self.lr_scale is None else numerator * self.lr_scale
 
     def share_memory(self) -> OptimizerState:
         """Move the state to shared memory (A3C's processes); the tensors, to ``attach``."""
@@ -126,7 +135,7 @@ class RMSprop(VectorOptimizer):
         square_avg = self.state["square_avg"]
         square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
         denom = _root(square_avg, self.eps * 2.0**-30).add_(self.eps)
-        param.addcdiv_(grad, denom, value=-self.lr)
+        param.addcdiv_(self._scaled(grad), denom, value=-self.lr)
 
 
 class RMSpropTFLike(RMSprop):
@@ -142,7 +151,7 @@ class RMSpropTFLike(RMSprop):
     def _apply(self, param: Tensor, grad: Tensor) -> None:
         square_avg = self.state["square_avg"]
         square_avg.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
-        param.addcdiv_(grad, square_avg.add(self.eps).sqrt_(), value=-self.lr)
+        param.addcdiv_(self._scaled(grad), square_avg.add(self.eps).sqrt_(), value=-self.lr)
 
 
 class Adam(VectorOptimizer):
@@ -183,21 +192,35 @@ class Adam(VectorOptimizer):
         correction = (1 - beta2**step) ** 0.5
         root = _root(exp_avg_sq, self.eps * correction * 2.0**-30)
         denom = (root / correction).add_(self.eps)
-        param.addcdiv_(exp_avg, denom, value=-step_size)
+        param.addcdiv_(self._scaled(exp_avg), denom, value=-step_size)
 
 
 def make_optimizer(
-    vector: Tensor, config: A2CConfig, state: OptimizerState | None = None
+    vector: Tensor,
+    config: A2CConfig,
+    critic_mask: Tensor,
+    state: OptimizerState | None = None,
 ) -> VectorOptimizer:
     """RMSprop (alpha 0.99, as SB3's A2C; TensorFlow's with ``rms_prop_tf_like``) or Adam
-    (``adam_betas``, eps 1e-5) over the policy's one parameter vector; over ``state`` (an A3C
-    worker's view of the shared state) if given."""
+    (``adam_betas``, eps 1e-5) over the policy's one parameter vector, stepping the numbers
+    ``critic_mask`` marks (ActorCritic.critic_only_mask) at ``critic_lr_scale`` times the
+    learning rate; over ``state`` (an A3C worker's view of the shared state) if given."""
     lr = config.lr_schedule(1.0)
+    optimizer: VectorOptimizer
     if config.use_rms_prop and config.rms_prop_tf_like:
-        return RMSpropTFLike(vector, lr, alpha=0.99, eps=config.rms_prop_eps, state=state)
-    if config.use_rms_prop:
-        return RMSprop(vector, lr, alpha=0.99, eps=config.rms_prop_eps, state=state)
-    return Adam(vector, lr, betas=config.adam_betas, eps=1e-5, state=state)
+        optimizer = RMSpropTFLike(vector, lr, alpha=0.99, eps=config.rms_prop_eps, state=state)
+    elif config.use_rms_prop:
+        optimizer = RMSprop(vector, lr, alpha=0.99, eps=config.rms_prop_eps, state=state)
+    else:
+        optimizer = Adam(vector, lr, betas=config.adam_betas, eps=1e-5, state=state)
+    if critic_mask.shape != vector.shape:
+        raise ValueError(f"critic mask of {critic_mask.numel()} numbers for {vector.numel()}")
+    if config.critic_lr_scale != 1.0:
+        ones = torch.ones_like(vector, memory_format=torch.contiguous_format).detach()
+        optimizer.lr_scale = ones.masked_fill_(
+            critic_mask.to(vector.device), config.critic_lr_scale
+        )
+    return optimizer
 
 
 def optimizer_step(optimizer: VectorOptimizer, learning_rate: float) -> None:

@@ -139,6 +139,23 @@ class ActorCritic(nn.Module):
         """Floats in one env's hidden state (0 for a feed-forward policy)."""
         return 0 if self.memory is None else self.memory.state_size
 
+    def critic_only_mask(self) -> Tensor:
+        """For each number of ``parameters()`` (in their order, each flattened): whether only
+        the critic reads it (its own encoder, memory core, trunk and head); a shared encoder
+        or trunk is the actor's. Constant over every parameter that FlatParameters lays out
+        channels-last (a CNN's), so it holds for the flat vector's order too."""
+        masks = {id(p): mask for p, mask in self.trunk.critic_masks()}
+        critic_memory = None if self.memory is None else self.memory.critic
+        for module in (self.critic_encoder, critic_memory, self.critic_head):
+            for p in module.parameters() if module is not None else ():
+                masks[id(p)] = torch.ones_like(p, dtype=torch.bool)
+        return torch.cat(
+            [
+                masks.get(id(p), torch.zeros_like(p, dtype=torch.bool)).reshape(-1)
+                for p in self.parameters()
+            ]
+        )
+
     def initial_state(self, n: int) -> Tensor:
         """The hidden state of ``n`` envs at the start of their episodes: zeros (n, S)."""
         return torch.zeros((n, self.state_size), device=self.critic_head.weight.device)

@@ -1,7 +1,8 @@
 """The actor's and the critic's feature extractors ("trunks"), in the three shapes acrl offers.
 
 Every trunk module maps observations to ``(actor_features, critic_features)`` and has
-``actor_features(obs)`` and ``critic(obs)`` for either alone (acting needs only the actor's):
+``actor_features(obs)`` and ``critic(obs)`` for either alone (acting needs only the actor's),
+and ``critic_masks()``: which of its numbers only the critic reads (``critic_lr_scale``):
 
 - ``SharedTrunk``: one MLP read by both heads (``shared_trunk=True``).
 - ``TwinTrunks``: two MLPs of the same shape (the default, 64x64 each), computed as one:
@@ -13,7 +14,7 @@ Every trunk module maps observations to ``(actor_features, critic_features)`` an
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +43,9 @@ class SharedTrunk(nn.Module):
     def orthogonal_(self, gain: float) -> None:
         orthogonal_init(self.mlp, gain)
 
+    def critic_masks(self) -> Iterator[tuple[nn.Parameter, Tensor]]:
+        return iter(())  # both heads read every number
+
 
 class SeparateTrunks(nn.Module):
     def __init__(self, actor: MLP, critic: MLP) -> None:
@@ -60,6 +64,9 @@ class SeparateTrunks(nn.Module):
     def orthogonal_(self, gain: float) -> None:
         orthogonal_init(self.actor, gain)
         orthogonal_init(self.critic_mlp, gain)
+
+    def critic_masks(self) -> Iterator[tuple[nn.Parameter, Tensor]]:
+        return ((p, torch.ones_like(p, dtype=torch.bool)) for p in self.critic_mlp.parameters())
 
 
 class TwinTrunks(nn.Module):
@@ -123,6 +130,12 @@ class TwinTrunks(nn.Module):
                 for weight, bias in zip(self.weights, self.biases, strict=True):
                     nn.init.orthogonal_(weight[copy], gain=gain)
                     bias[copy].zero_()
+
+    def critic_masks(self) -> Iterator[tuple[nn.Parameter, Tensor]]:
+        for p in self.parameters():  # every one stacks (actor, critic) on its first axis
+            mask = torch.zeros_like(p, dtype=torch.bool)
+            mask[1] = True
+            yield p, mask
 
 
 Trunks = SharedTrunk | TwinTrunks | SeparateTrunks

@@ -12,7 +12,8 @@ workers) stays the preset's.
   (``gae_lambda``)
 - entropy coefficient: 0, 1e-5, 1e-4, 1e-3, 1e-2, 0.05 (``ent_coef``); value coefficient:
   uniform in [0.1, 1] (``vf_coef``); gradient clip: 0.3, 0.5, 1, 2, 5 (``max_grad_norm``);
-  normalized advantages or not (``normalize_advantage``)
+  normalized advantages or not (``normalize_advantage``); the critic's own numbers at 0.5, 1,
+  2, 4 or 8 times the learning rate (``critic_lr_scale``)
 - optimizer: RMSprop with epsilon log-uniform in [1e-6, 1e-3] (``rms_prop_eps``), or Adam
   with beta1 0 or 0.9 and beta2 0.99 or 0.999 (``adam_beta1``, ``adam_beta2``)
 - network (vector observations only): trunks of 32x32, 64x64 or 256x256 (``net_arch``),
@@ -50,6 +51,7 @@ NET_ARCHS = {"small": [32, 32], "medium": [64, 64], "large": [256, 256]}
 LEARNING_RATES = (1e-4, 1e-2)
 RMS_PROP_EPS = (1e-6, 1e-3)
 VF_COEFS = (0.1, 1.0)
+CRITIC_LR_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)
 LOG_STD_INITS = (-2.0, -1.0, 0.0)
 
 
@@ -85,6 +87,7 @@ def sample_settings(trial: Trial, shape: SpaceShape) -> dict[str, Any]:
         "vf_coef": _round(trial.suggest_float("vf_coef", *VF_COEFS)),
         "max_grad_norm": trial.suggest_categorical("max_grad_norm", list(MAX_GRAD_NORMS)),
         "normalize_advantage": trial.suggest_categorical("normalize_advantage", [False, True]),
+        "critic_lr_scale": trial.suggest_categorical("critic_lr_scale", list(CRITIC_LR_SCALES)),
         "normalize_reward": trial.suggest_categorical("normalize_reward", [False, True]),
         "normalize_value_targets": trial.suggest_categorical(
             "normalize_value_targets", [False, True]
@@ -138,6 +141,7 @@ def start_params(config: RunConfig, shape: SpaceShape) -> dict[str, Any]:
         "vf_coef": _within(hyper.vf_coef, VF_COEFS),
         "max_grad_norm": _nearest(hyper.max_grad_norm, MAX_GRAD_NORMS),
         "normalize_advantage": hyper.normalize_advantage,
+        "critic_lr_scale": _nearest(hyper.critic_lr_scale, CRITIC_LR_SCALES),
         "normalize_reward": hyper.normalize_reward,
         "normalize_value_targets": hyper.normalize_value_targets,
         "optimizer": "rmsprop" if hyper.use_rms_prop else "adam",
