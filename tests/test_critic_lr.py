@@ -1,8 +1,6 @@
 """critic_lr_scale: which numbers are the critic's own, and that they step at that multiple of
 the learning rate (A2C on either backend, A3C's workers, saved and loaded with the model)."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -10,7 +8,7 @@ from gymnasium import spaces
 from gymnasium.vector.utils import batch_space
 
 from acrl import A2C, A3C
-from acrl.config import PolicyConfig
+from acrl.config.hyperparams import A2CConfig
 from acrl.model.flat_params import FlatParameters
 from acrl.model.policy import ActorCritic
 
@@ -56,9 +54,9 @@ def test_the_critics_own_numbers_are_those_only_the_value_reads(name):
     actor does."""
     obs_space, action_space, kwargs = ARRANGEMENTS[name]
     torch.manual_seed(0)
-    config = PolicyConfig.from_kwargs({k: v for k, v in kwargs.items() if k != "use_sde"})
-    config = dataclasses.replace(config, use_sde=kwargs.get("use_sde", False))
-    policy = ActorCritic(obs_space, action_space, config)
+    policy_kwargs = {k: v for k, v in kwargs.items() if k != "use_sde"}
+    config = A2CConfig(policy_kwargs=policy_kwargs, use_sde=kwargs.get("use_sde", False))
+    policy = ActorCritic(obs_space, action_space, config.policy_config)
     params = FlatParameters(policy)
     batch = batch_space(obs_space, 64)
     batch.seed(0)

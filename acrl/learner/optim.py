@@ -216,10 +216,7 @@ def make_optimizer(
     if critic_mask.shape != vector.shape:
         raise ValueError(f"critic mask of {critic_mask.numel()} numbers for {vector.numel()}")
     if config.critic_lr_scale != 1.0:
-        ones = torch.ones_like(vector, memory_format=torch.contiguous_format).detach()
-        optimizer.lr_scale = ones.masked_fill_(
-            critic_mask.to(vector.device), config.critic_lr_scale
-        )
+        optimizer.lr_scale = torch.where(critic_mask, config.critic_lr_scale, 1.0).to(vector)
     return optimizer
 
 
