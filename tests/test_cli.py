@@ -253,7 +253,6 @@ def test_preset_name_as_env_and_overwrite(tmp_path):
     run_dir = tmp_path / "ll"
     (run_dir).mkdir()  # an earlier run's directory (--overwrite replaces only a run's)
     (run_dir / "config.yaml").write_text("env_id: CartPole-v1\nhyperparams: {}\n")
-    (run_dir / "model.acrl").write_text("old")
     result = acrl(
         "train",
         "LunarLanderContinuous",

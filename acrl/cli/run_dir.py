@@ -4,16 +4,14 @@ and locked (acrl.run.lock) for as long as the run writes it."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import yaml
-
 from acrl.errors import UserError
 from acrl.run import lock
-from acrl.run.owned import check_run_file_names, is_regular_file, remove_run_files
+from acrl.run.owned import check_run_file_names, remove_run_files
+from acrl.run.provenance import is_run_config, is_summary
 
 
 def check_run_dir_path(run_dir: Path) -> None:
@@ -64,33 +62,12 @@ def claimed_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Path]:
 def holds_a_run(run_dir: Path) -> bool:
     """Whether ``run_dir`` is a run's directory: a config.yaml of ``acrl train``'s, or the
     summary or seed directories of a multi-seed run."""
-    if _is_run_config(run_dir / "config.yaml"):
+    if is_run_config(run_dir / "config.yaml"):
         return True
-    if _is_summary(run_dir / "summary.json"):
+    if is_summary(run_dir / "summary.json"):
         return True
     return any(
-        path.name.startswith("seed-") and _is_run_config(path / "config.yaml")
+        path.name.startswith("seed-") and is_run_config(path / "config.yaml")
         for path in run_dir.iterdir()
         if path.is_dir() and not path.is_symlink()
     )
-
-
-def _is_summary(path: Path) -> bool:
-    """A summary.json as ``acrl train --seeds`` writes it."""
-    if not is_regular_file(path):
-        return False
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("seeds"), list) and "solved" in data
-
-
-def _is_run_config(path: Path) -> bool:
-    if not is_regular_file(path):
-        return False
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and "env_id" in data and "hyperparams" in data

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from acrl.errors import UserError
+from acrl.run.provenance import check_for, is_acrl_model, written_by_acrl
 
 CHECKPOINTS = "checkpoints"
 VIDEOS = "videos"
@@ -124,18 +125,22 @@ def remove(path: Path) -> None:
 
 
 def remove_run_files(run_dir: Path) -> None:
-    """What ``--overwrite`` removes: the run's own files, checkpoints, videos and events
-    (nothing at all if a folder it would empty is a symlink)."""
-    real_subdir(run_dir, CHECKPOINTS)
-    real_subdir(run_dir, VIDEOS)
-    for name in RUN_FILES:
-        remove(run_dir / name)
-    for path, _ in _matching(run_dir, TENSORBOARD):
-        remove(path)
-    for _, path in checkpoints(run_dir):
-        remove(path)
-    for path, _ in _matching(real_subdir(run_dir, VIDEOS), VIDEO):
-        remove(path)
+    """What ``--overwrite`` removes: the run's own files, checkpoints, videos and events.
+    Nothing at all if a folder it would empty is a symlink, or if a file of acrl's name does
+    not hold what acrl writes there (acrl.run.provenance): a UserError names it."""
+    run_files = [run_dir / name for name in RUN_FILES]
+    run_files += [path for path, _ in _matching(run_dir, TENSORBOARD)]
+    run_files += [path for _, path in checkpoints(run_dir)]
+    run_files += [path for path, _ in _matching(real_subdir(run_dir, VIDEOS), VIDEO)]
+    run_files = [path for path in run_files if is_regular_file(path)]
+    for path in run_files:
+        if not written_by_acrl(path, check_for(path.name)):
+            raise UserError(
+                f"run dir {run_dir}: {path.relative_to(run_dir)} does not hold what acrl writes "
+                "under that name, so --overwrite leaves the run dir as it is; move the file out"
+            )
+    for path in run_files:
+        path.unlink(missing_ok=True)
 
 
 def remove_stale_temp_files(run_dir: Path) -> list[Path]:
@@ -147,7 +152,7 @@ def remove_stale_temp_files(run_dir: Path) -> list[Path]:
             if is_regular_file(path):
                 removed.append(path)
         for path, _ in _matching(folder, SAFETENSORS_TEMP):
-            if is_regular_file(path) and _is_acrl_safetensors(path):
+            if is_regular_file(path) and is_acrl_model(path):
                 removed.append(path)
     for path in removed:
         path.unlink(missing_ok=True)
@@ -163,17 +168,3 @@ def _matching(folder: Path, pattern: re.Pattern[str]) -> Iterator[tuple[Path, re
         match = pattern.fullmatch(name)
         if match is not None:
             yield folder / name, match
-
-
-def _is_acrl_safetensors(path: Path) -> bool:
-    """Whether ``path`` begins as a safetensors file written by acrl (its header is complete
-    and names acrl's model format)."""
-    try:
-        with path.open("rb") as fh:
-            size = int.from_bytes(fh.read(8), "little")
-            if not 0 < size <= 1 << 24:
-                return False
-            header = fh.read(size)
-    except OSError:
-        return False
-    return len(header) == size and b'"format":"acrl-model"' in header.replace(b" ", b"")
