@@ -173,7 +173,8 @@ CLI_CASES = [
     (["train", "--resume", "run", "CartPole-v1"], "drop an env id"),
     (["train", "--resume", "run", "--config", "bad/noenv.yml"], "drop --config"),
     (["train", "--resume", "list-config-run"], "is not a run directory"),
-    (["train", "--resume", "pickled-run"], "has no checkpoint to resume from"),
+    (["train", "--resume", "pickled-run"], "model.acrl does not hold what acrl writes"),
+    (["train", "--resume", "pickled-checkpoints-run"], "has no checkpoint to resume from"),
     (["train", "--resume", "pendulum-config-run"], "not this run's checkpoint"),
     (["train", "--resume", "a3c-checkpoint-run"], "not this run's checkpoint"),
     (["train", "--resume", "run", "--address", "auto"], "this run does not use --runtime ray"),
@@ -363,6 +364,10 @@ def ws(tmp_path_factory) -> Path:
     (_copy_run(ws, "list-config-run") / "config.yaml").write_text("- not\n- a mapping\n")
     pickled = _copy_run(ws, "pickled-run")
     for model in [pickled / "model.acrl", *(pickled / "checkpoints").glob("*.acrl")]:
+        shutil.copyfile(ws / "bad" / "torch-pickle.acrl", model)
+    pickled = _copy_run(ws, "pickled-checkpoints-run")  # no model.acrl: only checkpoints
+    (pickled / "model.acrl").unlink()
+    for model in (pickled / "checkpoints").glob("*.acrl"):
         shutil.copyfile(ws / "bad" / "torch-pickle.acrl", model)
     config = yaml.safe_load((ws / "run" / "config.yaml").read_text())
     pendulum = _copy_run(ws, "pendulum-config-run") / "config.yaml"

@@ -437,6 +437,50 @@ def test_overwrite_keeps_a_run_dir_with_a_users_file_under_an_acrl_name(
     assert tree(run) == before
 
 
+@pytest.mark.parametrize("name", ["metrics.csv", "report.html"])
+def test_resume_keeps_a_run_dir_with_a_users_file_under_an_acrl_name(full, tmp_path, name):
+    run = tmp_path / "run"
+    shutil.copytree(full, run, symlinks=True)
+    (run / name).write_text("revenue,cost\n1,2\n")  # resume would have rebuilt its header
+    before = tree(run)
+    message = one_line(acrl("train", "--resume", run, "--timesteps", 2048))
+    assert f"{name} does not hold what acrl writes under that name" in message, message
+    assert tree(run) == before
+
+
+def test_learn_never_replaces_a_users_config_yaml_in_its_log_dir(tmp_path):
+    (tmp_path / "config.yaml").write_text("database: postgres\n")
+    before = tree(tmp_path)
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=4, log_dir=tmp_path)
+    with pytest.raises(UserError, match="config.yaml does not hold what acrl writes"):
+        model.learn(16)
+    assert tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "command, name",
+    [
+        (["plot"], "learning_curve.png"),
+        (["plot"], "learning_curve-diagnostics.png"),
+        (["report"], "report.html"),
+        (["export"], "policy.onnx"),
+        (["export", "--format", "torchscript"], "policy.pt"),
+    ],
+)
+def test_default_outputs_never_replace_a_users_file(full, tmp_path, command, name):
+    run = tmp_path / "run"
+    shutil.copytree(full, run, symlinks=True)
+    (run / name).write_text("the user's own")
+    before = tree(run)
+    source = run / "model.acrl" if command[0] == "export" else run
+    message = one_line(acrl(command[0], source, *command[1:]))
+    assert f"{run / name} does not hold what acrl writes under that name" in message, message
+    assert "--out" in message and tree(run) == before
+    out = tmp_path / ("elsewhere" + Path(name).suffix)
+    assert acrl(command[0], source, *command[1:], "--out", out).returncode == 0
+    assert out.is_file() and tree(run) == before  # --out names a file of the user's choice
+
+
 def test_overwrite_removes_every_kind_of_file_acrl_wrote(full, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(full, run, symlinks=True)

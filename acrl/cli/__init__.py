@@ -356,6 +356,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out or args.run_dirs[0] / "report.html"
     if out.suffix.lower() != ".html":
         raise UserError(f"--out must name a .html file, got {out}")
+    if args.out is None:
+        from acrl.run.owned import check_replaceable
+
+        check_replaceable(out)
     from acrl.plotting.report import build_report
     from acrl.run.atomic import write_atomic
 
@@ -377,6 +381,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.is_dir():
         name = f"policy{FORMATS[args.format]}"
         raise UserError(f"--out {out} is a directory; name the file to write, e.g. {out / name}")
+    if args.out is None:
+        from acrl.run.owned import check_replaceable
+
+        check_replaceable(out)
     model = load_cpu_model(args.path)  # a wrong path: one line, before torch
     from acrl.run.export import export_policy
 

@@ -17,6 +17,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return _policy_slice(args)
     out = args.out or args.run_dirs[0] / "learning_curve.png"
     _check_png(out)
+    if args.out is None:
+        from acrl.run.owned import check_replaceable
+
+        for path in (out, out.with_name("learning_curve-diagnostics.png")):
+            check_replaceable(path)
     from acrl.plotting.curves import save_curves
     from acrl.plotting.runs import load_runs, solved_threshold
 

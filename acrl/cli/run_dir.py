@@ -42,7 +42,7 @@ def claimed_run_dir(run_dir: Path, overwrite: bool) -> Iterator[Path]:
     if not created and not run_dir.is_dir():
         raise UserError(f"run dir {run_dir} exists and is not a directory")
     with lock.RunLock(run_dir):  # a run that raced us to a new directory holds it
-        check_run_file_names(run_dir)
+        check_run_file_names(run_dir, contents=False)  # --overwrite checks what it removes
         entries = [p for p in run_dir.iterdir() if p.name != lock.LOCK_NAME]
         if entries:
             if not overwrite:

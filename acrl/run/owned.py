@@ -68,10 +68,11 @@ def is_regular_file(path: Path) -> bool:
         return False
 
 
-def check_run_file_names(run_dir: Path) -> None:
+def check_run_file_names(run_dir: Path, contents: bool = True) -> None:
     """UserError if a name acrl writes at the top of ``run_dir`` is taken by anything but a
-    regular file (a symlink, a folder): acrl never writes through one, nor removes what it
-    did not write, so the run stops before it changes anything."""
+    regular file (a symlink, a folder), or (``contents``) by a file that does not hold what
+    acrl writes under that name (acrl.run.provenance): acrl never writes through a link, nor
+    replaces or removes what it did not write, so the run stops before it changes anything."""
     for name in RUN_FILES:
         path = run_dir / name
         try:
@@ -86,6 +87,23 @@ def check_run_file_names(run_dir: Path) -> None:
                 f"run dir {run_dir}: {name} is {kind}, and acrl writes its {name} only as a "
                 "file of its own; move it out of the run directory"
             )
+        if contents and not written_by_acrl(path, check_for(name)):
+            raise not_acrls(path, f"run dir {run_dir}: {name}", "move it out of the run directory")
+
+
+def check_replaceable(path: Path) -> None:
+    """UserError if ``path``, a default output of ``acrl plot``, ``report`` or ``export``,
+    holds a file that acrl did not write under that name: acrl replaces only its own."""
+    if is_regular_file(path) and not written_by_acrl(path, check_for(path.name)):
+        raise not_acrls(path, str(path), "move it, or name another file with --out")
+
+
+def not_acrls(path: Path, named: str, advice: str) -> UserError:
+    """The one line for a file under an acrl name that acrl did not write."""
+    return UserError(
+        f"{named} does not hold what acrl writes under that name, and acrl replaces or "
+        f"removes only its own files; {advice}"
+    )
 
 
 def real_subdir(run_dir: Path, name: str) -> Path:
@@ -135,10 +153,8 @@ def remove_run_files(run_dir: Path) -> None:
     run_files = [path for path in run_files if is_regular_file(path)]
     for path in run_files:
         if not written_by_acrl(path, check_for(path.name)):
-            raise UserError(
-                f"run dir {run_dir}: {path.relative_to(run_dir)} does not hold what acrl writes "
-                "under that name, so --overwrite leaves the run dir as it is; move the file out"
-            )
+            named = f"run dir {run_dir}: {path.relative_to(run_dir)}"
+            raise not_acrls(path, named, "--overwrite changed nothing; move the file out")
     for path in run_files:
         path.unlink(missing_ok=True)
 
