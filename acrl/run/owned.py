@@ -4,7 +4,9 @@ acrl deletes a file only when it can show that it wrote it: an exact name it giv
 files (``checkpoints/step-000000004096.acrl``, ``.model.acrl.k3x9a_2q.tmp``, never a glob
 that a user's ``step-best.acrl`` or ``.tmp_notes.txt`` would match), a regular file (not a
 folder, not a symlink), in the run directory itself or in a real sub-directory of it (never
-through a symlink). A sub-directory that acrl writes into and that is a symlink is refused.
+through a symlink), and one that holds what acrl writes under that name (acrl.run.provenance;
+a run's files are checked so before ``--overwrite`` removes or a run replaces them). A
+sub-directory that acrl writes into and that is a symlink is refused.
 """
 
 from __future__ import annotations
@@ -88,18 +90,18 @@ def check_run_file_names(run_dir: Path, contents: bool = True) -> None:
                 "file of its own; move it out of the run directory"
             )
         if contents and not written_by_acrl(path, check_for(name)):
-            raise not_acrls(path, f"run dir {run_dir}: {name}", "move it out of the run directory")
+            raise not_acrls(f"run dir {run_dir}: {name}", "move it out of the run directory")
 
 
 def check_replaceable(path: Path) -> None:
     """UserError if ``path``, a default output of ``acrl plot``, ``report`` or ``export``,
     holds a file that acrl did not write under that name: acrl replaces only its own."""
     if is_regular_file(path) and not written_by_acrl(path, check_for(path.name)):
-        raise not_acrls(path, str(path), "move it, or name another file with --out")
+        raise not_acrls(str(path), "move it, or name another file with --out")
 
 
-def not_acrls(path: Path, named: str, advice: str) -> UserError:
-    """The one line for a file under an acrl name that acrl did not write."""
+def not_acrls(named: str, advice: str) -> UserError:
+    """The one line for a file (``named``) under an acrl name that acrl did not write."""
     return UserError(
         f"{named} does not hold what acrl writes under that name, and acrl replaces or "
         f"removes only its own files; {advice}"
@@ -154,7 +156,7 @@ def remove_run_files(run_dir: Path) -> None:
     for path in run_files:
         if not written_by_acrl(path, check_for(path.name)):
             named = f"run dir {run_dir}: {path.relative_to(run_dir)}"
-            raise not_acrls(path, named, "--overwrite changed nothing; move the file out")
+            raise not_acrls(named, "--overwrite changed nothing; move the file out")
     for path in run_files:
         path.unlink(missing_ok=True)
 
