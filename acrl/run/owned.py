@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from acrl.errors import UserError
-from acrl.run.provenance import check_for, is_acrl_model, written_by_acrl
+from acrl.run.provenance import is_acrl_model, written_by_acrl
 
 CHECKPOINTS = "checkpoints"
 VIDEOS = "videos"
@@ -89,14 +89,14 @@ def check_run_file_names(run_dir: Path, contents: bool = True) -> None:
                 f"run dir {run_dir}: {name} is {kind}, and acrl writes its {name} only as a "
                 "file of its own; move it out of the run directory"
             )
-        if contents and not written_by_acrl(path, check_for(name)):
+        if contents and not written_by_acrl(path):
             raise not_acrls(f"run dir {run_dir}: {name}", "move it out of the run directory")
 
 
 def check_replaceable(path: Path) -> None:
     """UserError if ``path``, a default output of ``acrl plot``, ``report`` or ``export``,
     holds a file that acrl did not write under that name: acrl replaces only its own."""
-    if is_regular_file(path) and not written_by_acrl(path, check_for(path.name)):
+    if is_regular_file(path) and not written_by_acrl(path):
         raise not_acrls(str(path), "move it, or name another file with --out")
 
 
@@ -154,7 +154,7 @@ def remove_run_files(run_dir: Path) -> None:
     run_files += [path for path, _ in _matching(real_subdir(run_dir, VIDEOS), VIDEO)]
     run_files = [path for path in run_files if is_regular_file(path)]
     for path in run_files:
-        if not written_by_acrl(path, check_for(path.name)):
+        if not written_by_acrl(path):
             named = f"run dir {run_dir}: {path.relative_to(run_dir)}"
             raise not_acrls(named, "--overwrite changed nothing; move the file out")
     for path in run_files:

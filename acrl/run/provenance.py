@@ -69,9 +69,10 @@ def is_summary(path: Path) -> bool:
     )
 
 
-def written_by_acrl(path: Path, check: Callable[[Path], bool]) -> bool:
-    """``check(path)``, or an empty file (nothing in it to lose)."""
-    return _read(path, 1) == b"" or check(path)
+def written_by_acrl(path: Path) -> bool:
+    """Whether ``path`` holds what acrl writes under its name (``check_for``), or nothing
+    at all (an empty file: nothing in it to lose)."""
+    return _read(path, 1) == b"" or check_for(path.name)(path)
 
 
 def check_for(name: str) -> Callable[[Path], bool]:
