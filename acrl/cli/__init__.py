@@ -324,8 +324,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cmd_video(args)
         if args.command == "export":
+            from acrl.cli.export import cmd_export
+
             return cmd_export(args)
         if args.command == "report":
+            from acrl.cli.report import cmd_report
+
             return cmd_report(args)
         if args.command == "tune":
             from acrl.cli.tune import cmd_tune
@@ -350,49 +354,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"acrl: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    out = args.out or args.run_dirs[0] / "report.html"
-    if out.suffix.lower() != ".html":
-        raise UserError(f"--out must name a .html file, got {out}")
-    if args.out is None:
-        from acrl.run.owned import check_replaceable
-
-        check_replaceable(out)
-    from acrl.plotting.report import build_report
-    from acrl.run.atomic import write_atomic
-
-    page = build_report(args.run_dirs, args.target)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(out, page.encode())
-    print(f"report: {out} ({len(page) / 1e6:.1f} MB, opens offline)")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from acrl.cli.evaluate import load_cpu_model
-    from acrl.run.model_path import FORMATS
-
-    if args.format not in FORMATS:
-        raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {args.format!r}")
-    folder = args.path if args.path.is_dir() else args.path.parent
-    out = args.out or folder / f"policy{FORMATS[args.format]}"
-    if out.is_dir():
-        name = f"policy{FORMATS[args.format]}"
-        raise UserError(f"--out {out} is a directory; name the file to write, e.g. {out / name}")
-    if args.out is None:
-        from acrl.run.owned import check_replaceable
-
-        check_replaceable(out)
-    model = load_cpu_model(args.path)  # a wrong path: one line, before torch
-    from acrl.run.export import export_policy
-
-    path = export_policy(model, out, args.format)
-    inputs = "obs, state" if model.policy.recurrent else "obs"
-    outputs = "action, next_state" if model.policy.recurrent else "action"
-    print(f"{path}: ({inputs}) -> ({outputs}), deterministic")
-    return 0
 
 
 def _version() -> str:
