@@ -1,6 +1,7 @@
 """acrl replaces or removes a file under one of its names only if the file holds what acrl
 writes there (acrl.run.provenance): ``--overwrite``, ``--resume``, ``learn()`` with a
-``log_dir``, and the default outputs of ``plot``, ``report`` and ``export``."""
+``log_dir``, the default outputs of ``plot``, ``report`` and ``export``, ``acrl video``'s
+files and EvalCallback's ``log_path``."""
 
 from __future__ import annotations
 
@@ -142,3 +143,34 @@ def test_overwrite_removes_every_kind_of_file_acrl_wrote(full, tmp_path):
     assert after["notes.txt"] == before["notes.txt"]
     kept = [p for p, h in before.items() if after.get(p) == h and h != "dir" and p != "notes.txt"]
     assert kept == [], kept  # each of the old run's files removed, or written anew
+
+
+def test_video_replaces_only_its_own_videos(full, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(full, run, symlinks=True)
+    ours = next((run / "videos").glob("step-*.mp4"))
+    (run / "videos" / "episode.mp4").write_bytes(b"my holiday film")
+    before = tree(run)
+    message = one_line(acrl("video", run))
+    assert f"{run / 'videos' / 'episode.mp4'} does not hold what acrl writes" in message
+    assert tree(run) == before
+    earlier = ours.read_bytes() + b"an earlier run's"  # an acrl video (MP4): replaced
+    (run / "videos" / "episode.mp4").write_bytes(earlier)
+    result = acrl("video", run)
+    assert result.returncode == 0, result.stderr
+    assert (run / "videos" / "episode.mp4").read_bytes() != earlier
+
+
+def test_eval_callback_never_replaces_a_users_evaluations_csv(full, tmp_path):
+    from acrl.run.eval_callback import EvalCallback
+
+    (tmp_path / "evaluations.csv").write_text("date,weight\n2026-12-01,71.5\n")
+    before = tree(tmp_path)
+    model = A2C("MlpPolicy", "CartPole-v1", n_envs=2, n_steps=4)
+    callback = EvalCallback(eval_freq=8, n_eval_episodes=1, log_path=tmp_path)
+    with pytest.raises(UserError, match="evaluations.csv does not hold what acrl writes"):
+        model.learn(16, callback=callback)
+    assert tree(tmp_path) == before and model.num_timesteps == 0
+    shutil.copy(full / "evaluations.csv", tmp_path)  # acrl's own: training goes on
+    model.learn(16, callback=EvalCallback(eval_freq=8, n_eval_episodes=1, log_path=tmp_path))
+    assert model.num_timesteps == 16

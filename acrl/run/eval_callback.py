@@ -27,6 +27,8 @@ from acrl.run.atomic import write_atomic
 from acrl.run.callbacks import BaseCallback, after_update, check_callback, next_multiple
 from acrl.run.evaluation import EvaluationStopped, evaluate_policy
 from acrl.run.log_files import EVALUATION_COLUMNS, EVALUATIONS
+from acrl.run.owned import is_regular_file, not_acrls
+from acrl.run.provenance import written_by_acrl
 
 BEST_MODEL = "best_model.acrl"
 SEED_OFFSET = 10_000  # the evaluation env's seed, from the model's: apart from training's
@@ -47,7 +49,8 @@ class EvalCallback(BaseCallback):
     from either stops training. ``model.last_evaluation`` holds the last ``(step, mean)``
     (``StopOnReturn(on="evaluation")`` judges it). A ``log_path`` that already holds
     evaluations keeps those at or before the model's step count when training starts: a
-    resumed run continues its file.
+    resumed run continues its file; one that acrl did not write stops training before it
+    starts (UserError: acrl replaces only its own files).
     """
 
     def __init__(
@@ -193,8 +196,13 @@ class EvalCallback(BaseCallback):
             tensorboard.write_scalars({"eval/mean_return": mean, "eval/mean_length": length}, steps)
 
     def _keep_earlier_rows(self, steps: int) -> None:
-        """A log_path's earlier evaluations at or before ``steps`` carry on (a resume)."""
-        if self._rows or self.log_path is None or not (self.log_path / EVALUATIONS).is_file():
+        """A log_path's earlier evaluations at or before ``steps`` carry on (a resume); a
+        file there that acrl did not write stops training before it starts (UserError)."""
+        if self.log_path is None or not is_regular_file(self.log_path / EVALUATIONS):
+            return
+        if not written_by_acrl(self.log_path / EVALUATIONS):
+            raise not_acrls(str(self.log_path / EVALUATIONS), "move it, or pass another log_path")
+        if self._rows:
             return
         rows = read_evaluations(self.log_path / EVALUATIONS)
         self._rows = [row for row in rows if row["timesteps"] <= steps]

@@ -35,6 +35,8 @@ from acrl.errors import UserError
 from acrl.learner.rollout import EnvCalls
 from acrl.run.atomic import publish
 from acrl.run.evaluation import EvaluationStopped, Predictor, watched_calls
+from acrl.run.owned import is_regular_file, not_acrls
+from acrl.run.provenance import written_by_acrl
 
 DEFAULT_FPS = 30
 
@@ -64,9 +66,14 @@ def record_episodes(
 
     ``env_id`` and ``wrappers`` (around the env, innermost first) never import a module
     ("pkg:Env-v0" needs ``pkg`` imported already: they are usually a model's, which its
-    file, ``named_by``, named). Nothing is written if the env cannot be made, or if its
-    observation space is not the model's (when the model has one).
+    file, ``named_by``, named). Nothing is written if the env cannot be made, if its
+    observation space is not the model's (when the model has one), or if a file under one of
+    the names holds something other than an acrl video (UserError).
     """
+    paths = [out_dir / f"{name}{f'-{i}' if episodes > 1 else ''}.mp4" for i in range(episodes)]
+    for path in paths:  # acrl replaces only its own videos (a symlink: the link, not its target)
+        if is_regular_file(path) and not written_by_acrl(path):
+            raise not_acrls(str(path), "move it, or record into another folder")
     env = make_render_env(env_id, env_kwargs, named_by, wrappers)
     try:
         _check_observations(model, env, named_by)
@@ -77,9 +84,7 @@ def record_episodes(
     fps = _fps(env)
     recorded = []
     try:
-        for i in range(episodes):
-            suffix = f"-{i}" if episodes > 1 else ""
-            path = out_dir / f"{name}{suffix}.mp4"
+        for i, path in enumerate(paths):
             with watched_calls(env) as calls:
                 total, length = _record_one(model, env, path, seed + i, fps, deterministic, calls)
             recorded.append(Episode(path, total, length))
