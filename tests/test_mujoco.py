@@ -48,8 +48,9 @@ def test_every_mujoco_id_gets_a_preset(algo):
     hopper = resolve_run_config("Hopper-v5", algo).hyperparams
     assert hopper.policy_config.log_std_init == 0.0 and hopper.ent_coef == 0.01
     assert hopper.learning_rate == 7e-4
-    # Hopper's critic steps at 4x the rate, Swimmer's at 8x; the family's at the rate
-    assert hopper.critic_lr_scale == 4.0
+    # HalfCheetah's and Hopper's critics step at 4x the rate, Swimmer's at 8x; the family's
+    # at the rate
+    assert cheetah.critic_lr_scale == 4.0 and hopper.critic_lr_scale == 4.0
     assert resolve_run_config("Swimmer-v5", algo).hyperparams.critic_lr_scale == 8.0
     assert resolve_run_config("Walker2d-v5", algo).hyperparams.critic_lr_scale == 1.0
     # A3C's Walker2d scales rewards (A2C's value targets hurt it) and takes HalfCheetah's start
