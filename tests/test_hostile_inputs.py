@@ -174,7 +174,8 @@ CLI_CASES = [
     (["train", "--resume", "run", "--config", "bad/noenv.yml"], "drop --config"),
     (["train", "--resume", "list-config-run"], "is not a run directory"),
     (["train", "--resume", "pickled-run"], "model.acrl does not hold what acrl writes"),
-    (["train", "--resume", "pickled-checkpoints-run"], "has no checkpoint to resume from"),
+    (["train", "--resume", "pickled-checkpoints-run"], "does not hold what acrl writes"),
+    (["train", "--resume", "truncated-checkpoints-run"], "has no checkpoint to resume from"),
     (["train", "--resume", "pendulum-config-run"], "not this run's checkpoint"),
     (["train", "--resume", "a3c-checkpoint-run"], "not this run's checkpoint"),
     (["train", "--resume", "run", "--address", "auto"], "this run does not use --runtime ray"),
@@ -369,6 +370,10 @@ def ws(tmp_path_factory) -> Path:
     (pickled / "model.acrl").unlink()
     for model in (pickled / "checkpoints").glob("*.acrl"):
         shutil.copyfile(ws / "bad" / "torch-pickle.acrl", model)
+    truncated = _copy_run(ws, "truncated-checkpoints-run")  # acrl's headers, cut weights
+    (truncated / "model.acrl").unlink()
+    for model in (truncated / "checkpoints").glob("*.acrl"):
+        shutil.copyfile(ws / "bad" / "truncated.acrl", model)
     config = yaml.safe_load((ws / "run" / "config.yaml").read_text())
     pendulum = _copy_run(ws, "pendulum-config-run") / "config.yaml"
     pendulum.write_text(yaml.safe_dump({**config, "env_id": "Pendulum-v1"}))

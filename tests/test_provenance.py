@@ -86,13 +86,21 @@ def test_overwrite_keeps_a_run_dir_with_a_users_file_under_an_acrl_name(
     assert tree(run) == before
 
 
-@pytest.mark.parametrize("name", ["metrics.csv", "report.html"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "metrics.csv",
+        "report.html",
+        "videos/step-000001536.mp4",  # --video-every would replace it
+        "checkpoints/step-000000001536.acrl",
+    ],
+)
 def test_resume_keeps_a_run_dir_with_a_users_file_under_an_acrl_name(full, tmp_path, name):
     run = tmp_path / "run"
     shutil.copytree(full, run, symlinks=True)
     (run / name).write_text("revenue,cost\n1,2\n")  # resume would have rebuilt its header
     before = tree(run)
-    message = one_line(acrl("train", "--resume", run, "--timesteps", 2048))
+    message = one_line(acrl("train", "--resume", run, "--timesteps", 2048, "--video-every", 512))
     assert f"{name} does not hold what acrl writes under that name" in message, message
     assert tree(run) == before
 

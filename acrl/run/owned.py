@@ -72,9 +72,10 @@ def is_regular_file(path: Path) -> bool:
 
 def check_run_file_names(run_dir: Path, contents: bool = True) -> None:
     """UserError if a name acrl writes at the top of ``run_dir`` is taken by anything but a
-    regular file (a symlink, a folder), or (``contents``) by a file that does not hold what
-    acrl writes under that name (acrl.run.provenance): acrl never writes through a link, nor
-    replaces or removes what it did not write, so the run stops before it changes anything."""
+    regular file (a symlink, a folder), or (``contents``) if a file under one of a run's names
+    (checkpoints and videos included) does not hold what acrl writes there
+    (acrl.run.provenance): acrl never writes through a link, nor replaces or removes what it
+    did not write, so the run stops before it changes anything."""
     for name in RUN_FILES:
         path = run_dir / name
         try:
@@ -89,8 +90,16 @@ def check_run_file_names(run_dir: Path, contents: bool = True) -> None:
                 f"run dir {run_dir}: {name} is {kind}, and acrl writes its {name} only as a "
                 "file of its own; move it out of the run directory"
             )
-        if contents and not written_by_acrl(path):
-            raise not_acrls(f"run dir {run_dir}: {name}", "move it out of the run directory")
+    if contents:
+        check_contents(run_dir, _run_files(run_dir), "move it out of the run directory")
+
+
+def check_contents(run_dir: Path, paths: list[Path], advice: str) -> None:
+    """UserError naming the first of ``paths`` (in ``run_dir``) that does not hold what acrl
+    writes under its name."""
+    for path in paths:
+        if not written_by_acrl(path):
+            raise not_acrls(f"run dir {run_dir}: {path.relative_to(run_dir)}", advice)
 
 
 def check_replaceable(path: Path) -> None:
@@ -148,17 +157,20 @@ def remove_run_files(run_dir: Path) -> None:
     """What ``--overwrite`` removes: the run's own files, checkpoints, videos and events.
     Nothing at all if a folder it would empty is a symlink, or if a file of acrl's name does
     not hold what acrl writes there (acrl.run.provenance): a UserError names it."""
+    run_files = _run_files(run_dir)
+    check_contents(run_dir, run_files, "--overwrite changed nothing; move the file out")
+    for path in run_files:
+        path.unlink(missing_ok=True)
+
+
+def _run_files(run_dir: Path) -> list[Path]:
+    """The regular files under the names a run gives its files: its own, TensorBoard's
+    event files, checkpoints and videos."""
     run_files = [run_dir / name for name in RUN_FILES]
     run_files += [path for path, _ in _matching(run_dir, TENSORBOARD)]
     run_files += [path for _, path in checkpoints(run_dir)]
     run_files += [path for path, _ in _matching(real_subdir(run_dir, VIDEOS), VIDEO)]
-    run_files = [path for path in run_files if is_regular_file(path)]
-    for path in run_files:
-        if not written_by_acrl(path):
-            named = f"run dir {run_dir}: {path.relative_to(run_dir)}"
-            raise not_acrls(named, "--overwrite changed nothing; move the file out")
-    for path in run_files:
-        path.unlink(missing_ok=True)
+    return [path for path in run_files if is_regular_file(path)]
 
 
 def remove_stale_temp_files(run_dir: Path) -> list[Path]:
