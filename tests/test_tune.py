@@ -21,6 +21,7 @@ from acrl.algorithms.registry import make_model
 from acrl.cli import main
 from acrl.config.presets import load_presets
 from acrl.config.runs import resolve_run_config
+from acrl.run.provenance import STUDY_NAMED
 from acrl.tune import SpaceShape, StudyPlan, run_trial, sample_settings
 from acrl.tune.space import N_ENVS, start_params
 from acrl.tune.study import STUDY_NAME, storage_url
@@ -165,6 +166,8 @@ def test_a_tiny_study_runs_and_its_best_settings_train_through_config(tmp_path, 
     for name in ("best.yml", "trials.csv", "history.png", "importances.png", "study.yaml"):
         assert (study_dir / name).stat().st_size > 0, name
     assert (study_dir / "history.png").read_bytes().startswith(b"\x89PNG")
+    for name, check in STUDY_NAMED.items():  # what a resume checks before replacing them
+        assert check(study_dir / name), name
     best = yaml.safe_load((study_dir / "best.yml").read_text())
     params = study.best_trial.params
     assert best["n_steps"] == params["n_steps"] and best["gamma"] == params["gamma"]
@@ -388,6 +391,14 @@ def test_bad_inputs_are_one_line_and_change_nothing(tmp_path, monkeypatch, capsy
         user_error(_tune(study_dir, "--trials", 2), "cannot be read as an Optuna study")
         assert database.read_bytes() == damaged
     database.write_bytes(kept)
+    for name, mine in (("best.yml", "learning_rate: 3e-4  # my pick\n"), ("trials.csv", "a,b\n")):
+        path = study_dir / name
+        kept = path.read_bytes()
+        path.write_text(mine)  # replaced at the end of a resumed study: refused before it
+        user_error(_tune(study_dir, "--trials", 2), f"{name} does not hold what acrl writes")
+        assert path.read_text() == mine
+        path.write_bytes(kept)
+    assert _tree(study_dir) == before
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("my notes")

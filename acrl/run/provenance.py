@@ -1,4 +1,5 @@
-"""Whether a file in a run directory is one acrl wrote, judged by what it holds.
+"""Whether a file in a run directory (or a study directory of ``acrl tune``) is one acrl
+wrote, judged by what it holds.
 
 A name alone proves nothing: a user may keep their own ``report.html`` or ``metrics.csv`` in
 a folder they train into. Before ``--overwrite`` removes a run's files, each must also look
@@ -27,6 +28,8 @@ HEAD = 4096  # the bytes a check reads (a model file's header is read whole)
 MAX_HEADER = 1 << 24  # the largest safetensors header acrl reads
 CONFIG_BYTES = 1 << 20  # config.yaml and summary.json are read whole up to this size
 REPORT_START = b"<!DOCTYPE html><html><head><meta charset='utf-8'><title>acrl report"
+BEST_START = b"# acrl tune: "  # how acrl tune's best.yml begins
+TRIAL_COLUMNS = ("number", "state", "value", "seconds", "per_seed", "note")  # then the params
 
 
 def is_acrl_model(path: Path) -> bool:
@@ -69,10 +72,11 @@ def is_summary(path: Path) -> bool:
     )
 
 
-def written_by_acrl(path: Path) -> bool:
-    """Whether ``path`` holds what acrl writes under its name (``check_for``), or nothing
-    at all (an empty file: nothing in it to lose)."""
-    return _read(path, 1) == b"" or check_for(path.name)(path)
+def written_by_acrl(path: Path, check: Callable[[Path], bool] | None = None) -> bool:
+    """Whether ``path`` holds what acrl writes under its name (``check``, by default
+    ``check_for`` its name in a run directory), or nothing at all (an empty file: nothing in
+    it to lose)."""
+    return _read(path, 1) == b"" or (check or check_for(path.name))(path)
 
 
 def check_for(name: str) -> Callable[[Path], bool]:
@@ -88,14 +92,15 @@ def check_for(name: str) -> Callable[[Path], bool]:
     raise ValueError(f"{name} is not a name acrl gives a run's file")
 
 
-def _csv_log(columns: tuple[str, ...]) -> Callable[[Path], bool]:
+def _csv_log(columns: tuple[str, ...], more: bool = False) -> Callable[[Path], bool]:
     """A CSV log whose first line is acrl's header for it, or the start of that header (a
-    kill can cut it; acrl's columns have not changed since its first release)."""
+    kill can cut it; acrl's columns have not changed since its first release); ``more``:
+    columns of the file's own may follow."""
     header = ",".join(columns).encode()
 
     def check(path: Path) -> bool:
         line = _head(path).split(b"\n", 1)[0].rstrip(b"\r")
-        return bool(line) and header.startswith(line)
+        return bool(line) and (header.startswith(line) or more and line.startswith(header))
 
     return check
 
@@ -107,6 +112,10 @@ def _is_npy(path: Path) -> bool:
 def _is_matplotlib_png(path: Path) -> bool:
     head = _head(path)
     return head.startswith(b"\x89PNG\r\n\x1a\n") and b"Software\x00Matplotlib" in head
+
+
+def _is_best_settings(path: Path) -> bool:
+    return _head(path).startswith(BEST_START)
 
 
 def _is_report(path: Path) -> bool:
@@ -187,4 +196,11 @@ NAMED: dict[str, Callable[[Path], bool]] = {
     "report.html": _is_report,
     "policy.onnx": _is_onnx,
     "policy.pt": _is_torchscript,
+}
+# The files acrl tune replaces in a study directory as the study goes on, and their checks.
+STUDY_NAMED: dict[str, Callable[[Path], bool]] = {
+    "trials.csv": _csv_log(TRIAL_COLUMNS, more=True),
+    "best.yml": _is_best_settings,
+    "history.png": _is_matplotlib_png,
+    "importances.png": _is_matplotlib_png,
 }

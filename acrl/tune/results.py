@@ -15,6 +15,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from acrl.run.atomic import write_atomic
+from acrl.run.provenance import BEST_START, TRIAL_COLUMNS
 from acrl.tune.space import SpaceShape, sample_settings
 from acrl.tune.trial import StudyPlan, run_config
 
@@ -41,7 +42,7 @@ def trials_csv(study: Any) -> bytes:
     names = sorted({name for t in study.trials for name in t.params})
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["number", "state", "value", "seconds", "per_seed", "note", *names])
+    writer.writerow([*TRIAL_COLUMNS, *names])
     for t in study.trials:
         seconds = t.duration.total_seconds() if t.duration is not None else ""
         per_seed = " ".join(f"{v:.4g}" for v in t.user_attrs.get("per_seed", []))
@@ -86,7 +87,7 @@ def best_yaml(study: Any, plan: StudyPlan, shape: SpaceShape) -> str:
     values.update(run["hyperparams"])  # what --config builds on if the study's base was not
     per_seed = ", ".join(f"{v:.2f}" for v in best.user_attrs.get("per_seed", []))
     header = (
-        f"# acrl tune: the best of {len(study.trials)} trials (trial {best.number}) on "
+        f"{BEST_START.decode()}the best of {len(study.trials)} trials (trial {best.number}) on "
         f"{plan.env_id} ({plan.algo}): median {best.value:.2f} over seeds 0-{plan.seeds - 1} "
         f"({per_seed}),\n# {plan.eval_episodes} deterministic episodes each after "
         f"{plan.timesteps:,} steps. Train with: acrl train --config {BEST}\n"
