@@ -6,9 +6,10 @@ a folder they train into. Before ``--overwrite`` removes a run's files, each mus
 like acrl's own on the inside: a model file whose header names acrl's format, a config or
 summary as ``acrl train`` writes them, a CSV log whose header is acrl's columns (or a prefix
 of them, a header a kill cut), a NumPy array, a Matplotlib PNG, an acrl report, an ONNX or
-TorchScript export of PyTorch's, a TensorBoard event file, an MP4. Only the first bytes (a
-header, a zip directory) are read; nothing is imported, unpickled or run. An empty file
-holds nothing to lose and counts as acrl's (a kill can leave one).
+TorchScript export of PyTorch's, a TensorBoard event file, an MP4 (and in a study
+directory, acrl tune's trials.csv columns, best.yml's header line, its plots). Only the
+first bytes (a header, a zip directory) are read; nothing is imported, unpickled or run. An
+empty file holds nothing to lose and counts as acrl's (a kill can leave one).
 """
 
 from __future__ import annotations
