@@ -27,8 +27,7 @@ from acrl.run.atomic import write_atomic
 from acrl.run.callbacks import BaseCallback, after_update, check_callback, next_multiple
 from acrl.run.evaluation import EvaluationStopped, evaluate_policy
 from acrl.run.log_files import EVALUATION_COLUMNS, EVALUATIONS
-from acrl.run.owned import is_regular_file, not_acrls
-from acrl.run.provenance import written_by_acrl
+from acrl.run.owned import check_replaceable, is_regular_file
 
 BEST_MODEL = "best_model.acrl"
 SEED_OFFSET = 10_000  # the evaluation env's seed, from the model's: apart from training's
@@ -198,11 +197,10 @@ class EvalCallback(BaseCallback):
     def _keep_earlier_rows(self, steps: int) -> None:
         """A log_path's earlier evaluations at or before ``steps`` carry on (a resume); a
         file there that acrl did not write stops training before it starts (UserError)."""
-        if self.log_path is None or not is_regular_file(self.log_path / EVALUATIONS):
+        if self.log_path is None:
             return
-        if not written_by_acrl(self.log_path / EVALUATIONS):
-            raise not_acrls(str(self.log_path / EVALUATIONS), "move it, or pass another log_path")
-        if self._rows:
+        check_replaceable(self.log_path / EVALUATIONS, "move it, or pass another log_path")
+        if self._rows or not is_regular_file(self.log_path / EVALUATIONS):
             return
         rows = read_evaluations(self.log_path / EVALUATIONS)
         self._rows = [row for row in rows if row["timesteps"] <= steps]

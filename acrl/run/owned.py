@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from acrl.errors import UserError
@@ -98,15 +98,21 @@ def check_contents(run_dir: Path, paths: list[Path], advice: str) -> None:
     """UserError naming the first of ``paths`` (in ``run_dir``) that does not hold what acrl
     writes under its name."""
     for path in paths:
-        if not written_by_acrl(path):
-            raise not_acrls(f"run dir {run_dir}: {path.relative_to(run_dir)}", advice)
+        check_replaceable(path, advice, f"run dir {run_dir}: {path.relative_to(run_dir)}")
 
 
-def check_replaceable(path: Path) -> None:
-    """UserError if ``path``, a default output of ``acrl plot``, ``report`` or ``export``,
-    holds a file that acrl did not write under that name: acrl replaces only its own."""
-    if is_regular_file(path) and not written_by_acrl(path):
-        raise not_acrls(str(path), "move it, or name another file with --out")
+def check_replaceable(
+    path: Path,
+    advice: str = "move it, or name another file with --out",
+    named: str | None = None,
+    check: Callable[[Path], bool] | None = None,
+) -> None:
+    """UserError if ``path``, a file acrl is about to replace (a default output of ``acrl
+    plot``, ``report`` or ``export``, a video, an evaluations.csv, a study's results), holds
+    a regular file that acrl did not write there (``check``: by default the run file check
+    for its name): acrl replaces only its own. A symlink there is replaced, not followed."""
+    if is_regular_file(path) and not written_by_acrl(path, check):
+        raise not_acrls(named or str(path), advice)
 
 
 def not_acrls(named: str, advice: str) -> UserError:

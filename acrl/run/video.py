@@ -35,8 +35,7 @@ from acrl.errors import UserError
 from acrl.learner.rollout import EnvCalls
 from acrl.run.atomic import publish
 from acrl.run.evaluation import EvaluationStopped, Predictor, watched_calls
-from acrl.run.owned import is_regular_file, not_acrls
-from acrl.run.provenance import written_by_acrl
+from acrl.run.owned import check_replaceable
 
 DEFAULT_FPS = 30
 
@@ -71,9 +70,8 @@ def record_episodes(
     the names holds something other than an acrl video (UserError).
     """
     paths = [out_dir / f"{name}{f'-{i}' if episodes > 1 else ''}.mp4" for i in range(episodes)]
-    for path in paths:  # acrl replaces only its own videos (a symlink: the link, not its target)
-        if is_regular_file(path) and not written_by_acrl(path):
-            raise not_acrls(str(path), "move it, or record into another folder")
+    for path in paths:  # acrl replaces only its own videos
+        check_replaceable(path, "move it, or record into another folder")
     env = make_render_env(env_id, env_kwargs, named_by, wrappers)
     try:
         _check_observations(model, env, named_by)

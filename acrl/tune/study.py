@@ -17,8 +17,8 @@ import yaml
 from acrl.errors import UserError
 from acrl.run import lock
 from acrl.run.atomic import write_atomic
-from acrl.run.owned import is_regular_file, not_acrls
-from acrl.run.provenance import STUDY_NAMED, written_by_acrl
+from acrl.run.owned import check_replaceable
+from acrl.run.provenance import STUDY_NAMED
 from acrl.tune.space import SpaceShape, sample_settings
 from acrl.tune.trial import Diverged, Pruned, StudyPlan, run_trial
 
@@ -93,9 +93,8 @@ def check_study_dir(study_dir: Path, plan: StudyPlan) -> bool:
                 f"{value!r}; give the same settings to resume it, or another --study-dir"
             )
     for name, check in STUDY_NAMED.items():  # replaced as the study goes on: acrl's own only
-        path = study_dir / name
-        if is_regular_file(path) and not written_by_acrl(path, check):
-            raise not_acrls(f"study dir {study_dir}: {name}", "move it out of the study dir")
+        named = f"study dir {study_dir}: {name}"
+        check_replaceable(study_dir / name, "move it out of the study dir", named, check)
     return True
 
 
