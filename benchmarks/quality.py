@@ -3,7 +3,8 @@ Stable-Baselines3 trained side by side.
 
 Trains each preset for the given seeds at its budget, evaluates 20 deterministic episodes per
 seed (env seeds 10,000 + seed, apart from training), and prints budget, median, min and max
-evaluation return, wall time, the zoo's figure and how many seeds fall below it. Beside each
+evaluation return, wall time, the zoo's figure and how many seeds fall below it (a seed whose
+training diverges is evaluated as it stood, marked, and the others go on). Beside each
 acrl seed, SB3's A2C trains at the same budget and seed: with the zoo's entry for the env
 (benchmarks/zoo.py), or for a MinAtar preset (the zoo has none) with the same network
 (MinAtar's, as acrl's SmallCNN) and settings. ``--no-sb3`` skips SB3; ``--sb3-only`` skips acrl
@@ -26,6 +27,7 @@ import csv
 import statistics
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from common import machine
@@ -35,6 +37,7 @@ from acrl import EvalCallback, evaluate_policy, make_vec_env
 from acrl.algorithms.registry import make_model
 from acrl.config.presets import load_presets
 from acrl.config.runs import RunConfig, read_config_file, resolve_run_config
+from acrl.errors import NonFiniteError, first_line
 from acrl.run.log_files import EVALUATIONS
 
 MINATAR = ("MinAtar/Breakout-v1", "MinAtar/SpaceInvaders-v1", "MinAtar/Freeway-v1")
@@ -56,6 +59,17 @@ def budget_of(config: RunConfig, scale: float) -> int:
     return max(int(config.n_timesteps * scale), config.n_envs * config.hyperparams.n_steps)
 
 
+class SeedResult(NamedTuple):
+    """One acrl seed: its final evaluation, wall time, budget and curve; ``diverged`` is the
+    NonFiniteError's line when training stopped early (the policy as it stood is evaluated)."""
+
+    mean: float
+    wall: float
+    budget: int
+    points: list[tuple[int, float]]
+    diverged: str | None = None
+
+
 def run(
     preset: str,
     seed: int,
@@ -65,8 +79,10 @@ def run(
     assignments: tuple[str, ...] = (),
     file_values: dict | None = None,
     curve: int | None = None,
-) -> tuple[float, float, int, list[tuple[int, float]]]:
-    """Train and evaluate one seed: (final mean, wall s, budget, the curve's (step, mean))."""
+) -> SeedResult:
+    """Train and evaluate one seed. A run that diverges (NonFiniteError: the update it would
+    have spoiled is not applied) is evaluated as it stood, and says so, so that the other seeds
+    go on."""
     config = resolve_run_config(
         preset, algo, overrides={"seed": seed}, assignments=assignments, file_values=file_values
     )
@@ -79,7 +95,11 @@ def run(
             eval_freq=curve, n_eval_episodes=10, n_envs=10, log_path=run_dir
         )  # with a log dir, its evaluations.csv: --curves-in joins seeds run apart
     start = time.perf_counter()
-    model.learn(budget, callback=evaluations)
+    diverged = None
+    try:
+        model.learn(budget, callback=evaluations)
+    except NonFiniteError as exc:
+        diverged = f"diverged at step {model.num_timesteps:,}: {first_line(exc)}"
     wall = time.perf_counter() - start
     points = []
     if evaluations is not None:
@@ -91,7 +111,7 @@ def run(
     if run_dir is not None:
         model.save(run_dir / "model.acrl")  # acrl eval / video / plot --policy-slice read it
     mean, _ = evaluate_policy(model, model.make_env(8, seed=10_000 + seed), 20, seed=10_000 + seed)
-    return mean, wall, budget, points
+    return SeedResult(mean, wall, budget, points, diverged)
 
 
 def best_of_mean_curve(curves: list[list[tuple[int, float]]]) -> str:
@@ -220,10 +240,9 @@ def main() -> None:
                     args.curve,
                 )
             )
-            print(
-                f"  {preset} seed {seed}: {results[-1][0]:.2f} in {results[-1][1]:.0f} s",
-                flush=True,
-            )
+            mine = results[-1]
+            note = f" ({mine.diverged})" if mine.diverged else ""
+            print(f"  {preset} seed {seed}: {mine.mean:.2f} in {mine.wall:.0f} s{note}", flush=True)
             if args.no_sb3 or args.algo != "a2c":
                 continue
             if preset in MINATAR or preset in ZOO_SETTINGS:
@@ -240,13 +259,15 @@ def main() -> None:
                 flush=True,
             )
             continue
-        returns = [r for r, _, _, _ in results]
+        returns = [r.mean for r in results]
         yardstick = "none"  # the zoo publishes no A2C figure for this env
         if preset in ZOO_RESULTS:
             zoo_mean, zoo_std, zoo_budget = ZOO_RESULTS[preset]
             below = sum(r < zoo_mean for r in returns)
             yardstick = f"{zoo_mean:.2f} +/- {zoo_std:.2f} at {zoo_budget:,}"
             yardstick += f"; {below} of {len(returns)} seeds below it"
+        if diverged := sum(r.diverged is not None for r in results):
+            yardstick += f"; {diverged} diverged (scored as they stood)"
         if theirs:
             scores = [r for r, _ in theirs]
             if preset in MINATAR:
@@ -260,13 +281,13 @@ def main() -> None:
                 f"{max(scores):.2f}) in {sum(w for _, w in theirs):.0f} s, {settings}"
             )
         print(
-            f"{preset:<26} {results[0][2]:>9,} {statistics.median(returns):>8.2f} "
-            f"{min(returns):>8.2f} {max(returns):>8.2f} {sum(w for _, w, _, _ in results):>7.0f}  "
+            f"{preset:<26} {results[0].budget:>9,} {statistics.median(returns):>8.2f} "
+            f"{min(returns):>8.2f} {max(returns):>8.2f} {sum(r.wall for r in results):>7.0f}  "
             f"{yardstick}",
             flush=True,
         )
         if args.curve is not None:
-            print(f"  {preset}: {best_of_mean_curve([c for _, _, _, c in results])}", flush=True)
+            print(f"  {preset}: {best_of_mean_curve([r.points for r in results])}", flush=True)
 
 
 if __name__ == "__main__":
