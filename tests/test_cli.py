@@ -136,6 +136,9 @@ def test_an_a3c_preset_is_its_a2c_preset_with_its_own_keys_over_it():
     walker = a3c["Walker2d-v5"]  # A2C's value targets, the family's reward scaling instead
     assert a2c["Walker2d-v5"]["normalize_value_targets"] and not walker["normalize_value_targets"]
     assert walker["normalize_reward"] and walker["ent_coef"] == a2c["Walker2d-v5"]["ent_coef"]
+    lander = "LunarLanderContinuous-v3"  # A2C: gamma 0.999; A3C keeps the 0.99 it was run with
+    assert a2c[lander]["gamma"] == 0.999
+    assert a3c[lander] == {**a2c[lander], "n_workers": 2, "gamma": 0.99}
     assert all("a2c_preset" not in entry for entry in a3c.values())
 
 
