@@ -47,7 +47,13 @@ def machine() -> str:
 
     name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
-        name = next((ln.split(":", 1)[1].strip() for ln in cpuinfo if "model name" in ln), name)
+        fields = {}
+        for line in cpuinfo.read().split("\n\n")[0].splitlines():  # the first CPU's lines
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+        name = fields.get("model name", name)
+        if "cpu family" in fields:  # "AMD EPYC" alone names Zen 4 (25) and Zen 5 (26) alike
+            name += f" (family {fields['cpu family']}, model {fields.get('model', '?')})"
     blas = [
         f"{info.get('internal_api')} {info.get('architecture', '?')}"
         for info in threadpool_info()

@@ -40,7 +40,9 @@ def test_every_mujoco_id_gets_a_preset(algo):
     assert humanoid.preset == "Humanoid-v5" and humanoid.env_kwargs == no_forces
     policy = humanoid.hyperparams.policy_config
     assert policy.action_scaling and policy.log_std_init == -0.5
-    assert not resolve_run_config("Ant-v5", algo).hyperparams.policy_config.action_scaling
+    ant = resolve_run_config("Ant-v5", algo).hyperparams
+    assert not ant.policy_config.action_scaling
+    assert ant.learning_rate == "lin_7e-4"  # its rate decays to 0 at 1M steps, as HalfCheetah's
     # HalfCheetah starts its std at 0.22 (log -1.5) and lets its rate decay to 0 at 1M steps
     cheetah = resolve_run_config("HalfCheetah-v5", algo).hyperparams
     assert cheetah.policy_config.log_std_init == -1.5 and cheetah.learning_rate == "lin_7e-4"
