@@ -136,6 +136,8 @@ def test_an_a3c_preset_is_its_a2c_preset_with_its_own_keys_over_it():
     walker = a3c["Walker2d-v5"]  # A2C's value targets, the family's reward scaling instead
     assert a2c["Walker2d-v5"]["normalize_value_targets"] and not walker["normalize_value_targets"]
     assert walker["normalize_reward"] and walker["ent_coef"] == a2c["Walker2d-v5"]["ent_coef"]
+    car = "MountainCarContinuous-v0"  # each worker steps A2C's 4 envs: fewer seeds miss the flag
+    assert a3c[car] == {**a2c[car], "n_workers": 2} and a3c[car]["n_envs"] == 4
     lander = "LunarLanderContinuous-v3"  # A2C: gamma 0.999; A3C keeps the 0.99 it was run with
     assert a2c[lander]["gamma"] == 0.999
     assert a3c[lander] == {**a2c[lander], "n_workers": 2, "gamma": 0.99}
